@@ -1,0 +1,362 @@
+// Package config reads the orchestrator's settings from the environment in one
+// place and validates them in one pass, so that a bad deployment fails at start
+// with every problem named instead of failing later on the first request.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode says which process is being configured. Some settings only matter to
+// one process, and the dev mode fills in embedded defaults.
+type Mode string
+
+const (
+	ModeAPI    Mode = "api"
+	ModeWorker Mode = "worker"
+	ModeDev    Mode = "dev"
+	ModeTool   Mode = "tool" // migrate, setup, config, token
+)
+
+// Config is every setting of the orchestrator. Field tags name the environment
+// variable; `secret` marks values that Print masks.
+type Config struct {
+	Mode Mode `env:"-"`
+
+	HTTPAddr       string        `env:"HTTP_ADDR"`
+	WorkerHTTPAddr string        `env:"WORKER_HTTP_ADDR"`
+	PublicBaseURL  string        `env:"PUBLIC_BASE_URL"`
+	ShutdownGrace  time.Duration `env:"SHUTDOWN_GRACE"`
+	LogLevel       string        `env:"LOG_LEVEL"`
+	LogFormat      string        `env:"LOG_FORMAT"`
+	DataDir        string        `env:"DATA_DIR"`
+
+	DatabaseURL string `env:"DATABASE_URL" secret:"url"`
+
+	TemporalAddress       string `env:"TEMPORAL_ADDRESS"`
+	TemporalNamespace     string `env:"TEMPORAL_NAMESPACE"`
+	TemporalTaskQueue     string `env:"TEMPORAL_TASK_QUEUE"`
+	TemporalTLSCAFile     string `env:"TEMPORAL_TLS_CA_FILE"`
+	TemporalTLSCertFile   string `env:"TEMPORAL_TLS_CERT_FILE"`
+	TemporalTLSKeyFile    string `env:"TEMPORAL_TLS_KEY_FILE"`
+	TemporalTLSServerName string `env:"TEMPORAL_TLS_SERVER_NAME"`
+	TemporalAPIKey        string `env:"TEMPORAL_API_KEY" secret:"true"`
+
+	OIDCIssuerURL    string   `env:"OIDC_ISSUER_URL"`
+	OIDCAudience     string   `env:"OIDC_AUDIENCE"`
+	OIDCDiscoveryURL string   `env:"OIDC_DISCOVERY_URL"`
+	OIDCJWKSURL      string   `env:"OIDC_JWKS_URL"`
+	OIDCAllowedAlgs  []string `env:"OIDC_ALLOWED_ALGS"`
+	ApproverRole     string   `env:"APPROVER_ROLE"`
+
+	DevIssuerAddr string `env:"DEV_ISSUER_ADDR"`
+
+	ChatwootBaseURL         string            `env:"CHATWOOT_BASE_URL"`
+	ChatwootAPIToken        string            `env:"CHATWOOT_API_TOKEN" secret:"true"`
+	ChatwootWebhookSecret   string            `env:"CHATWOOT_WEBHOOK_SECRET" secret:"true"`
+	ChatwootWebhookUnsigned bool              `env:"CHATWOOT_WEBHOOK_UNSIGNED"`
+	ChatwootAccountTenants  map[string]string `env:"CHATWOOT_ACCOUNT_TENANTS"`
+	ChatwootTemplatesFile   string            `env:"CHATWOOT_TEMPLATES_FILE"`
+
+	JitsiBaseURL        string `env:"JITSI_BASE_URL"`
+	JitsiAppID          string `env:"JITSI_APP_ID"`
+	JitsiAppSecret      string `env:"JITSI_APP_SECRET" secret:"true"`
+	JitsiPrivateKeyFile string `env:"JITSI_PRIVATE_KEY_FILE"`
+	JitsiKeyID          string `env:"JITSI_KEY_ID"`
+
+	ConsultationMaxDuration  time.Duration `env:"CONSULTATION_MAX_DURATION"`
+	ConsultationStartTimeout time.Duration `env:"CONSULTATION_START_TIMEOUT"`
+
+	MatrixHomeserverURL string            `env:"MATRIX_HOMESERVER_URL"`
+	MatrixASToken       string            `env:"MATRIX_AS_TOKEN" secret:"true"`
+	MatrixHSToken       string            `env:"MATRIX_HS_TOKEN" secret:"true"`
+	MatrixRoomID        string            `env:"MATRIX_ROOM_ID"`
+	MatrixUserSubjects  map[string]string `env:"MATRIX_USER_SUBJECTS"`
+
+	WebhookSecrets map[string]string `env:"WEBHOOK_SECRETS" secret:"map"`
+
+	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+}
+
+// Getenv looks a variable up; tests pass a map-backed one.
+type Getenv func(string) (string, bool)
+
+// Load reads and validates the configuration for mode. The error lists every
+// bad variable, each with what is wrong.
+func Load(mode Mode, getenv Getenv) (*Config, error) {
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	r := reader{get: getenv}
+	c := &Config{Mode: mode}
+
+	dataDir := r.str("DATA_DIR", ".data")
+	c.DataDir = dataDir
+	c.HTTPAddr = r.str("HTTP_ADDR", "127.0.0.1:8080")
+	c.WorkerHTTPAddr = r.str("WORKER_HTTP_ADDR", "127.0.0.1:9090")
+	c.PublicBaseURL = strings.TrimRight(r.str("PUBLIC_BASE_URL", "http://"+c.HTTPAddr), "/")
+	c.ShutdownGrace = r.duration("SHUTDOWN_GRACE", 30*time.Second)
+	c.LogLevel = r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")
+	c.LogFormat = r.oneOf("LOG_FORMAT", "json", "json", "text")
+
+	c.DatabaseURL = r.str("DATABASE_URL", "sqlite://"+filepath.Join(dataDir, "orchestrator.db"))
+
+	c.TemporalAddress = r.str("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+	c.TemporalNamespace = r.str("TEMPORAL_NAMESPACE", "default")
+	c.TemporalTaskQueue = r.str("TEMPORAL_TASK_QUEUE", "escalations")
+	c.TemporalTLSCAFile = r.str("TEMPORAL_TLS_CA_FILE", "")
+	c.TemporalTLSCertFile = r.str("TEMPORAL_TLS_CERT_FILE", "")
+	c.TemporalTLSKeyFile = r.str("TEMPORAL_TLS_KEY_FILE", "")
+	c.TemporalTLSServerName = r.str("TEMPORAL_TLS_SERVER_NAME", "")
+	c.TemporalAPIKey = r.str("TEMPORAL_API_KEY", "")
+
+	c.DevIssuerAddr = r.str("DEV_ISSUER_ADDR", "127.0.0.1:8081")
+	defaultIssuer := ""
+	if mode == ModeDev {
+		defaultIssuer = "http://" + c.DevIssuerAddr
+	}
+	c.OIDCIssuerURL = strings.TrimRight(r.str("OIDC_ISSUER_URL", defaultIssuer), "/")
+	c.OIDCAudience = r.str("OIDC_AUDIENCE", "orchestrator-api")
+	c.OIDCDiscoveryURL = r.str("OIDC_DISCOVERY_URL", "")
+	c.OIDCJWKSURL = r.str("OIDC_JWKS_URL", "")
+	c.OIDCAllowedAlgs = r.list("OIDC_ALLOWED_ALGS", []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+	c.ApproverRole = r.str("APPROVER_ROLE", "approver")
+
+	c.ChatwootBaseURL = strings.TrimRight(r.str("CHATWOOT_BASE_URL", ""), "/")
+	c.ChatwootAPIToken = r.str("CHATWOOT_API_TOKEN", "")
+	c.ChatwootWebhookSecret = r.str("CHATWOOT_WEBHOOK_SECRET", "")
+	c.ChatwootWebhookUnsigned = r.boolean("CHATWOOT_WEBHOOK_UNSIGNED", false)
+	c.ChatwootAccountTenants = r.pairs("CHATWOOT_ACCOUNT_TENANTS")
+	c.ChatwootTemplatesFile = r.str("CHATWOOT_TEMPLATES_FILE", "")
+
+	c.JitsiBaseURL = strings.TrimRight(r.str("JITSI_BASE_URL", "https://meet.jit.si"), "/")
+	c.JitsiAppID = r.str("JITSI_APP_ID", "")
+	c.JitsiAppSecret = r.str("JITSI_APP_SECRET", "")
+	c.JitsiPrivateKeyFile = r.str("JITSI_PRIVATE_KEY_FILE", "")
+	c.JitsiKeyID = r.str("JITSI_KEY_ID", "")
+
+	c.ConsultationMaxDuration = r.duration("CONSULTATION_MAX_DURATION", 2*time.Hour)
+	c.ConsultationStartTimeout = r.duration("CONSULTATION_START_TIMEOUT", 7*24*time.Hour)
+
+	c.MatrixHomeserverURL = strings.TrimRight(r.str("MATRIX_HOMESERVER_URL", ""), "/")
+	c.MatrixASToken = r.str("MATRIX_AS_TOKEN", "")
+	c.MatrixHSToken = r.str("MATRIX_HS_TOKEN", "")
+	c.MatrixRoomID = r.str("MATRIX_ROOM_ID", "")
+	c.MatrixUserSubjects = r.pairs("MATRIX_USER_SUBJECTS")
+
+	c.WebhookSecrets = r.pairs("WEBHOOK_SECRETS")
+	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+
+	c.validate(&r)
+	if len(r.problems) > 0 {
+		return nil, &Error{Problems: r.problems}
+	}
+	return c, nil
+}
+
+func (c *Config) validate(r *reader) {
+	if _, _, err := SplitDatabaseURL(c.DatabaseURL); err != nil {
+		r.bad("DATABASE_URL", err.Error())
+	}
+	if c.Mode == ModeAPI || c.Mode == ModeDev {
+		if c.OIDCIssuerURL == "" {
+			r.bad("OIDC_ISSUER_URL", "is required: the URL of the Keycloak realm that issues access tokens (e.g. https://sso.example.com/realms/acme)")
+		}
+		if c.OIDCAudience == "" {
+			r.bad("OIDC_AUDIENCE", "must not be empty")
+		}
+		for _, a := range c.OIDCAllowedAlgs {
+			if a == "none" || strings.HasPrefix(strings.ToUpper(a), "HS") {
+				r.bad("OIDC_ALLOWED_ALGS", fmt.Sprintf("%q is not allowed: only asymmetric algorithms can verify tokens", a))
+			}
+		}
+	}
+	for _, u := range []struct{ name, val string }{
+		{"OIDC_ISSUER_URL", c.OIDCIssuerURL}, {"OIDC_DISCOVERY_URL", c.OIDCDiscoveryURL},
+		{"OIDC_JWKS_URL", c.OIDCJWKSURL}, {"PUBLIC_BASE_URL", c.PublicBaseURL},
+		{"CHATWOOT_BASE_URL", c.ChatwootBaseURL}, {"JITSI_BASE_URL", c.JitsiBaseURL},
+		{"MATRIX_HOMESERVER_URL", c.MatrixHomeserverURL},
+	} {
+		if u.val == "" {
+			continue
+		}
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			r.bad(u.name, fmt.Sprintf("%q is not an absolute http(s) URL", u.val))
+		}
+	}
+	if c.OIDCDiscoveryURL != "" && c.OIDCJWKSURL != "" {
+		r.bad("OIDC_JWKS_URL", "set either OIDC_DISCOVERY_URL or OIDC_JWKS_URL, not both")
+	}
+	if (c.ChatwootBaseURL == "") != (c.ChatwootAPIToken == "") {
+		r.bad("CHATWOOT_API_TOKEN", "CHATWOOT_BASE_URL and CHATWOOT_API_TOKEN must be set together")
+	}
+	if c.ChatwootWebhookSecret != "" && c.ChatwootWebhookUnsigned {
+		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRET is set")
+	}
+	for acct := range c.ChatwootAccountTenants {
+		if n, err := strconv.Atoi(acct); err != nil || n <= 0 {
+			r.bad("CHATWOOT_ACCOUNT_TENANTS", fmt.Sprintf("account id %q is not a positive number", acct))
+		}
+	}
+	if c.JitsiAppSecret != "" && c.JitsiPrivateKeyFile != "" {
+		r.bad("JITSI_PRIVATE_KEY_FILE", "set either JITSI_APP_SECRET (HS256) or JITSI_PRIVATE_KEY_FILE (RS256), not both")
+	}
+	if (c.JitsiAppSecret != "" || c.JitsiPrivateKeyFile != "") && c.JitsiAppID == "" {
+		r.bad("JITSI_APP_ID", "is required when Jitsi tokens are configured")
+	}
+	if c.JitsiPrivateKeyFile != "" && c.JitsiKeyID == "" {
+		r.bad("JITSI_KEY_ID", "is required with JITSI_PRIVATE_KEY_FILE")
+	}
+	if (c.TemporalTLSCertFile == "") != (c.TemporalTLSKeyFile == "") {
+		r.bad("TEMPORAL_TLS_KEY_FILE", "TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE must be set together")
+	}
+	if c.ConsultationMaxDuration <= 0 {
+		r.bad("CONSULTATION_MAX_DURATION", "must be positive")
+	}
+	if c.ConsultationStartTimeout <= 0 {
+		r.bad("CONSULTATION_START_TIMEOUT", "must be positive")
+	}
+	if c.MatrixHomeserverURL != "" && (c.MatrixASToken == "" || c.MatrixHSToken == "" || c.MatrixRoomID == "") {
+		r.bad("MATRIX_HOMESERVER_URL", "needs MATRIX_AS_TOKEN, MATRIX_HS_TOKEN and MATRIX_ROOM_ID too")
+	}
+}
+
+// ChatwootEnabled reports whether outgoing Chatwoot calls are configured.
+func (c *Config) ChatwootEnabled() bool { return c.ChatwootBaseURL != "" && c.ChatwootAPIToken != "" }
+
+// SplitDatabaseURL returns the driver ("postgres" or "sqlite") and the DSN the
+// driver takes.
+func SplitDatabaseURL(raw string) (driver, dsn string, err error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return "", "", errors.New("is not a valid postgres URL")
+		}
+		return "postgres", raw, nil
+	case strings.HasPrefix(raw, "sqlite://"):
+		path := strings.TrimPrefix(raw, "sqlite://")
+		if path == "" {
+			return "", "", errors.New("sqlite:// needs a file path, e.g. sqlite://.data/orchestrator.db")
+		}
+		return "sqlite", path, nil
+	default:
+		return "", "", errors.New("must start with postgres://, postgresql:// or sqlite://")
+	}
+}
+
+// Error lists every invalid variable.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+type reader struct {
+	get      Getenv
+	problems []string
+}
+
+func (r *reader) bad(name, why string) { r.problems = append(r.problems, name+": "+why) }
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.get(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.bad(name, fmt.Sprintf("%q is not a duration (examples: 30s, 2h)", v))
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.bad(name, fmt.Sprintf("%q is not true or false", v))
+		return def
+	}
+	return b
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(r.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.bad(name, fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", ")))
+	return def
+}
+
+func (r *reader) list(name string, def []string) []string {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pairs reads "k1=v1,k2=v2".
+func (r *reader) pairs(name string) map[string]string {
+	v := r.str(name, "")
+	out := map[string]string{}
+	if v == "" {
+		return out
+	}
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(val) == "" {
+			r.bad(name, fmt.Sprintf("entry %q is not key=value", maskPair(p)))
+			continue
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(val)
+	}
+	return out
+}
+
+func maskPair(p string) string {
+	k, _, _ := strings.Cut(p, "=")
+	return k + "=…"
+}
+
+// sortedKeys keeps printed output stable.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// ApprovalQuery selects a page of one tenant's approvals.
+type ApprovalQuery struct {
+	TenantID string
+	Status   string // empty: any
+	Limit    int
+	Cursor   *Cursor
+}
+
+// RecordApproval inserts a new approval and its creation audit entry in one
+// transaction. It is idempotent on the approval id and the entry's event key:
+// a retry returns the row already there.
+func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog) (*Approval, error) {
+	scope := ScopeOf(a.TenantID)
+	var out Approval
+	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(a)
+		if res.Error != nil {
+			if isUniqueViolation(res.Error) {
+				return fmt.Errorf("record approval %s: %w: the conversation already has a pending escalation", a.ID, ErrConflict)
+			}
+			return fmt.Errorf("record approval %s: %w", a.ID, res.Error)
+		}
+		if entry != nil {
+			if err := insertAudit(tx, entry); err != nil {
+				return err
+			}
+		}
+		return tx.Where("tenant_id = ?", a.TenantID).First(&out, "id = ?", a.ID).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetApproval reads one approval within scope; another tenant's id is
+// ErrNotFound, exactly like an id that does not exist.
+func (s *Store) GetApproval(ctx context.Context, scope Scope, id string) (*Approval, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	var a Approval
+	err := s.scoped(ctx, scope, func(tx *gorm.DB) error {
+		return tx.Where("tenant_id IN ?", scope.tenants).First(&a, "id = ?", id).Error
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get approval %s: %w", id, err)
+	}
+	return &a, nil
+}
+
+// ListApprovals reads a page of one tenant's approvals, newest first.
+func (s *Store) ListApprovals(ctx context.Context, scope Scope, q ApprovalQuery) ([]Approval, *Cursor, error) {
+	one, ok := scope.Narrow(q.TenantID)
+	if !ok {
+		return nil, nil, ErrNotFound
+	}
+	var (
+		rows []Approval
+		next *Cursor
+	)
+	err := s.scoped(ctx, one, func(tx *gorm.DB) error {
+		db := tx.Where("tenant_id = ?", q.TenantID)
+		if q.Status != "" {
+			db = db.Where("status = ?", q.Status)
+		}
+		var err error
+		rows, next, err = page(db, q.Limit, q.Cursor, func(a *Approval) Cursor { return Cursor{a.CreatedAt, a.ID} })
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list approvals: %w", err)
+	}
+	return rows, next, nil
+}
+
+// Decision is what DecideApproval applies.
+type Decision struct {
+	ApprovalID  string
+	TenantID    string
+	Status      string
+	DeciderID   string
+	DeciderName string
+	Comment     string
+}
+
+// DecideApproval moves a pending approval to its decision, writes the audit
+// entry and, when given, the consultation that approval creates, all in one
+// transaction, so there is never a consultation without a decided approval.
+// Applying the same decision again (an activity retry) changes nothing and
+// returns the stored rows; a different decision on a decided approval is
+// ErrConflict.
+func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog, c *Consultation) (*Approval, *Consultation, error) {
+	scope := ScopeOf(d.TenantID)
+	var (
+		out  Approval
+		cons *Consultation
+	)
+	now := s.Now()
+	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+		updates := map[string]any{
+			"status": d.Status, "approved_by": d.DeciderID, "approved_by_name": d.DeciderName,
+			"decided_at": now, "updated_at": now,
+		}
+		if d.Comment != "" {
+			updates["comment"] = d.Comment
+		}
+		res := tx.Model(&Approval{}).
+			Where("id = ? AND tenant_id = ? AND status = ?", d.ApprovalID, d.TenantID, StatusPending).
+			Updates(updates)
+		if res.Error != nil {
+			return fmt.Errorf("update approval: %w", res.Error)
+		}
+		if err := tx.Where("tenant_id = ?", d.TenantID).First(&out, "id = ?", d.ApprovalID).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("read approval: %w", err)
+		}
+		if res.RowsAffected == 0 && (out.Status != d.Status || out.ApprovedBy == nil || *out.ApprovedBy != d.DeciderID) {
+			return fmt.Errorf("approval %s is already %s: %w", d.ApprovalID, out.Status, ErrConflict)
+		}
+		if entry != nil {
+			if err := insertAudit(tx, entry); err != nil {
+				return err
+			}
+		}
+		if c != nil {
+			if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c).Error; err != nil {
+				return fmt.Errorf("create consultation: %w", err)
+			}
+			cons = &Consultation{}
+			if err := tx.Where("tenant_id = ?", d.TenantID).First(cons, "id = ?", c.ID).Error; err != nil {
+				return fmt.Errorf("read consultation: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("decide approval %s: %w", d.ApprovalID, err)
+	}
+	return &out, cons, nil
+}
+
+// PendingForConversation finds the pending escalation of a conversation, if any.
+func (s *Store) PendingForConversation(ctx context.Context, scope Scope, conv Conversation) (*Approval, error) {
+	var a Approval
+	err := s.scoped(ctx, scope, func(tx *gorm.DB) error {
+		return tx.Where("tenant_id IN ? AND conversation_account_id = ? AND conversation_id = ? AND status = ?",
+			scope.tenants, conv.AccountID, conv.ConversationID, StatusPending).First(&a).Error
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find pending escalation: %w", err)
+	}
+	return &a, nil
+}
+
+func isUniqueViolation(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "UNIQUE constraint failed")
+}

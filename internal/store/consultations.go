@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// ConsultationQuery selects a page of one tenant's consultations.
+type ConsultationQuery struct {
+	TenantID string
+	Limit    int
+	Cursor   *Cursor
+}
+
+// CreateConsultation inserts a consultation and its audit entry; idempotent on
+// the consultation id.
+func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *AuditLog) (*Consultation, error) {
+	var out Consultation
+	err := s.write(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c).Error; err != nil {
+			return fmt.Errorf("insert consultation: %w", err)
+		}
+		if entry != nil {
+			if err := insertAudit(tx, entry); err != nil {
+				return err
+			}
+		}
+		return tx.Where("tenant_id = ?", c.TenantID).First(&out, "id = ?", c.ID).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consultation: %w", err)
+	}
+	return &out, nil
+}
+
+// GetConsultation reads one consultation within scope.
+func (s *Store) GetConsultation(ctx context.Context, scope Scope, id string) (*Consultation, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	var c Consultation
+	err := s.scoped(ctx, scope, func(tx *gorm.DB) error {
+		return tx.Where("tenant_id IN ?", scope.tenants).First(&c, "id = ?", id).Error
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get consultation %s: %w", id, err)
+	}
+	return &c, nil
+}
+
+// ListConsultations reads a page of one tenant's consultations, newest first.
+func (s *Store) ListConsultations(ctx context.Context, scope Scope, q ConsultationQuery) ([]Consultation, *Cursor, error) {
+	one, ok := scope.Narrow(q.TenantID)
+	if !ok {
+		return nil, nil, ErrNotFound
+	}
+	var (
+		rows []Consultation
+		next *Cursor
+	)
+	err := s.scoped(ctx, one, func(tx *gorm.DB) error {
+		var err error
+		rows, next, err = page(tx.Where("tenant_id = ?", q.TenantID), q.Limit, q.Cursor,
+			func(c *Consultation) Cursor { return Cursor{c.CreatedAt, c.ID} })
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list consultations: %w", err)
+	}
+	return rows, next, nil
+}
+
+// Transition is a consultation status change.
+type Transition struct {
+	ConsultationID string
+	TenantID       string
+	From, To       string
+	At             time.Time
+	Reason         string // for ended: "host", "timeout", "expired"
+}
+
+// TransitionConsultation applies a status change and its audit entry. Applying
+// the same transition twice is a no-op; any other mismatch is ErrConflict.
+func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry *AuditLog) (*Consultation, error) {
+	var out Consultation
+	err := s.write(ctx, ScopeOf(t.TenantID), func(tx *gorm.DB) error {
+		updates := map[string]any{"status": t.To, "updated_at": t.At}
+		switch t.To {
+		case ConsultationActive:
+			updates["started_at"] = t.At
+		case ConsultationEnded:
+			updates["ended_at"] = t.At
+			updates["end_reason"] = t.Reason
+		}
+		res := tx.Model(&Consultation{}).Where("id = ? AND tenant_id = ? AND status = ?", t.ConsultationID, t.TenantID, t.From).Updates(updates)
+		if res.Error != nil {
+			return fmt.Errorf("update consultation: %w", res.Error)
+		}
+		if err := tx.Where("tenant_id = ?", t.TenantID).First(&out, "id = ?", t.ConsultationID).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if res.RowsAffected == 0 && out.Status != t.To {
+			return fmt.Errorf("consultation is %s: %w", out.Status, ErrConflict)
+		}
+		if entry != nil {
+			return insertAudit(tx, entry)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("transition consultation %s: %w", t.ConsultationID, err)
+	}
+	return &out, nil
+}

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"gorm.io/gorm"
+
+	"github.com/orchestrator-dev/orchestrator/migrations"
+)
+
+// Migration is one versioned SQL file.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+// Migrations lists the dialect's migrations in order. It fails when a file is
+// misnamed or the versions are not 1, 2, 3… without gaps or repeats.
+func Migrations(d Dialect) ([]Migration, error) {
+	entries, err := fs.ReadDir(migrations.FS, string(d))
+	if err != nil {
+		return nil, fmt.Errorf("read %s migrations: %w", d, err)
+	}
+	var out []Migration
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("migration %s/%s: name must be NNNN_description.sql", d, e.Name())
+		}
+		v, _ := strconv.Atoi(m[1])
+		b, err := fs.ReadFile(migrations.FS, path.Join(string(d), e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
+		}
+		out = append(out, Migration{Version: v, Name: m[2], SQL: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i, m := range out {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("%s migrations: expected version %04d, found %04d_%s", d, i+1, m.Version, m.Name)
+		}
+	}
+	return out, nil
+}
+
+// migrationLock is the advisory lock key that serialises concurrent migrators
+// (several replicas starting at once) on PostgreSQL.
+const migrationLock = 7_246_112_019
+
+// Migrate applies every migration not yet applied, each in its own
+// transaction, and returns the versions it applied.
+func (s *Store) Migrate(ctx context.Context) ([]int, error) {
+	all, err := Migrations(s.dialect)
+	if err != nil {
+		return nil, err
+	}
+	var applied []int
+	err = s.db.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		if s.dialect == Postgres {
+			if err := conn.Exec("SELECT pg_advisory_lock(?)", migrationLock).Error; err != nil {
+				return fmt.Errorf("take migration lock: %w", err)
+			}
+			defer conn.Exec("SELECT pg_advisory_unlock(?)", migrationLock)
+		}
+		if err := conn.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer PRIMARY KEY,
+			name varchar(200) NOT NULL,
+			applied_at varchar(40) NOT NULL)`).Error; err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var done []int
+		if err := conn.Raw("SELECT version FROM schema_migrations").Scan(&done).Error; err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		have := map[int]bool{}
+		for _, v := range done {
+			have[v] = true
+		}
+		for _, m := range all {
+			if have[m.Version] {
+				continue
+			}
+			err := conn.Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec(m.SQL).Error; err != nil {
+					return err
+				}
+				return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+					m.Version, m.Name, s.Now().Format("2006-01-02T15:04:05.000000Z")).Error
+			})
+			if err != nil {
+				return fmt.Errorf("apply migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			applied = append(applied, m.Version)
+		}
+		return nil
+	})
+	return applied, err
+}

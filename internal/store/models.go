@@ -1,0 +1,224 @@
+package store
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Approval statuses and priorities.
+const (
+	StatusPending  = "pending"
+	StatusApproved = "approved"
+	StatusRejected = "rejected"
+
+	PriorityLow    = "low"
+	PriorityMedium = "medium"
+	PriorityHigh   = "high"
+)
+
+// Consultation statuses.
+const (
+	ConsultationScheduled = "scheduled"
+	ConsultationActive    = "active"
+	ConsultationEnded     = "ended"
+)
+
+// Audit channels: where an action came from.
+const (
+	ChannelAPI       = "api"
+	ChannelOpsSignal = "ops-signal"
+	ChannelWebhook   = "webhook"
+	ChannelSystem    = "system"
+)
+
+// Conversation names a Chatwoot conversation by account and display id.
+type Conversation struct {
+	AccountID      int64 `json:"accountId"`
+	ConversationID int64 `json:"conversationId"`
+}
+
+// Approval is one escalation. JSON names are the API's contract.
+type Approval struct {
+	ID              string        `json:"id" gorm:"primaryKey"`
+	TenantID        string        `json:"tenantId"`
+	Title           string        `json:"title"`
+	Description     string        `json:"description"`
+	Status          string        `json:"status"`
+	Priority        string        `json:"priority"`
+	RequestedBy     string        `json:"requestedBy"`
+	RequestedByName string        `json:"requestedByName,omitempty"`
+	ApprovedBy      *string       `json:"approvedBy"`
+	ApprovedByName  *string       `json:"approvedByName,omitempty"`
+	Comment         *string       `json:"comment"`
+	Metadata        JSON          `json:"metadata"`
+	Conversation    *Conversation `json:"conversation,omitempty" gorm:"-"`
+	ConvAccountID   *int64        `json:"-" gorm:"column:conversation_account_id"`
+	ConvID          *int64        `json:"-" gorm:"column:conversation_id"`
+	CreatedAt       time.Time     `json:"createdAt" gorm:"autoCreateTime:false"`
+	UpdatedAt       time.Time     `json:"updatedAt" gorm:"autoUpdateTime:false"`
+	DecidedAt       *time.Time    `json:"decidedAt,omitempty"`
+}
+
+// BeforeSave flattens the conversation into its columns.
+func (a *Approval) BeforeSave(*gorm.DB) error {
+	if a.Conversation != nil {
+		a.ConvAccountID, a.ConvID = &a.Conversation.AccountID, &a.Conversation.ConversationID
+	}
+	return nil
+}
+
+// AfterFind rebuilds the conversation from its columns.
+func (a *Approval) AfterFind(*gorm.DB) error {
+	if a.ConvAccountID != nil && a.ConvID != nil {
+		a.Conversation = &Conversation{AccountID: *a.ConvAccountID, ConversationID: *a.ConvID}
+	}
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	if a.DecidedAt != nil {
+		t := a.DecidedAt.UTC()
+		a.DecidedAt = &t
+	}
+	return nil
+}
+
+// AuditLog is one audit trail entry.
+type AuditLog struct {
+	ID         string    `json:"id" gorm:"primaryKey"`
+	EventKey   *string   `json:"-"`
+	Action     string    `json:"action"`
+	Resource   string    `json:"resource"`
+	ResourceID string    `json:"resourceId"`
+	UserID     string    `json:"userId"`
+	UserName   string    `json:"userName"`
+	Channel    string    `json:"channel"`
+	TenantID   string    `json:"tenantId"`
+	OldValues  JSON      `json:"oldValues"`
+	NewValues  JSON      `json:"newValues"`
+	Metadata   JSON      `json:"metadata"`
+	CreatedAt  time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
+}
+
+// AfterFind normalises time zones.
+func (l *AuditLog) AfterFind(*gorm.DB) error {
+	l.CreatedAt = l.CreatedAt.UTC()
+	return nil
+}
+
+// Consultation is a Jitsi video consultation.
+type Consultation struct {
+	ID             string     `json:"id" gorm:"primaryKey"`
+	Title          string     `json:"title"`
+	JitsiRoom      string     `json:"jitsiRoom"`
+	Status         string     `json:"status"`
+	HostID         string     `json:"hostId"`
+	ParticipantIDs StringList `json:"participantIds"`
+	ApprovalID     *string    `json:"approvalId"`
+	TenantID       string     `json:"tenantId"`
+	EndReason      *string    `json:"endReason,omitempty"`
+	ScheduledAt    *time.Time `json:"scheduledAt"`
+	StartedAt      *time.Time `json:"startedAt"`
+	EndedAt        *time.Time `json:"endedAt"`
+	CreatedAt      time.Time  `json:"createdAt" gorm:"autoCreateTime:false"`
+	UpdatedAt      time.Time  `json:"updatedAt" gorm:"autoUpdateTime:false"`
+}
+
+// AfterFind normalises time zones.
+func (c *Consultation) AfterFind(*gorm.DB) error {
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	for _, p := range []**time.Time{&c.ScheduledAt, &c.StartedAt, &c.EndedAt} {
+		if *p != nil {
+			t := (*p).UTC()
+			*p = &t
+		}
+	}
+	return nil
+}
+
+// JSON is a JSON document stored as jsonb (PostgreSQL) or text (SQLite).
+type JSON json.RawMessage
+
+// MarshalJSON emits the document, or null.
+func (j JSON) MarshalJSON() ([]byte, error) {
+	if len(j) == 0 {
+		return []byte("null"), nil
+	}
+	return j, nil
+}
+
+// UnmarshalJSON keeps a copy of the document.
+func (j *JSON) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*j = nil
+		return nil
+	}
+	*j = append((*j)[:0], b...)
+	return nil
+}
+
+// Value stores the document as text.
+func (j JSON) Value() (driver.Value, error) {
+	if len(j) == 0 {
+		return nil, nil
+	}
+	return string(j), nil
+}
+
+// Scan reads text or bytes.
+func (j *JSON) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*j = nil
+	case []byte:
+		*j = append(JSON(nil), v...)
+	case string:
+		*j = JSON(v)
+	default:
+		return fmt.Errorf("scan JSON: unsupported type %T", src)
+	}
+	return nil
+}
+
+// MustJSON encodes v; it panics only on values that cannot be JSON (a bug).
+func MustJSON(v any) JSON {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store.MustJSON: %v", err))
+	}
+	return b
+}
+
+// StringList is a list of strings stored as a JSON array.
+type StringList []string
+
+// Value stores the list as a JSON array.
+func (l StringList) Value() (driver.Value, error) {
+	if l == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal([]string(l))
+	return string(b), err
+}
+
+// Scan reads a JSON array.
+func (l *StringList) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*l = nil
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("scan string list: unsupported type %T", src)
+	}
+	if err := json.Unmarshal(b, (*[]string)(l)); err != nil {
+		return errors.Join(errors.New("scan string list"), err)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+// Package store is the authoritative record of approvals, audit entries and
+// consultations, on PostgreSQL or an embedded SQLite file. Every read and write
+// of tenant-owned rows takes a Scope, so no code path can forget the tenant; on
+// PostgreSQL the same scope is also declared to row-level security.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/orchestrator-dev/orchestrator/internal/config"
+)
+
+// Dialect names the database behind a Store.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Sentinel errors; callers map them to HTTP statuses.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// Store wraps the GORM handle.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+	now     func() time.Time
+}
+
+// Options tune Open.
+type Options struct {
+	// MaxOpenConns caps the pool (PostgreSQL); 0 keeps the default of 20.
+	MaxOpenConns int
+	// Now replaces the clock (tests).
+	Now func() time.Time
+}
+
+// Open connects to databaseURL (postgres://… or sqlite://path) without
+// migrating; call Migrate for that.
+func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
+	driver, dsn, err := config.SplitDatabaseURL(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open database: DATABASE_URL %w", err)
+	}
+	gcfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var db *gorm.DB
+	switch driver {
+	case "postgres":
+		db, err = gorm.Open(postgres.Open(dsn), gcfg)
+	case "sqlite":
+		if dir := filepath.Dir(dsn); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("open database: create %s: %w", dir, err)
+			}
+		}
+		// WAL lets readers run beside the single writer; busy_timeout makes
+		// concurrent writers wait instead of failing with SQLITE_BUSY.
+		db, err = gorm.Open(sqlite.Open(dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"), gcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", driver, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", driver, err)
+	}
+	if driver == "sqlite" {
+		// One writer at a time is all SQLite allows; a single connection
+		// serialises writes in Go instead of spinning on the file lock.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		n := opts.MaxOpenConns
+		if n <= 0 {
+			n = 20
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now}
+	if s.now == nil {
+		s.now = func() time.Time { return time.Now().UTC() }
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dialect reports which database this is.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Close releases the pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Now is the store's clock, in UTC truncated to microseconds (the precision
+// both databases keep), so values read back compare equal to values written.
+func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// scoped runs fn with a handle restricted to scope: on PostgreSQL inside a
+// transaction that declares the scope to row-level security.
+func (s *Store) scoped(ctx context.Context, scope Scope, fn func(tx *gorm.DB) error) error {
+	if scope.empty() {
+		return ErrNotFound
+	}
+	db := s.db.WithContext(ctx)
+	if s.dialect != Postgres {
+		return fn(db)
+	}
+	return db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT set_config('app.tenant_ids', ?, true)", scope.joined()).Error; err != nil {
+			return fmt.Errorf("declare tenant scope: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// write runs fn in a transaction restricted to scope.
+func (s *Store) write(ctx context.Context, scope Scope, fn func(tx *gorm.DB) error) error {
+	if scope.empty() {
+		return ErrNotFound
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.dialect == Postgres {
+			if err := tx.Exec("SELECT set_config('app.tenant_ids', ?, true)", scope.joined()).Error; err != nil {
+				return fmt.Errorf("declare tenant scope: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
