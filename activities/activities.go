@@ -1,0 +1,168 @@
+// Package activities holds the side effects of the escalation workflows:
+// database writes (run as local activities, inside the workflow task) and calls
+// to Chatwoot and Matrix (regular activities, retried with backoff). Every
+// activity is idempotent: a retry, or a replay after a worker crash, writes no
+// second row and sends no second message.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+)
+
+// Error types the workflows and the API recognise. They are non-retryable:
+// the same input can never succeed.
+const (
+	ErrTypeConflict = "Conflict"
+	ErrTypeNotFound = "NotFound"
+	ErrTypeInvalid  = "Invalid"
+)
+
+// Activities carries the dependencies of every activity. The worker builds one
+// and registers it; workflows refer to its methods through a nil pointer.
+type Activities struct {
+	Store    *store.Store
+	Notifier Notifier
+	Log      *slog.Logger
+}
+
+// classify turns store errors into Temporal errors that say whether a retry
+// can help.
+func classify(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrConflict):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeConflict, err)
+	case errors.Is(err, store.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Actor is who did something, as the audit trail records it.
+type Actor struct {
+	ID      string `json:"id"`
+	Name    string `json:"name,omitempty"`
+	Channel string `json:"channel"`
+}
+
+// RecordApprovalInput is a new escalation to record.
+type RecordApprovalInput struct {
+	Approval store.Approval `json:"approval"`
+	Actor    Actor          `json:"actor"`
+}
+
+// RecordApproval stores the pending approval and its `approval.created` audit
+// entry. Creation times come from the activity's clock on the first attempt;
+// retries return the stored row.
+func (a *Activities) RecordApproval(ctx context.Context, in RecordApprovalInput) (*store.Approval, error) {
+	ap := in.Approval
+	now := a.Store.Now()
+	if ap.CreatedAt.IsZero() {
+		ap.CreatedAt = now
+	}
+	ap.UpdatedAt = ap.CreatedAt
+	ap.Status = store.StatusPending
+	entry := auditEntry("approval:"+ap.ID+":created", "approval.created", "approval", ap.ID, ap.TenantID, in.Actor, ap.CreatedAt,
+		nil, map[string]any{"status": store.StatusPending, "title": ap.Title, "priority": ap.Priority})
+	out, err := a.Store.RecordApproval(ctx, &ap, entry)
+	return out, classify("record approval", err)
+}
+
+// ApplyDecisionInput is a decision to apply, with the consultation to create
+// when it is an approval.
+type ApplyDecisionInput struct {
+	ApprovalID   string              `json:"approvalId"`
+	TenantID     string              `json:"tenantId"`
+	Status       string              `json:"status"`
+	Comment      string              `json:"comment,omitempty"`
+	Decider      Actor               `json:"decider"`
+	Consultation *store.Consultation `json:"consultation,omitempty"`
+}
+
+// ApplyDecisionResult is the decided approval and, on approval, its consultation.
+type ApplyDecisionResult struct {
+	Approval     *store.Approval     `json:"approval"`
+	Consultation *store.Consultation `json:"consultation,omitempty"`
+}
+
+// ApplyDecision updates the approval, writes `approval.approved` or
+// `approval.rejected` with old and new values, and creates the consultation,
+// in one transaction.
+func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (*ApplyDecisionResult, error) {
+	now := a.Store.Now()
+	newValues := map[string]any{"status": in.Status, "approvedBy": in.Decider.ID}
+	if in.Comment != "" {
+		newValues["comment"] = in.Comment
+	}
+	entry := auditEntry("approval:"+in.ApprovalID+":decided", "approval."+in.Status, "approval", in.ApprovalID, in.TenantID,
+		in.Decider, now, map[string]any{"status": store.StatusPending}, newValues)
+	var c *store.Consultation
+	if in.Consultation != nil {
+		cc := *in.Consultation
+		cc.CreatedAt, cc.UpdatedAt = now, now
+		if cc.ScheduledAt == nil {
+			cc.ScheduledAt = &now
+		}
+		c = &cc
+	}
+	ap, cons, err := a.Store.DecideApproval(ctx, store.Decision{
+		ApprovalID: in.ApprovalID, TenantID: in.TenantID, Status: in.Status,
+		DeciderID: in.Decider.ID, DeciderName: in.Decider.Name, Comment: in.Comment,
+	}, entry, c)
+	if err != nil {
+		return nil, classify("apply decision", err)
+	}
+	return &ApplyDecisionResult{Approval: ap, Consultation: cons}, nil
+}
+
+// AuditInput is a free-form audit entry written by a workflow (e.g. a skipped
+// or failed notification). Key makes it idempotent.
+type AuditInput struct {
+	Key        string         `json:"key"`
+	Action     string         `json:"action"`
+	Resource   string         `json:"resource"`
+	ResourceID string         `json:"resourceId"`
+	TenantID   string         `json:"tenantId"`
+	Actor      Actor          `json:"actor"`
+	NewValues  map[string]any `json:"newValues,omitempty"`
+	Metadata   map[string]any `json:"metadata,omitempty"`
+}
+
+// Audit appends one entry, once.
+func (a *Activities) Audit(ctx context.Context, in AuditInput) error {
+	e := auditEntry(in.Key, in.Action, in.Resource, in.ResourceID, in.TenantID, in.Actor, a.Store.Now(), nil, in.NewValues)
+	if in.Metadata != nil {
+		e.Metadata = store.MustJSON(in.Metadata)
+	}
+	_, err := a.Store.AppendAudit(ctx, e)
+	return classify("audit "+in.Action, err)
+}
+
+func auditEntry(key, action, resource, resourceID, tenant string, actor Actor, at time.Time, oldV, newV map[string]any) *store.AuditLog {
+	e := &store.AuditLog{
+		Action: action, Resource: resource, ResourceID: resourceID, TenantID: tenant,
+		UserID: actor.ID, UserName: actor.Name, Channel: actor.Channel, CreatedAt: at,
+	}
+	if e.Channel == "" {
+		e.Channel = store.ChannelSystem
+	}
+	if key != "" {
+		e.EventKey = &key
+	}
+	if oldV != nil {
+		e.OldValues = store.MustJSON(oldV)
+	}
+	if newV != nil {
+		e.NewValues = store.MustJSON(newV)
+	}
+	return e
+}

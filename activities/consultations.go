@@ -1,0 +1,59 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+)
+
+// RecordConsultationInput is a consultation to store (idempotent on its id).
+type RecordConsultationInput struct {
+	Consultation store.Consultation `json:"consultation"`
+	Actor        Actor              `json:"actor"`
+}
+
+// RecordConsultation stores a consultation created directly through the API
+// and its `consultation.created` entry. A consultation created by an approval
+// is already stored with the decision; this then returns the stored row.
+func (a *Activities) RecordConsultation(ctx context.Context, in RecordConsultationInput) (*store.Consultation, error) {
+	c := in.Consultation
+	now := a.Store.Now()
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	c.UpdatedAt = c.CreatedAt
+	if c.ScheduledAt == nil {
+		c.ScheduledAt = &c.CreatedAt
+	}
+	entry := auditEntry("consultation:"+c.ID+":created", "consultation.created", "consultation", c.ID, c.TenantID, in.Actor, c.CreatedAt,
+		nil, map[string]any{"status": store.ConsultationScheduled, "hostId": c.HostID})
+	out, err := a.Store.CreateConsultation(ctx, &c, entry)
+	return out, classify("record consultation", err)
+}
+
+// TransitionInput is a consultation status change.
+type TransitionInput struct {
+	ConsultationID string `json:"consultationId"`
+	TenantID       string `json:"tenantId"`
+	From           string `json:"from"`
+	To             string `json:"to"`
+	Reason         string `json:"reason,omitempty"`
+	Actor          Actor  `json:"actor"`
+}
+
+// TransitionConsultation applies the change with its audit entry
+// (`consultation.started`, `consultation.ended`).
+func (a *Activities) TransitionConsultation(ctx context.Context, in TransitionInput) (*store.Consultation, error) {
+	now := a.Store.Now()
+	action := "consultation." + map[string]string{store.ConsultationActive: "started", store.ConsultationEnded: "ended"}[in.To]
+	newV := map[string]any{"status": in.To}
+	if in.Reason != "" {
+		newV["reason"] = in.Reason
+	}
+	entry := auditEntry("consultation:"+in.ConsultationID+":"+in.To, action, "consultation", in.ConsultationID, in.TenantID,
+		in.Actor, now, map[string]any{"status": in.From}, newV)
+	out, err := a.Store.TransitionConsultation(ctx, store.Transition{
+		ConsultationID: in.ConsultationID, TenantID: in.TenantID, From: in.From, To: in.To, At: now, Reason: in.Reason,
+	}, entry)
+	return out, classify("transition consultation", err)
+}

@@ -1,0 +1,42 @@
+// Package worker runs the Temporal worker that executes the escalation and
+// consultation workflows and their activities.
+package worker
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/workflow"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/workflows"
+)
+
+// Register adds every workflow and activity to r (a worker, or a test
+// environment), under the names running histories refer to.
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.Escalation, workflow.RegisterOptions{Name: workflows.EscalationWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Consultation, workflow.RegisterOptions{Name: workflows.ConsultationWorkflow})
+	r.RegisterActivity(acts)
+}
+
+// Options tune New.
+type Options struct {
+	TaskQueue string
+	// MaxConcurrentActivities bounds activity slots (0: SDK default).
+	MaxConcurrentActivities int
+}
+
+// New builds a worker on the task queue with everything registered. The
+// caller starts it with Run or Start and stops it with Stop.
+func New(c client.Client, acts *activities.Activities, opts Options) (sdkworker.Worker, error) {
+	if opts.TaskQueue == "" {
+		return nil, fmt.Errorf("worker: task queue is required")
+	}
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
+	})
+	Register(w, acts)
+	return w, nil
+}

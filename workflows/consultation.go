@@ -1,0 +1,235 @@
+package workflows
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+)
+
+// Defaults when the input leaves the durations out.
+const (
+	DefaultConsultationMaxDuration  = 2 * time.Hour
+	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
+)
+
+// ConsultationInput starts a consultation's workflow.
+type ConsultationInput struct {
+	Consultation        store.Consultation `json:"consultation"`
+	Actor               activities.Actor   `json:"actor"`
+	MaxDurationSeconds  int64              `json:"maxDurationSeconds,omitempty"`
+	StartTimeoutSeconds int64              `json:"startTimeoutSeconds,omitempty"`
+}
+
+// TransitionRequest is the payload of the start and end updates.
+type TransitionRequest struct {
+	ActorID   string `json:"actorId"`
+	ActorName string `json:"actorName,omitempty"`
+}
+
+// ConsultationState answers the state query and is the workflow's result.
+type ConsultationState struct {
+	Consultation *store.Consultation `json:"consultation,omitempty"`
+}
+
+// Consultation runs one consultation's lifecycle: scheduled → active → ended.
+// A scheduled consultation nobody starts expires after the start timeout; an
+// active one nobody ends is ended after the maximum duration.
+func Consultation(ctx workflow.Context, in ConsultationInput) (*ConsultationState, error) {
+	c := &consultation{in: in}
+	if err := c.setup(ctx); err != nil {
+		return nil, err
+	}
+	return c.run(ctx)
+}
+
+type consultation struct {
+	in    ConsultationInput
+	state ConsultationState
+
+	startReq, endReq *TransitionRequest
+	started, ended   bool
+	err              error
+}
+
+func (c *consultation) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (ConsultationState, error) { return c.state, nil }); err != nil {
+		return fmt.Errorf("register state query: %w", err)
+	}
+	if err := workflow.SetUpdateHandler(ctx, UpdateCreated, func(ctx workflow.Context) (*store.Consultation, error) {
+		err := workflow.Await(ctx, func() bool { return c.state.Consultation != nil || c.err != nil })
+		if err == nil {
+			err = c.err
+		}
+		return c.state.Consultation, err
+	}); err != nil {
+		return fmt.Errorf("register created update: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateStart, c.onStart,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r TransitionRequest) error { return c.checkStart(r) }}); err != nil {
+		return fmt.Errorf("register start update: %w", err)
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateEnd, c.onEnd,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r TransitionRequest) error { return c.checkEnd(r) }})
+}
+
+func (c *consultation) status() string {
+	switch {
+	case c.ended || c.endReq != nil:
+		return store.ConsultationEnded
+	case c.started || c.startReq != nil:
+		return store.ConsultationActive
+	}
+	return store.ConsultationScheduled
+}
+
+func transitionError(from, to string) error {
+	return temporal.NewApplicationError(fmt.Sprintf("a %s consultation cannot become %s", from, to), ErrTypeInvalidState)
+}
+
+func (c *consultation) checkStart(r TransitionRequest) error {
+	if r.ActorID == "" {
+		return temporal.NewApplicationError("a transition must name its actor", ErrTypeInvalidDecision)
+	}
+	if s := c.status(); s != store.ConsultationScheduled {
+		return transitionError(s, store.ConsultationActive)
+	}
+	return nil
+}
+
+func (c *consultation) checkEnd(r TransitionRequest) error {
+	if r.ActorID == "" {
+		return temporal.NewApplicationError("a transition must name its actor", ErrTypeInvalidDecision)
+	}
+	if s := c.status(); s != store.ConsultationActive {
+		return transitionError(s, store.ConsultationEnded)
+	}
+	return nil
+}
+
+func (c *consultation) onStart(ctx workflow.Context, r TransitionRequest) (*store.Consultation, error) {
+	if err := c.checkStart(r); err != nil {
+		return nil, err
+	}
+	c.startReq = &r
+	if err := workflow.Await(ctx, func() bool { return c.started || c.err != nil }); err != nil {
+		return nil, err
+	}
+	return c.state.Consultation, c.err
+}
+
+func (c *consultation) onEnd(ctx workflow.Context, r TransitionRequest) (*store.Consultation, error) {
+	if err := c.checkEnd(r); err != nil {
+		return nil, err
+	}
+	c.endReq = &r
+	if err := workflow.Await(ctx, func() bool { return c.ended || c.err != nil }); err != nil {
+		return nil, err
+	}
+	return c.state.Consultation, c.err
+}
+
+func seconds(n int64, def time.Duration) time.Duration {
+	if n <= 0 {
+		return def
+	}
+	return time.Duration(n) * time.Second
+}
+
+func (c *consultation) run(ctx workflow.Context) (*ConsultationState, error) {
+	dbCtx := dbActivityOptions(ctx)
+	var rec store.Consultation
+	if err := workflow.ExecuteLocalActivity(dbCtx, a.RecordConsultation, activities.RecordConsultationInput{
+		Consultation: c.in.Consultation, Actor: c.in.Actor,
+	}).Get(ctx, &rec); err != nil {
+		c.err = err
+		return nil, fmt.Errorf("record consultation: %w", err)
+	}
+	c.state.Consultation = &rec
+	// A consultation recorded earlier may already be past scheduled (e.g. a
+	// workflow reset); continue from where the row is.
+	c.started = rec.Status != store.ConsultationScheduled
+	c.ended = rec.Status == store.ConsultationEnded
+
+	if !c.started {
+		startBy := seconds(c.in.StartTimeoutSeconds, DefaultConsultationStartTimeout)
+		ok, err := workflow.AwaitWithTimeout(ctx, startBy, func() bool { return c.startReq != nil })
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if err := c.transition(ctx, store.ConsultationScheduled, store.ConsultationEnded, "expired",
+				activities.Actor{ID: "system", Channel: store.ChannelSystem}); err != nil {
+				return nil, err
+			}
+			c.ended = true
+			return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		}
+		if err := c.transition(ctx, store.ConsultationScheduled, store.ConsultationActive, "",
+			activities.Actor{ID: c.startReq.ActorID, Name: c.startReq.ActorName, Channel: store.ChannelAPI}); err != nil {
+			return nil, err
+		}
+		c.started = true
+	}
+	if !c.ended {
+		endBy := seconds(c.in.MaxDurationSeconds, DefaultConsultationMaxDuration)
+		if c.state.Consultation.StartedAt != nil {
+			// Measured from the recorded start, so a replayed or reset
+			// workflow keeps the original deadline.
+			endBy -= workflow.Now(ctx).Sub(*c.state.Consultation.StartedAt)
+			if endBy < time.Second {
+				endBy = time.Second
+			}
+		}
+		ok, err := workflow.AwaitWithTimeout(ctx, endBy, func() bool { return c.endReq != nil })
+		if err != nil {
+			return nil, err
+		}
+		actor, reason := activities.Actor{ID: "system", Channel: store.ChannelSystem}, "timeout"
+		if ok {
+			actor, reason = activities.Actor{ID: c.endReq.ActorID, Name: c.endReq.ActorName, Channel: store.ChannelAPI}, "host"
+		}
+		if err := c.transition(ctx, store.ConsultationActive, store.ConsultationEnded, reason, actor); err != nil {
+			return nil, err
+		}
+		c.ended = true
+	}
+	return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+func (c *consultation) transition(ctx workflow.Context, from, to, reason string, actor activities.Actor) error {
+	var out store.Consultation
+	err := workflow.ExecuteLocalActivity(dbActivityOptions(ctx), a.TransitionConsultation, activities.TransitionInput{
+		ConsultationID: c.state.Consultation.ID, TenantID: c.state.Consultation.TenantID,
+		From: from, To: to, Reason: reason, Actor: actor,
+	}).Get(ctx, &out)
+	if err != nil {
+		c.err = err
+		return fmt.Errorf("consultation %s → %s: %w", from, to, err)
+	}
+	c.state.Consultation = &out
+	return nil
+}
+
+const roomAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// NewRoomName draws an unguessable Jitsi room name: "consult-" and 26 random
+// characters of [a-z2-7] (130 bits). Call it only outside workflow code or
+// inside a side effect.
+func NewRoomName() (string, error) {
+	var b [26]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("draw room name: %w", err)
+	}
+	out := make([]byte, 0, 8+len(b))
+	out = append(out, "consult-"...)
+	for _, x := range b {
+		out = append(out, roomAlphabet[x&31])
+	}
+	return string(out), nil
+}

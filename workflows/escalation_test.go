@@ -1,0 +1,288 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/worker"
+	"github.com/orchestrator-dev/orchestrator/workflows"
+)
+
+const tenant = "/teams/support"
+
+type harness struct {
+	env   *testsuite.TestWorkflowEnvironment
+	store *store.Store
+	acts  *activities.Activities
+	input workflows.EscalationInput
+	notes *recordingNotifier
+}
+
+type recordingNotifier struct{ kinds []string }
+
+func (n *recordingNotifier) Notify(_ context.Context, in activities.NotifyInput) (*activities.NotifyResult, error) {
+	n.kinds = append(n.kinds, in.Kind)
+	return &activities.NotifyResult{Status: "sent"}, nil
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := suite.NewTestWorkflowEnvironment()
+	s := storetest.Open(t, store.SQLite)
+	notes := &recordingNotifier{}
+	acts := &activities.Activities{Store: s, Notifier: notes}
+	worker.Register(env, acts)
+	id := store.NewID()
+	return &harness{env: env, store: s, acts: acts, notes: notes, input: workflows.EscalationInput{
+		Approval: store.Approval{ID: id, TenantID: tenant, Title: "Refund over limit", Description: "Customer wants 2k",
+			Priority: store.PriorityHigh, RequestedBy: "agent-1", RequestedByName: "Agent One", Metadata: store.JSON(`{}`)},
+		Actor: activities.Actor{ID: "agent-1", Name: "Agent One", Channel: store.ChannelAPI},
+	}}
+}
+
+type updateResult struct {
+	accepted bool
+	rejected error
+	err      error
+	value    any
+}
+
+func (h *harness) update(name string, delay time.Duration, out any, args ...any) *updateResult {
+	r := &updateResult{}
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnAccept:   func() { r.accepted = true },
+			OnReject:   func(err error) { r.rejected = err },
+			OnComplete: func(v any, err error) { r.value, r.err = v, err },
+		}, args...)
+	}, delay)
+	return r
+}
+
+func appType(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Type()
+	}
+	return ""
+}
+
+func (h *harness) audit(t *testing.T) []store.AuditLog {
+	t.Helper()
+	rows, err := h.store.ResourceAudit(context.Background(), store.ScopeOf(tenant), "approval", h.input.Approval.ID, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func (h *harness) approval(t *testing.T) *store.Approval {
+	t.Helper()
+	ap, err := h.store.GetApproval(context.Background(), store.ScopeOf(tenant), h.input.Approval.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
+
+func TestApprove(t *testing.T) {
+	h := newHarness(t)
+	created := h.update(workflows.UpdateCreated, 0, nil)
+	decided := h.update(workflows.UpdateDecide, time.Minute, nil,
+		workflows.DecisionRequest{Status: "approved", Comment: "go ahead", DeciderID: "ceo-1", DeciderName: "The CEO"})
+	var state workflows.EscalationState
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryState)
+		if err != nil {
+			t.Errorf("query: %v", err)
+			return
+		}
+		if err := v.Get(&state); err != nil {
+			t.Errorf("decode state: %v", err)
+		}
+	}, 30*time.Second)
+	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+
+	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
+		t.Fatalf("workflow did not complete: %v", h.env.GetWorkflowError())
+	}
+	if created.err != nil || created.value == nil {
+		t.Fatalf("created update: %v", created.err)
+	}
+	if state.Phase != workflows.PhasePending || state.Approval == nil || state.Approval.Status != store.StatusPending {
+		t.Fatalf("state while waiting: %+v", state)
+	}
+	if !decided.accepted || decided.err != nil {
+		t.Fatalf("decide update: accepted=%v err=%v rejected=%v", decided.accepted, decided.err, decided.rejected)
+	}
+	ap := h.approval(t)
+	if ap.Status != store.StatusApproved || *ap.ApprovedBy != "ceo-1" || *ap.Comment != "go ahead" {
+		t.Fatalf("approval not decided: %+v", ap)
+	}
+	entries := h.audit(t)
+	if len(entries) != 2 || entries[0].Action != "approval.created" || entries[1].Action != "approval.approved" {
+		t.Fatalf("audit trail: %+v", entries)
+	}
+	if entries[1].UserID != "ceo-1" || entries[1].Channel != store.ChannelAPI ||
+		string(entries[1].OldValues) != `{"status":"pending"}` || !contains(string(entries[1].NewValues), `"status":"approved"`) {
+		t.Fatalf("decision entry: %+v old=%s new=%s", entries[1], entries[1].OldValues, entries[1].NewValues)
+	}
+	cons, _, err := h.store.ListConsultations(context.Background(), store.ScopeOf(tenant), store.ConsultationQuery{TenantID: tenant})
+	if err != nil || len(cons) != 1 {
+		t.Fatalf("want one consultation, got %d (%v)", len(cons), err)
+	}
+	if cons[0].HostID != "ceo-1" || *cons[0].ApprovalID != ap.ID || len(cons[0].ParticipantIDs) != 2 || len(cons[0].JitsiRoom) < 24 {
+		t.Fatalf("consultation: %+v", cons[0])
+	}
+	if got := h.notes.kinds; len(got) != 3 || got[0] != "escalated" || got[1] != "decided" || got[2] != "consultation" {
+		t.Fatalf("notifications in order escalated, decided, consultation; got %v", got)
+	}
+}
+
+func TestReject(t *testing.T) {
+	h := newHarness(t)
+	decided := h.update(workflows.UpdateDecide, time.Minute, nil,
+		workflows.DecisionRequest{Status: "rejected", Comment: "no", DeciderID: "ceo-1"})
+	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	if decided.err != nil || h.env.GetWorkflowError() != nil {
+		t.Fatalf("reject: %v %v", decided.err, h.env.GetWorkflowError())
+	}
+	if ap := h.approval(t); ap.Status != store.StatusRejected {
+		t.Fatalf("status %s", ap.Status)
+	}
+	if e := h.audit(t); len(e) != 2 || e[1].Action != "approval.rejected" {
+		t.Fatalf("audit: %+v", e)
+	}
+	cons, _, _ := h.store.ListConsultations(context.Background(), store.ScopeOf(tenant), store.ConsultationQuery{TenantID: tenant})
+	if len(cons) != 0 {
+		t.Fatalf("a rejection must not create a consultation")
+	}
+	if got := h.notes.kinds; len(got) != 2 {
+		t.Fatalf("notifications: %v", got)
+	}
+}
+
+func TestDecisionRules(t *testing.T) {
+	cases := []struct {
+		name string
+		req  workflows.DecisionRequest
+		want string
+	}{
+		{"invalid status", workflows.DecisionRequest{Status: "maybe", DeciderID: "ceo-1"}, workflows.ErrTypeInvalidDecision},
+		{"pending is not a decision", workflows.DecisionRequest{Status: "pending", DeciderID: "ceo-1"}, workflows.ErrTypeInvalidDecision},
+		{"no decider", workflows.DecisionRequest{Status: "approved"}, workflows.ErrTypeInvalidDecision},
+		{"self decision", workflows.DecisionRequest{Status: "approved", DeciderID: "agent-1"}, workflows.ErrTypeSelfDecision},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			bad := h.update(workflows.UpdateDecide, time.Minute, nil, tc.req)
+			good := h.update(workflows.UpdateDecide, 2*time.Minute, nil, workflows.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
+			h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+			if appType(bad.rejected) != tc.want {
+				t.Fatalf("want rejection %s, got %v", tc.want, bad.rejected)
+			}
+			if good.err != nil || h.approval(t).Status != store.StatusApproved {
+				t.Fatalf("a refused decision must leave the approval pending for a valid one: %v", good.err)
+			}
+		})
+	}
+}
+
+func TestSecondDecisionRefused(t *testing.T) {
+	h := newHarness(t)
+	first := h.update(workflows.UpdateDecide, time.Minute, nil, workflows.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
+	second := h.update(workflows.UpdateDecide, time.Minute, nil, workflows.DecisionRequest{Status: "rejected", DeciderID: "ceo-2"})
+	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	if first.err != nil {
+		t.Fatal(first.err)
+	}
+	if appType(second.rejected) != workflows.ErrTypeAlreadyDecided && appType(second.err) != workflows.ErrTypeAlreadyDecided {
+		t.Fatalf("second decision: want AlreadyDecided, got rejected=%v err=%v", second.rejected, second.err)
+	}
+	if ap := h.approval(t); ap.Status != store.StatusApproved || *ap.ApprovedBy != "ceo-1" {
+		t.Fatalf("first decision must stand: %+v", ap)
+	}
+}
+
+func TestSignalPath(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalDecision, workflows.DecisionRequest{Status: "bogus", DeciderID: "ops"})
+	}, time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalDecision, map[string]any{"unexpected": []int{1, 2}})
+	}, 2*time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalDecision, workflows.DecisionRequest{Status: "agent-1-self", DeciderID: "agent-1"})
+	}, 3*time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalDecision, workflows.DecisionRequest{Status: "rejected", DeciderID: "ops-jane", DeciderName: "Jane (ops)", Comment: "fraud"})
+	}, 4*time.Minute)
+	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("invalid signals must not fail the workflow: %v", err)
+	}
+	ap := h.approval(t)
+	if ap.Status != store.StatusRejected || *ap.ApprovedBy != "ops-jane" {
+		t.Fatalf("signal decision not applied: %+v", ap)
+	}
+	e := h.audit(t)
+	if len(e) != 2 || e[1].Channel != store.ChannelOpsSignal || e[1].UserID != "ops-jane" {
+		t.Fatalf("ops decision must be audited with its identity and channel: %+v", e)
+	}
+}
+
+// A local activity that fails after its write (a crash between the commit and
+// the result) is retried; the retry must not write a second audit row.
+func TestActivityRetriesDoNotDuplicateAudit(t *testing.T) {
+	h := newHarness(t)
+	var recordCalls, decideCalls atomic.Int32
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordApprovalInput) (*store.Approval, error) {
+		out, err := h.acts.RecordApproval(ctx, in)
+		if recordCalls.Add(1) == 1 {
+			return nil, errors.New("connection reset after commit")
+		}
+		return out, err
+	}, activity.RegisterOptions{Name: "RecordApproval"})
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.ApplyDecisionInput) (*activities.ApplyDecisionResult, error) {
+		out, err := h.acts.ApplyDecision(ctx, in)
+		if decideCalls.Add(1) <= 2 {
+			return nil, errors.New("connection reset after commit")
+		}
+		return out, err
+	}, activity.RegisterOptions{Name: "ApplyDecision"})
+	h.update(workflows.UpdateDecide, time.Minute, nil, workflows.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
+	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if recordCalls.Load() < 2 || decideCalls.Load() < 3 {
+		t.Fatalf("activities were not retried: record=%d decide=%d", recordCalls.Load(), decideCalls.Load())
+	}
+	if e := h.audit(t); len(e) != 2 {
+		t.Fatalf("want exactly 2 audit rows despite retries, got %d", len(e))
+	}
+	cons, _, _ := h.store.ListConsultations(context.Background(), store.ScopeOf(tenant), store.ConsultationQuery{TenantID: tenant})
+	if len(cons) != 1 {
+		t.Fatalf("want exactly 1 consultation despite retries, got %d", len(cons))
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
