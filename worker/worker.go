@@ -4,10 +4,11 @@ package worker
 
 import (
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/workflow"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/workflows"
@@ -26,6 +27,8 @@ type Options struct {
 	TaskQueue string
 	// MaxConcurrentActivities bounds activity slots (0: SDK default).
 	MaxConcurrentActivities int
+	// StopTimeout is how long Stop lets running activities finish.
+	StopTimeout time.Duration
 }
 
 // New builds a worker on the task queue with everything registered. The
@@ -36,6 +39,7 @@ func New(c client.Client, acts *activities.Activities, opts Options) (sdkworker.
 	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
+		WorkerStopTimeout:                  opts.StopTimeout,
 	})
 	Register(w, acts)
 	return w, nil

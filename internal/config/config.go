@@ -57,7 +57,9 @@ type Config struct {
 	OIDCAllowedAlgs  []string `env:"OIDC_ALLOWED_ALGS"`
 	ApproverRole     string   `env:"APPROVER_ROLE"`
 
-	DevIssuerAddr string `env:"DEV_ISSUER_ADDR"`
+	DevIssuerAddr  string `env:"DEV_ISSUER_ADDR"`
+	TemporalCLI    string `env:"TEMPORAL_CLI"`
+	TemporalUIPort int    `env:"TEMPORAL_UI_PORT"`
 
 	ChatwootBaseURL         string            `env:"CHATWOOT_BASE_URL"`
 	ChatwootAPIToken        string            `env:"CHATWOOT_API_TOKEN" secret:"true"`
@@ -119,6 +121,8 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.TemporalAPIKey = r.str("TEMPORAL_API_KEY", "")
 
 	c.DevIssuerAddr = r.str("DEV_ISSUER_ADDR", "127.0.0.1:8081")
+	c.TemporalCLI = r.str("TEMPORAL_CLI", "")
+	c.TemporalUIPort = r.integer("TEMPORAL_UI_PORT", 8233)
 	defaultIssuer := ""
 	if mode == ModeDev {
 		defaultIssuer = "http://" + c.DevIssuerAddr
@@ -284,6 +288,19 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func (r *reader) integer(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		r.bad(name, fmt.Sprintf("%q is not a non-negative whole number", v))
+		return def
+	}
+	return n
 }
 
 func (r *reader) boolean(name string, def bool) bool {

@@ -1,0 +1,157 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows"
+)
+
+// Problem is an RFC 9457 problem details document. Code is a stable,
+// machine-readable extension member; Errors lists field problems.
+type Problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	Code      string       `json:"code"`
+	RequestID string       `json:"requestId,omitempty"`
+	Errors    []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError names one invalid field of a request.
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+// httpError is an error that already knows its response.
+type httpError struct {
+	status int
+	code   string
+	detail string
+	fields []FieldError
+	header map[string]string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.detail) }
+
+func problem(status int, code, format string, args ...any) *httpError {
+	return &httpError{status: status, code: code, detail: fmt.Sprintf(format, args...)}
+}
+
+func invalid(fields ...FieldError) *httpError {
+	detail := "the request is not valid"
+	if len(fields) == 1 {
+		detail = fields[0].Field + ": " + fields[0].Detail
+	} else if len(fields) > 1 {
+		detail = fmt.Sprintf("%d fields are not valid; see errors", len(fields))
+	}
+	return &httpError{status: http.StatusBadRequest, code: "validation_failed", detail: detail, fields: fields}
+}
+
+var (
+	errNotFound     = problem(http.StatusNotFound, "not_found", "no such resource")
+	errNotMember    = problem(http.StatusForbidden, "tenant_forbidden", "you are not a member of this tenant")
+	errNeedApprover = func(role string) *httpError {
+		return problem(http.StatusForbidden, "role_required", "deciding an escalation requires the %q role", role)
+	}
+)
+
+// toHTTPError maps every error a handler can return to its response: the one
+// place where errors become statuses.
+func toHTTPError(err error) *httpError {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he
+	}
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		return &httpError{status: http.StatusUnauthorized, code: "invalid_token", detail: ae.Reason,
+			header: map[string]string{"WWW-Authenticate": `Bearer error="invalid_token"`}}
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, store.ErrBadCursor):
+		return invalid(FieldError{"cursor", "is not a cursor this API returned"})
+	case errors.Is(err, store.ErrConflict):
+		return problem(http.StatusConflict, "conflict", "%s", conflictDetail(err))
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		switch app.Type() {
+		case workflows.ErrTypeInvalidDecision:
+			return problem(http.StatusBadRequest, "invalid_decision", "%s", app.Message())
+		case workflows.ErrTypeAlreadyDecided:
+			return problem(http.StatusConflict, "already_decided", "%s", app.Message())
+		case workflows.ErrTypeSelfDecision:
+			return problem(http.StatusForbidden, "separation_of_duties", "%s", app.Message())
+		case workflows.ErrTypeInvalidState:
+			return problem(http.StatusConflict, "invalid_transition", "%s", app.Message())
+		case activities.ErrTypeConflict:
+			return problem(http.StatusConflict, "conflict", "%s", app.Message())
+		case activities.ErrTypeNotFound:
+			return errNotFound
+		}
+	}
+	var completed *serviceerror.NotFound
+	if errors.As(err, &completed) || errors.Is(err, errWorkflowClosed) {
+		return problem(http.StatusConflict, "closed", "the resource can no longer change")
+	}
+	var unavailable *serviceerror.Unavailable
+	if errors.As(err, &unavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable",
+			detail: "a backing service did not answer in time; retry later", header: map[string]string{"Retry-After": "2"}}
+	}
+	return &httpError{status: http.StatusInternalServerError, code: "internal", detail: "an internal error occurred; the request id identifies it in the logs"}
+}
+
+var errWorkflowClosed = errors.New("workflow closed")
+
+func conflictDetail(err error) string {
+	msg := err.Error()
+	if i := len(msg); i > 300 {
+		msg = msg[:300]
+	}
+	return msg
+}
+
+// writeProblem sends err as problem+json, logging server errors with detail.
+func writeProblem(c *gin.Context, err error) {
+	he := toHTTPError(err)
+	log := loggerFrom(c)
+	if he.status >= 500 {
+		log.Error("request failed", "error", err.Error(), "status", he.status)
+	} else {
+		log.Debug("request refused", "error", err.Error(), "status", he.status)
+	}
+	for k, v := range he.header {
+		c.Header(k, v)
+	}
+	p := Problem{
+		Type: "about:blank", Title: http.StatusText(he.status), Status: he.status, Detail: he.detail,
+		Code: he.code, Instance: c.Request.URL.Path, RequestID: c.GetString(ctxRequestID), Errors: he.fields,
+	}
+	c.Header("Content-Type", "application/problem+json")
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(he.status, p)
+}
+
+func loggerFrom(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(ctxLogger); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.Default()
+}

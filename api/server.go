@@ -1,0 +1,150 @@
+// Package api is the thin HTTP face of the orchestrator: it authenticates the
+// caller, validates input, starts workflows and delivers updates to them, and
+// reads the database. Business rules live in the workflows.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+)
+
+// Authenticator verifies bearer tokens.
+type Authenticator interface {
+	Verify(ctx context.Context, rawToken string) (*auth.Principal, error)
+	Ready(ctx context.Context) error
+}
+
+// JoinUser is who a join link is for.
+type JoinUser struct {
+	ID, Name, Email string
+	Moderator       bool
+}
+
+// JoinURLFunc issues a Jitsi join link for one user of a room.
+type JoinURLFunc func(room string, u JoinUser) (string, error)
+
+// Deps is everything the API needs.
+type Deps struct {
+	Store    *store.Store
+	Temporal client.Client
+	Auth     Authenticator
+	JoinURL  JoinURLFunc
+	Log      *slog.Logger
+
+	TaskQueue                string
+	ApproverRole             string
+	ConsultationMaxDuration  time.Duration
+	ConsultationStartTimeout time.Duration
+	// Timeout bounds one request's work (default 30s).
+	Timeout time.Duration
+
+	// Extra routes (webhooks, metrics) are added by the caller.
+	Extend func(r *gin.Engine, api *gin.RouterGroup)
+}
+
+// Server holds the handlers.
+type Server struct {
+	d Deps
+}
+
+// New builds the HTTP handler.
+func New(d Deps) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Timeout <= 0 {
+		d.Timeout = 30 * time.Second
+	}
+	s := &Server{d: d}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.RemoveExtraSlash = true
+	r.Use(s.requestContext, s.recover)
+	r.NoRoute(func(c *gin.Context) { writeProblem(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) {
+		writeProblem(c, problem(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here", c.Request.Method))
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	api := r.Group("/api", s.authenticate)
+	api.GET("/me", s.handle(s.me))
+	api.POST("/approvals", s.handle(s.createApproval))
+	api.GET("/approvals", s.handle(s.listApprovals))
+	api.GET("/approvals/:id", s.handle(s.getApproval))
+	api.PATCH("/approvals/:id", s.handle(s.decideApproval))
+	api.POST("/audit", s.handle(s.createAudit))
+	api.GET("/audit", s.handle(s.listAudit))
+	api.GET("/audit/resource/:type/:id", s.handle(s.resourceAudit))
+	api.POST("/consultations", s.handle(s.createConsultation))
+	api.GET("/consultations", s.handle(s.listConsultations))
+	api.GET("/consultations/:id", s.handle(s.getConsultation))
+	api.POST("/consultations/:id/start", s.handle(s.startConsultation))
+	api.POST("/consultations/:id/end", s.handle(s.endConsultation))
+	if d.Extend != nil {
+		d.Extend(r, api)
+	}
+	return r
+}
+
+// handle adapts a handler that returns an error.
+func (s *Server) handle(fn func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), s.d.Timeout)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		if err := fn(c); err != nil {
+			writeProblem(c, err)
+		}
+	}
+}
+
+// principal is the authenticated caller; the auth middleware guarantees it.
+func principal(c *gin.Context) *auth.Principal {
+	return c.MustGet(ctxPrincipal).(*auth.Principal)
+}
+
+// scopeOf is the store scope of everything the caller may see.
+func scopeOf(p *auth.Principal) store.Scope { return store.ScopeOf(p.TenantIDs()...) }
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	check := func(name string, err error) {
+		if err != nil {
+			ok = false
+			checks[name] = "unavailable"
+			loggerFrom(c).Warn("readiness check failed", "check", name, "error", err.Error())
+			return
+		}
+		checks[name] = "ok"
+	}
+	check("database", s.d.Store.Ping(ctx))
+	_, err := s.d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+	check("temporal", err)
+	if s.d.Auth != nil {
+		check("oidc", s.d.Auth.Ready(ctx))
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	c.JSON(status, gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[ok], "checks": checks})
+}

@@ -1,0 +1,261 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	operatorv1 "go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/workflows"
+)
+
+func load(mode config.Mode) (*config.Config, error) {
+	return config.Load(mode, os.LookupEnv)
+}
+
+func runAPI(ctx context.Context, stderr io.Writer) error {
+	cfg, err := load(config.ModeAPI)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "api")
+	s, err := openStore(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	v, err := newVerifier(cfg)
+	if err != nil {
+		return fmt.Errorf("OIDC settings: %w", err)
+	}
+	h, err := newAPIHandler(cfg, s, tc, v, log)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, cfg.HTTPAddr, h, cfg.ShutdownGrace, log)
+}
+
+func runWorker(ctx context.Context, stderr io.Writer) error {
+	cfg, err := load(config.ModeWorker)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "worker")
+	s, err := openStore(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	acts, err := newActivities(cfg, s, log)
+	if err != nil {
+		return err
+	}
+	w, err := newWorker(cfg, tc, acts)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveHTTP(gctx, cfg.WorkerHTTPAddr, workerHTTP(s, tc), cfg.ShutdownGrace, log) })
+	g.Go(func() error { return runTemporalWorker(gctx, w, log) })
+	return g.Wait()
+}
+
+// runTemporalWorker polls until ctx ends, then stops polling and lets running
+// activities finish (worker StopTimeout).
+func runTemporalWorker(ctx context.Context, w interface {
+	Start() error
+	Stop()
+}, log interface{ Info(string, ...any) }) error {
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	log.Info("worker polling")
+	<-ctx.Done()
+	log.Info("worker stopping")
+	w.Stop()
+	return nil
+}
+
+// workerHTTP serves the worker's health endpoints.
+func workerHTTP(s interface{ Ping(context.Context) error }, tc client.Client) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+		defer cancel()
+		checks := gin.H{"database": "ok", "temporal": "ok"}
+		status := http.StatusOK
+		if err := s.Ping(ctx); err != nil {
+			checks["database"], status = "unavailable", http.StatusServiceUnavailable
+		}
+		if _, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			checks["temporal"], status = "unavailable", http.StatusServiceUnavailable
+		}
+		c.JSON(status, gin.H{"checks": checks})
+	})
+	return r
+}
+
+func runMigrate(ctx context.Context, stdout, stderr io.Writer) error {
+	cfg, err := load(config.ModeTool)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	s, err := openStore(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrations applied: %v\n", applied)
+	return nil
+}
+
+// runSetup idempotently prepares a non-dev deployment: the namespace (when
+// the server allows creating it), the search attributes, the database.
+func runSetup(ctx context.Context, stdout, stderr io.Writer) error {
+	cfg, err := load(config.ModeTool)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	s, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	_ = s.Close()
+	fmt.Fprintln(stdout, "database: migrated")
+
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	_, err = tc.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+		Namespace: cfg.TemporalNamespace, WorkflowExecutionRetentionPeriod: durationpb.New(30 * 24 * time.Hour),
+	})
+	var exists *serviceerror.NamespaceAlreadyExists
+	var denied *serviceerror.PermissionDenied
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "namespace %s: created\n", cfg.TemporalNamespace)
+		time.Sleep(2 * time.Second) // the namespace cache takes a moment to see it
+	case errors.As(err, &exists):
+		fmt.Fprintf(stdout, "namespace %s: exists\n", cfg.TemporalNamespace)
+	case errors.As(err, &denied):
+		fmt.Fprintf(stdout, "namespace %s: not created (not allowed; create it with your provider's tools)\n", cfg.TemporalNamespace)
+	default:
+		log.Warn("register namespace", "error", err.Error())
+	}
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, n := range workflows.SearchAttributeNames {
+		attrs[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorv1.AddSearchAttributesRequest{
+			Namespace: cfg.TemporalNamespace, SearchAttributes: attrs,
+		})
+		var already *serviceerror.AlreadyExists
+		if err == nil || errors.As(err, &already) || strings.Contains(err.Error(), "already exists") {
+			break
+		}
+		if attempt >= 10 {
+			return fmt.Errorf("register search attributes %v: %w", workflows.SearchAttributeNames, err)
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(stdout, "search attributes %v: registered\n", workflows.SearchAttributeNames)
+	return nil
+}
+
+func runConfig(stdout io.Writer) error {
+	cfg, err := load(config.ModeTool)
+	if err != nil {
+		return err
+	}
+	return cfg.Print(stdout)
+}
+
+func runToken(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", stderr)
+	sub := fs.String("sub", "", "subject (user id); required")
+	name := fs.String("name", "", "display name")
+	email := fs.String("email", "", "email address")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
+	var groups, roles multiFlag
+	fs.Var(&groups, "group", "group path, e.g. /teams/support (repeatable)")
+	fs.Var(&roles, "role", "realm role, e.g. approver (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sub == "" {
+		return errors.New("token: --sub is required")
+	}
+	cfg, err := load(config.ModeDev)
+	if err != nil {
+		return err
+	}
+	iss, err := devissuer.Open(cfg.DataDir, cfg.OIDCIssuerURL, cfg.OIDCAudience)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	tok, err := iss.Mint(devissuer.MintOptions{Subject: *sub, Name: *name, Email: *email, Groups: groups, Roles: roles, TTL: *ttl})
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+func runHealthcheck(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("healthcheck", stderr)
+	url := fs.String("url", "http://127.0.0.1:8080/healthz", "URL that must answer 200")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %d", *url, resp.StatusCode)
+	}
+	return nil
+}

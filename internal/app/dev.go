@@ -1,0 +1,160 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/workflows"
+)
+
+// runDev runs the whole system in one process on embedded defaults. The local
+// OIDC issuer exists only here: the api and worker commands cannot start it.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := load(config.ModeDev)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "dev")
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create DATA_DIR %s: %w", cfg.DataDir, err)
+	}
+
+	if cfg.TemporalCLI != "" {
+		stop, err := startTemporalDevServer(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	s, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	iss, err := devissuer.Open(cfg.DataDir, cfg.OIDCIssuerURL, cfg.OIDCAudience)
+	if err != nil {
+		return fmt.Errorf("dev issuer: %w", err)
+	}
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	v, err := newVerifier(cfg)
+	if err != nil {
+		return fmt.Errorf("OIDC settings: %w", err)
+	}
+	acts, err := newActivities(cfg, s, log)
+	if err != nil {
+		return err
+	}
+	w, err := newWorker(cfg, tc, acts)
+	if err != nil {
+		return err
+	}
+	h, err := newAPIHandler(cfg, s, tc, v, log)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return serveHTTP(gctx, cfg.DevIssuerAddr, iss.Handler(), time.Second, log.With("component", "dev-issuer"))
+	})
+	g.Go(func() error { return runTemporalWorker(gctx, w, log) })
+	g.Go(func() error { return serveHTTP(gctx, cfg.HTTPAddr, h, cfg.ShutdownGrace, log.With("component", "api")) })
+	g.Go(func() error {
+		if err := waitHTTP(gctx, "http://"+cfg.HTTPAddr+"/healthz"); err != nil {
+			return nil
+		}
+		printBanner(stdout, cfg)
+		return nil
+	})
+	return g.Wait()
+}
+
+// startTemporalDevServer runs the Temporal CLI dev server with its state in
+// DATA_DIR (WAL SQLite: durable across crashes, much faster than the default
+// journal) and the custom search attributes registered.
+func startTemporalDevServer(ctx context.Context, cfg *config.Config) (func(), error) {
+	logFile, err := os.OpenFile(filepath.Join(cfg.DataDir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open temporal log: %w", err)
+	}
+	extra := []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"}
+	for _, n := range workflows.SearchAttributeNames {
+		extra = append(extra, "--search-attribute", n+"=Keyword")
+	}
+	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  cfg.TemporalCLI,
+		ClientOptions: &client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace},
+		DBFilename:    filepath.Join(cfg.DataDir, "temporal.db"),
+		EnableUI:      true,
+		UIPort:        strconv.Itoa(cfg.TemporalUIPort),
+		LogLevel:      "warn",
+		ExtraArgs:     extra,
+		Stdout:        logFile,
+		Stderr:        logFile,
+	})
+	if err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start Temporal dev server (%s, log in %s): %w", cfg.TemporalCLI, logFile.Name(), err)
+	}
+	return func() {
+		_ = ds.Stop()
+		_ = logFile.Close()
+	}, nil
+}
+
+func waitHTTP(ctx context.Context, url string) error {
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func printBanner(w io.Writer, cfg *config.Config) {
+	uiHost, _, _ := net.SplitHostPort(cfg.TemporalAddress)
+	fmt.Fprintf(w, `
+orchestrator is running (Ctrl-C stops everything; state is kept in %s)
+
+  API             http://%s
+  Temporal UI     http://%s:%d
+  Temporal gRPC   %s (namespace %s)
+  OIDC issuer     %s (dev only)
+
+Create a first escalation:
+
+  TOKEN=$(bin/orchestrator token --sub agent-1 --name "Alex Agent" --group /teams/support)
+  curl -s -X POST http://%s/api/approvals -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d '{"tenantId":"/teams/support","title":"Refund above limit","priority":"high"}'
+
+`, cfg.DataDir, cfg.HTTPAddr, uiHost, cfg.TemporalUIPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.OIDCIssuerURL, cfg.HTTPAddr)
+}

@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/api"
+	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/worker"
+)
+
+// dialTemporal connects to the configured Temporal frontend.
+func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (client.Client, error) {
+	opts := client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+	}
+	if cfg.TemporalTLSCAFile != "" || cfg.TemporalTLSCertFile != "" || cfg.TemporalTLSServerName != "" || cfg.TemporalAPIKey != "" {
+		tc, err := temporalTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if cfg.TemporalAPIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.TemporalAPIKey)
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
+	}
+	return c, nil
+}
+
+func temporalTLS(cfg *config.Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TemporalTLSServerName}
+	if cfg.TemporalTLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.TemporalTLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("TEMPORAL_TLS_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("TEMPORAL_TLS_CA_FILE: no PEM certificate found")
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.TemporalTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TemporalTLSCertFile, cfg.TemporalTLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("TEMPORAL_TLS_CERT_FILE/TEMPORAL_TLS_KEY_FILE: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// openStore connects to the database and, when migrate is set, applies
+// pending migrations.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
+	s, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		applied, err := s.Migrate(ctx)
+		if err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info("database migrated", "applied", applied)
+		}
+	}
+	return s, nil
+}
+
+func newVerifier(cfg *config.Config) (*auth.Verifier, error) {
+	return auth.NewVerifier(auth.VerifierConfig{
+		IssuerURL: cfg.OIDCIssuerURL, Audience: cfg.OIDCAudience,
+		DiscoveryURL: cfg.OIDCDiscoveryURL, JWKSURL: cfg.OIDCJWKSURL, AllowedAlgs: cfg.OIDCAllowedAlgs,
+	})
+}
+
+// newActivities builds the activity dependencies.
+func newActivities(cfg *config.Config, s *store.Store, log *slog.Logger) (*activities.Activities, error) {
+	return &activities.Activities{Store: s, Log: log}, nil
+}
+
+// newAPIHandler builds the HTTP API.
+func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.Authenticator, log *slog.Logger) (http.Handler, error) {
+	return api.New(api.Deps{
+		Store: s, Temporal: tc, Auth: v, Log: log,
+		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole,
+		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
+	}), nil
+}
+
+// newWorker builds the Temporal worker.
+func newWorker(cfg *config.Config, tc client.Client, acts *activities.Activities) (sdkworker.Worker, error) {
+	return worker.New(tc, acts, worker.Options{TaskQueue: cfg.TemporalTaskQueue, StopTimeout: cfg.ShutdownGrace})
+}
+
+// serveHTTP serves h on addr until ctx ends, then drains in-flight requests
+// for up to grace.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	log.Info("draining HTTP server", "addr", addr, "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("drain %s: %w", addr, err)
+	}
+	return nil
+}
