@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
+
+	"github.com/orchestrator-dev/orchestrator/internal/config"
 )
 
 // usage lists the subcommands.
@@ -31,8 +34,15 @@ Commands:
 Configuration comes from environment variables; see README.md.
 `
 
-// Run executes one command; main only builds the context and reports errors.
+// Run executes one command with the process environment; main only builds
+// the context and reports errors.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return RunWithEnv(ctx, args, os.LookupEnv, stdout, stderr)
+}
+
+// RunWithEnv executes one command with configuration from env, so that tests
+// and the load harness can run several stacks in one process.
+func RunWithEnv(ctx context.Context, args []string, env config.Getenv, stdout, stderr io.Writer) error {
 	if len(args) < 1 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -40,19 +50,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "dev":
-		return runDev(ctx, rest, stdout, stderr)
+		return runDev(ctx, env, rest, stdout, stderr)
 	case "api":
-		return runAPI(ctx, stderr)
+		return runAPI(ctx, env, stderr)
 	case "worker":
-		return runWorker(ctx, stderr)
+		return runWorker(ctx, env, stderr)
 	case "migrate":
-		return runMigrate(ctx, stdout, stderr)
+		return runMigrate(ctx, env, stdout, stderr)
 	case "setup":
-		return runSetup(ctx, stdout, stderr)
+		return runSetup(ctx, env, stdout, stderr)
 	case "config":
-		return runConfig(stdout)
+		return runConfig(env, stdout)
 	case "token":
-		return runToken(rest, stdout, stderr)
+		return runToken(env, rest, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, stderr)
 	case "help", "-h", "--help":

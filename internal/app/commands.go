@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -24,12 +23,12 @@ import (
 	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
-func load(mode config.Mode) (*config.Config, error) {
-	return config.Load(mode, os.LookupEnv)
+func load(env config.Getenv, mode config.Mode) (*config.Config, error) {
+	return config.Load(mode, env)
 }
 
-func runAPI(ctx context.Context, stderr io.Writer) error {
-	cfg, err := load(config.ModeAPI)
+func runAPI(ctx context.Context, env config.Getenv, stderr io.Writer) error {
+	cfg, err := load(env, config.ModeAPI)
 	if err != nil {
 		return err
 	}
@@ -55,8 +54,8 @@ func runAPI(ctx context.Context, stderr io.Writer) error {
 	return serveHTTP(ctx, cfg.HTTPAddr, h, cfg.ShutdownGrace, log)
 }
 
-func runWorker(ctx context.Context, stderr io.Writer) error {
-	cfg, err := load(config.ModeWorker)
+func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
+	cfg, err := load(env, config.ModeWorker)
 	if err != nil {
 		return err
 	}
@@ -122,8 +121,8 @@ func workerHTTP(s interface{ Ping(context.Context) error }, tc client.Client) ht
 	return r
 }
 
-func runMigrate(ctx context.Context, stdout, stderr io.Writer) error {
-	cfg, err := load(config.ModeTool)
+func runMigrate(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) error {
+	cfg, err := load(env, config.ModeTool)
 	if err != nil {
 		return err
 	}
@@ -143,8 +142,8 @@ func runMigrate(ctx context.Context, stdout, stderr io.Writer) error {
 
 // runSetup idempotently prepares a non-dev deployment: the namespace (when
 // the server allows creating it), the search attributes, the database.
-func runSetup(ctx context.Context, stdout, stderr io.Writer) error {
-	cfg, err := load(config.ModeTool)
+func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) error {
+	cfg, err := load(env, config.ModeTool)
 	if err != nil {
 		return err
 	}
@@ -198,15 +197,15 @@ func runSetup(ctx context.Context, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runConfig(stdout io.Writer) error {
-	cfg, err := load(config.ModeTool)
+func runConfig(env config.Getenv, stdout io.Writer) error {
+	cfg, err := load(env, config.ModeTool)
 	if err != nil {
 		return err
 	}
 	return cfg.Print(stdout)
 }
 
-func runToken(args []string, stdout, stderr io.Writer) error {
+func runToken(env config.Getenv, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token", stderr)
 	sub := fs.String("sub", "", "subject (user id); required")
 	name := fs.String("name", "", "display name")
@@ -221,7 +220,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if *sub == "" {
 		return errors.New("token: --sub is required")
 	}
-	cfg, err := load(config.ModeDev)
+	cfg, err := load(env, config.ModeDev)
 	if err != nil {
 		return err
 	}

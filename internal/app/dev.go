@@ -22,8 +22,8 @@ import (
 
 // runDev runs the whole system in one process on embedded defaults. The local
 // OIDC issuer exists only here: the api and worker commands cannot start it.
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := load(config.ModeDev)
+func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stderr io.Writer) error {
+	cfg, err := load(env, config.ModeDev)
 	if err != nil {
 		return err
 	}
