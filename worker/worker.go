@@ -17,9 +17,14 @@ import (
 // Register adds every workflow and activity to r (a worker, or a test
 // environment), under the names running histories refer to.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
+	RegisterWorkflows(r)
+	r.RegisterActivity(acts)
+}
+
+// RegisterWorkflows adds the workflows alone (replayers need no activities).
+func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.Escalation, workflow.RegisterOptions{Name: workflows.EscalationWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.Consultation, workflow.RegisterOptions{Name: workflows.ConsultationWorkflow})
-	r.RegisterActivity(acts)
 }
 
 // Options tune New.
