@@ -156,19 +156,15 @@ func approvalID(c *gin.Context, p *auth.Principal, tenant string) (string, bool,
 	return uuid.NewSHA1(idempotencyNamespace, []byte(tenant+"\x00"+p.Subject+"\x00"+key)).String(), true, nil
 }
 
-// startEscalation starts the approval's workflow and waits, in the same call
-// (Update-With-Start), until the workflow has stored the approval.
-func (s *Server) startEscalation(c *gin.Context, ap store.Approval, actor activities.Actor, participants []string) (*store.Approval, error) {
-	ctx := c.Request.Context()
-	wfID := workflows.EscalationID(ap.ID)
-	c.Set("workflow_id", wfID)
+// escalationStart is the start request of an approval's workflow.
+func (s *Server) escalationStart(ap store.Approval, actor activities.Actor, participants []string) (client.StartWorkflowOptions, workflows.EscalationInput) {
 	in := workflows.EscalationInput{
 		Approval: ap, Actor: actor, Participants: participants,
 		ConsultationMaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		ConsultationStartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
 	}
-	op := s.d.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       wfID,
+	return client.StartWorkflowOptions{
+		ID:                       workflows.EscalationID(ap.ID),
 		TaskQueue:                s.d.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -181,7 +177,16 @@ func (s *Server) startEscalation(c *gin.Context, ap store.Approval, actor activi
 		Memo:          map[string]any{"title": ap.Title, "tenantId": ap.TenantID, "requestedBy": ap.RequestedBy},
 		StaticSummary: "Escalation: " + ap.Title,
 		StaticDetails: "Tenant: " + ap.TenantID + "  \nRequested by: " + ap.RequestedBy + "  \nPriority: " + ap.Priority,
-	}, workflows.EscalationWorkflow, in)
+	}, in
+}
+
+// startEscalation starts the approval's workflow and waits, in the same call
+// (Update-With-Start), until the workflow has stored the approval.
+func (s *Server) startEscalation(c *gin.Context, ap store.Approval, actor activities.Actor, participants []string) (*store.Approval, error) {
+	ctx := c.Request.Context()
+	opts, in := s.escalationStart(ap, actor, participants)
+	c.Set("workflow_id", opts.ID)
+	op := s.d.Temporal.NewWithStartWorkflowOperation(opts, workflows.EscalationWorkflow, in)
 	h, err := s.d.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{

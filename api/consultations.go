@@ -16,6 +16,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows"
 )
@@ -88,7 +89,7 @@ func (s *Server) createConsultation(c *gin.Context) error {
 		return errNotMember
 	}
 	c.Set("tenant", req.TenantID)
-	room, err := workflows.NewRoomName()
+	room, err := jitsi.NewRoomName()
 	if err != nil {
 		return err
 	}

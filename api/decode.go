@@ -123,3 +123,9 @@ func jsonDepth(b []byte) int {
 	}
 	return maxDepth
 }
+
+// jsonUnmarshalLenient decodes without refusing unknown fields (for
+// payloads other systems define).
+func jsonUnmarshalLenient(b []byte, dst any) error {
+	return json.Unmarshal(b, dst)
+}

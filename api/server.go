@@ -46,7 +46,9 @@ type Deps struct {
 	// Timeout bounds one request's work (default 30s).
 	Timeout time.Duration
 
-	// Extra routes (webhooks, metrics) are added by the caller.
+	Webhooks Webhooks
+
+	// Extra routes (metrics) are added by the caller.
 	Extend func(r *gin.Engine, api *gin.RouterGroup)
 }
 
@@ -77,6 +79,9 @@ func New(d Deps) http.Handler {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+
+	// Webhook receivers authenticate by signature, not by bearer token.
+	s.registerWebhooks(r, r.Group("/api"))
 
 	api := r.Group("/api", s.authenticate)
 	api.GET("/me", s.handle(s.me))

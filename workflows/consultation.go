@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -214,22 +213,4 @@ func (c *consultation) transition(ctx workflow.Context, from, to, reason string,
 	}
 	c.state.Consultation = &out
 	return nil
-}
-
-const roomAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
-
-// NewRoomName draws an unguessable Jitsi room name: "consult-" and 26 random
-// characters of [a-z2-7] (130 bits). Call it only outside workflow code or
-// inside a side effect.
-func NewRoomName() (string, error) {
-	var b [26]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("draw room name: %w", err)
-	}
-	out := make([]byte, 0, 8+len(b))
-	out = append(out, "consult-"...)
-	for _, x := range b {
-		out = append(out, roomAlphabet[x&31])
-	}
-	return string(out), nil
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
@@ -209,7 +210,7 @@ func (e *escalation) run(ctx workflow.Context) (*EscalationState, error) {
 func (e *escalation) newConsultation(ctx workflow.Context, ap *store.Approval, d DecisionRequest) (*store.Consultation, error) {
 	var room string
 	if err := workflow.SideEffect(ctx, func(workflow.Context) any {
-		r, err := NewRoomName()
+		r, err := jitsi.NewRoomName()
 		if err != nil {
 			panic(err) // crypto/rand failing is not recoverable
 		}

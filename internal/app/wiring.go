@@ -19,7 +19,10 @@ import (
 	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/api"
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
 	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
+	"github.com/orchestrator-dev/orchestrator/internal/matrix"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/worker"
 )
@@ -100,15 +103,65 @@ func newVerifier(cfg *config.Config) (*auth.Verifier, error) {
 
 // newActivities builds the activity dependencies.
 func newActivities(cfg *config.Config, s *store.Store, log *slog.Logger) (*activities.Activities, error) {
-	return &activities.Activities{Store: s, Log: log}, nil
+	signer, err := newJitsi(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := chatwoot.LoadTemplates(cfg.ChatwootTemplatesFile)
+	if err != nil {
+		return nil, fmt.Errorf("CHATWOOT_TEMPLATES_FILE: %w", err)
+	}
+	out := &activities.Outbound{
+		Store: s, Templates: tmpl, Jitsi: signer, ApproverRole: cfg.ApproverRole, BaseURL: cfg.PublicBaseURL,
+		Log: log.With("component", "outbound"),
+	}
+	if cfg.ChatwootEnabled() {
+		out.Chatwoot = chatwoot.New(cfg.ChatwootBaseURL, cfg.ChatwootAPIToken, nil)
+		if err := out.Chatwoot.Validate(); err != nil {
+			return nil, fmt.Errorf("CHATWOOT_BASE_URL: %w", err)
+		}
+	}
+	if cfg.MatrixHomeserverURL != "" {
+		out.Matrix, out.MatrixRoomID = matrix.New(cfg.MatrixHomeserverURL, cfg.MatrixASToken, nil), cfg.MatrixRoomID
+	}
+	return &activities.Activities{Store: s, Notifier: out, Log: log}, nil
+}
+
+// newJitsi builds the join-link signer (plain links without a secret or key).
+func newJitsi(cfg *config.Config) (*jitsi.Signer, error) {
+	jc := jitsi.Config{BaseURL: cfg.JitsiBaseURL, AppID: cfg.JitsiAppID, AppSecret: cfg.JitsiAppSecret, KeyID: cfg.JitsiKeyID}
+	if cfg.JitsiPrivateKeyFile != "" {
+		pem, err := os.ReadFile(cfg.JitsiPrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("JITSI_PRIVATE_KEY_FILE: %w", err)
+		}
+		jc.PrivateKeyPEM = pem
+	}
+	signer, err := jitsi.New(jc)
+	if err != nil {
+		return nil, fmt.Errorf("JITSI settings: %w", err)
+	}
+	return signer, nil
 }
 
 // newAPIHandler builds the HTTP API.
 func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.Authenticator, log *slog.Logger) (http.Handler, error) {
+	signer, err := newJitsi(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return api.New(api.Deps{
 		Store: s, Temporal: tc, Auth: v, Log: log,
 		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole,
 		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
+		JoinURL: func(room string, u api.JoinUser) (string, error) {
+			return signer.JoinURL(room, jitsi.User{ID: u.ID, Name: u.Name, Email: u.Email, Moderator: u.Moderator}, time.Now())
+		},
+		Webhooks: api.Webhooks{
+			ChatwootSecret: cfg.ChatwootWebhookSecret, ChatwootUnsigned: cfg.ChatwootWebhookUnsigned,
+			ChatwootAccountTenants: cfg.ChatwootAccountTenants, MatrixHSToken: cfg.MatrixHSToken,
+			MatrixUserSubjects: cfg.MatrixUserSubjects, Secrets: cfg.WebhookSecrets,
+		},
 	}), nil
 }
 

@@ -141,7 +141,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.ChatwootAccountTenants = r.pairs("CHATWOOT_ACCOUNT_TENANTS")
 	c.ChatwootTemplatesFile = r.str("CHATWOOT_TEMPLATES_FILE", "")
 
-	c.JitsiBaseURL = strings.TrimRight(r.str("JITSI_BASE_URL", "https://meet.jit.si"), "/")
+	c.JitsiBaseURL = strings.TrimRight(r.str("JITSI_BASE_URL", ""), "/")
 	c.JitsiAppID = r.str("JITSI_APP_ID", "")
 	c.JitsiAppSecret = r.str("JITSI_APP_SECRET", "")
 	c.JitsiPrivateKeyFile = r.str("JITSI_PRIVATE_KEY_FILE", "")

@@ -1,0 +1,364 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
+	"github.com/orchestrator-dev/orchestrator/internal/matrix"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows"
+)
+
+// Webhooks configures the receivers. They answer fast and leave the work to
+// workflows; each delivery is handled once.
+type Webhooks struct {
+	ChatwootSecret string
+	// ChatwootUnsigned accepts unsigned deliveries (old Chatwoot); it must be
+	// set explicitly and cannot be combined with a secret.
+	ChatwootUnsigned bool
+	// ChatwootAccountTenants maps a Chatwoot account id to a tenant.
+	ChatwootAccountTenants map[string]string
+	// MatrixHSToken is the token the homeserver presents; empty disables Matrix.
+	MatrixHSToken string
+	// MatrixUserSubjects maps Matrix user ids to the subjects they decide as.
+	MatrixUserSubjects map[string]string
+	// Secrets are the HMAC secrets of generic services, by service name.
+	Secrets map[string]string
+	// Now is the clock for signature freshness (tests).
+	Now func() time.Time
+}
+
+func (s *Server) registerWebhooks(r *gin.Engine, api *gin.RouterGroup) {
+	api.POST("/webhooks/chatwoot", s.handle(s.chatwootWebhook))
+	api.POST("/webhooks/chatwoot/:account", s.handle(s.chatwootWebhook))
+	api.POST("/webhooks/matrix", s.matrixTransaction)
+	api.PUT("/webhooks/matrix", s.matrixTransaction)
+	r.PUT("/_matrix/app/v1/transactions/:txnId", s.matrixTransaction)
+	api.POST("/webhooks/:service", s.handle(s.genericWebhook))
+}
+
+func (s *Server) now() time.Time {
+	if s.d.Webhooks.Now != nil {
+		return s.d.Webhooks.Now()
+	}
+	return time.Now()
+}
+
+// readWebhookBody reads at most limit bytes of a webhook body.
+func readWebhookBody(c *gin.Context, limit int64) ([]byte, error) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	return readBody(c)
+}
+
+func (s *Server) chatwootWebhook(c *gin.Context) error {
+	wh := s.d.Webhooks
+	body, err := readWebhookBody(c, chatwoot.MaxWebhookBytes)
+	if err != nil {
+		return err
+	}
+	switch {
+	case wh.ChatwootSecret != "":
+		if err := chatwoot.VerifySignature(wh.ChatwootSecret, c.GetHeader(chatwoot.HeaderTimestamp), body,
+			c.GetHeader(chatwoot.HeaderSignature), s.now(), chatwoot.DefaultSignatureWindow); err != nil {
+			return problem(http.StatusUnauthorized, "bad_signature", "%s", signatureReason(err))
+		}
+	case !wh.ChatwootUnsigned:
+		return problem(http.StatusUnauthorized, "bad_signature", "this receiver needs CHATWOOT_WEBHOOK_SECRET (or CHATWOOT_WEBHOOK_UNSIGNED=true)")
+	}
+	ctx := c.Request.Context()
+	delivery := c.GetHeader(chatwoot.HeaderDelivery)
+	if delivery == "" || len(delivery) > 200 {
+		sum := sha256.Sum256(body)
+		delivery = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	if seen, err := s.d.Store.SeenDelivery(ctx, "chatwoot", delivery); err != nil {
+		return err
+	} else if seen {
+		c.JSON(http.StatusOK, gin.H{"status": "duplicate"})
+		return nil
+	}
+	ev, err := chatwoot.ParseWebhook(body)
+	if err != nil {
+		return problem(http.StatusBadRequest, "invalid_webhook", "the body is not a Chatwoot webhook")
+	}
+	answer := func(status int, state string, extra ...any) error {
+		h := gin.H{"status": state}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h[extra[i].(string)] = extra[i+1]
+		}
+		if err := s.d.Store.RecordDelivery(ctx, "chatwoot", delivery); err != nil {
+			return err
+		}
+		c.JSON(status, h)
+		return nil
+	}
+	trigger, ok := escalationTrigger(ev)
+	if !ok {
+		return answer(http.StatusOK, "ignored")
+	}
+	account := ev.AccountID
+	if p := c.Param("account"); p != "" {
+		n, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || n <= 0 {
+			return errNotFound
+		}
+		account = n
+	}
+	tenant, ok := wh.ChatwootAccountTenants[strconv.FormatInt(account, 10)]
+	if !ok {
+		loggerFrom(c).Warn("chatwoot webhook from an unmapped account", "account", account)
+		return answer(http.StatusOK, "ignored", "reason", "account is not mapped to a tenant (CHATWOOT_ACCOUNT_TENANTS)")
+	}
+	conv := store.Conversation{AccountID: account, ConversationID: ev.Conversation.ID}
+	if existing, err := s.d.Store.PendingForConversation(ctx, store.ScopeOf(tenant), conv); err == nil {
+		return answer(http.StatusOK, "already_escalated", "approvalId", existing.ID)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	ap := store.Approval{
+		ID:       uuid.NewSHA1(idempotencyNamespace, []byte("chatwoot\x00"+delivery)).String(),
+		TenantID: tenant, Title: trigger.title, Description: trigger.description, Status: store.StatusPending,
+		Priority: escalationPriority(ev.Conversation.Priority), RequestedBy: trigger.agentID, RequestedByName: trigger.agentName,
+		Metadata: store.MustJSON(map[string]any{"source": "chatwoot", "delivery": delivery}), Conversation: &conv,
+	}
+	opts, in := s.escalationStart(ap, activities.Actor{ID: trigger.agentID, Name: trigger.agentName, Channel: store.ChannelWebhook}, nil)
+	c.Set("workflow_id", opts.ID)
+	c.Set("tenant", tenant)
+	if _, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, workflows.EscalationWorkflow, in); err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if !errors.As(err, &started) {
+			return err
+		}
+	}
+	return answer(http.StatusAccepted, "escalated", "approvalId", ap.ID)
+}
+
+type trigger struct {
+	title, description, agentID, agentName string
+}
+
+// escalationTrigger recognises an agent's request to escalate: a private
+// note starting with /escalate, or the label "escalate" being added.
+func escalationTrigger(ev *chatwoot.WebhookEvent) (trigger, bool) {
+	if ev.Conversation == nil || ev.Conversation.ID <= 0 {
+		return trigger{}, false
+	}
+	switch {
+	case ev.Event == chatwoot.EventMessageCreated:
+		// Our own notes come back with their echo id: never a trigger.
+		if !ev.Private || !ev.FromAgent() || ev.EchoID != "" {
+			return trigger{}, false
+		}
+		content := strings.TrimSpace(ev.Content)
+		if !strings.HasPrefix(content, "/escalate") {
+			return trigger{}, false
+		}
+		first, rest, _ := strings.Cut(strings.TrimPrefix(content, "/escalate"), "\n")
+		if first != "" && first[0] != ' ' && first[0] != '\t' {
+			return trigger{}, false // e.g. "/escalated": not the command
+		}
+		t := trigger{title: clip(strings.TrimSpace(first), maxTitle), description: clip(strings.TrimSpace(rest), maxDescription),
+			agentID: fmt.Sprintf("chatwoot-agent:%d", ev.Sender.ID), agentName: ev.Sender.Name}
+		if t.title == "" {
+			t.title = fmt.Sprintf("Escalation of conversation #%d", ev.Conversation.ID)
+		}
+		return t, true
+	case ev.Event == chatwoot.EventConversationUpdated:
+		change, ok := ev.LabelChange()
+		if !ok || !containsFold(change.Added, "escalate") {
+			return trigger{}, false
+		}
+		t := trigger{title: fmt.Sprintf("Escalation of conversation #%d", ev.Conversation.ID), agentID: "chatwoot", agentName: "Chatwoot"}
+		if m := ev.Conversation.Meta; m != nil && m.Assignee != nil {
+			t.agentID, t.agentName = fmt.Sprintf("chatwoot-agent:%d", m.Assignee.ID), m.Assignee.Name
+		}
+		return t, true
+	}
+	return trigger{}, false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+func escalationPriority(chatwootPriority string) string {
+	switch chatwootPriority {
+	case "urgent", "high":
+		return store.PriorityHigh
+	case "low":
+		return store.PriorityLow
+	}
+	return store.PriorityMedium
+}
+
+func signatureReason(err error) string {
+	switch {
+	case errors.Is(err, chatwoot.ErrMissingSignature):
+		return "X-Chatwoot-Signature or X-Chatwoot-Timestamp is missing"
+	case errors.Is(err, chatwoot.ErrStaleTimestamp):
+		return "X-Chatwoot-Timestamp is outside the freshness window"
+	}
+	return "X-Chatwoot-Signature does not match the body"
+}
+
+// matrixTransaction is the application-service endpoint: the homeserver
+// pushes room events; "!approve <id> [comment]" and "!reject <id> [comment]"
+// from a mapped user are decisions with the workflow's rules.
+func (s *Server) matrixTransaction(c *gin.Context) {
+	wh := s.d.Webhooks
+	forbidden := func() {
+		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"errcode": "M_FORBIDDEN", "error": "bad hs_token"})
+	}
+	if wh.MatrixHSToken == "" {
+		writeProblem(c, errNotFound)
+		return
+	}
+	tok := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if tok == "" {
+		tok = c.Query("access_token") // older homeservers
+	}
+	if !hmac.Equal([]byte(tok), []byte(wh.MatrixHSToken)) {
+		forbidden()
+		return
+	}
+	body, err := readWebhookBody(c, MaxBodyBytes)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	txn := c.Param("txnId")
+	if txn == "" {
+		txn = c.Query("txnId")
+	}
+	if txn == "" || len(txn) > 200 {
+		sum := sha256.Sum256(body)
+		txn = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	ctx := c.Request.Context()
+	if seen, err := s.d.Store.SeenDelivery(ctx, "matrix", txn); err != nil {
+		writeProblem(c, err)
+		return
+	} else if seen {
+		c.JSON(http.StatusOK, gin.H{})
+		return
+	}
+	var tr matrix.Transaction
+	// Matrix events carry many fields the orchestrator ignores: decode leniently.
+	if err := jsonUnmarshalLenient(body, &tr); err != nil {
+		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"errcode": "M_NOT_JSON", "error": "body is not a transaction"})
+		return
+	}
+	for _, ev := range tr.Events {
+		if ev.Type != "m.room.message" {
+			continue
+		}
+		cmd, ok := matrix.ParseCommand(ev.Content.Body)
+		if !ok {
+			continue
+		}
+		sub, ok := wh.MatrixUserSubjects[ev.Sender]
+		if !ok {
+			loggerFrom(c).Warn("matrix decision from an unmapped user", "sender", ev.Sender)
+			continue
+		}
+		if !store.ValidID(cmd.ApprovalID) {
+			continue
+		}
+		h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: workflows.EscalationID(cmd.ApprovalID), UpdateName: workflows.UpdateDecide,
+			UpdateID: "matrix-" + ev.EventID, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{workflows.DecisionRequest{Status: cmd.Status, Comment: clip(cmd.Comment, workflows.MaxCommentBytes/4),
+				DeciderID: sub, DeciderName: ev.Sender, Channel: store.ChannelWebhook}},
+		})
+		if err == nil {
+			err = h.Get(ctx, nil)
+		}
+		if err != nil {
+			loggerFrom(c).Info("matrix decision refused", "approval", cmd.ApprovalID, "sender", ev.Sender, "error", err.Error())
+		}
+	}
+	if err := s.d.Store.RecordDelivery(ctx, "matrix", txn); err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{})
+}
+
+// genericWebhook records an HMAC-signed event from another service in the
+// audit trail.
+func (s *Server) genericWebhook(c *gin.Context) error {
+	service := c.Param("service")
+	secret, ok := s.d.Webhooks.Secrets[service]
+	if !ok {
+		return errNotFound
+	}
+	body, err := readWebhookBody(c, MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	sig := strings.TrimPrefix(c.GetHeader("X-Signature"), "sha256=")
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	want := hex.EncodeToString(mac.Sum(nil))
+	if !hmac.Equal([]byte(strings.ToLower(sig)), []byte(want)) {
+		return problem(http.StatusUnauthorized, "bad_signature", "X-Signature must be sha256=<hex HMAC-SHA256 of the body>")
+	}
+	var payload any
+	if err := jsonUnmarshalLenient(body, &payload); err != nil {
+		return problem(http.StatusBadRequest, "malformed_json", "the body is not valid JSON")
+	}
+	tenant := c.GetHeader("X-Tenant-Id")
+	if tenant == "" || !store.ValidTenantID(tenant) {
+		tenant = "system"
+	}
+	sum := sha256.Sum256(body)
+	id := c.GetHeader("X-Delivery-Id")
+	if id == "" || len(id) > 100 {
+		id = hex.EncodeToString(sum[:16])
+	}
+	key := "webhook:" + service + ":" + id
+	if len(body) > maxMetadata {
+		body = nil // kept out of the audit row; its hash identifies it
+	}
+	meta := map[string]any{"service": service, "sha256": hex.EncodeToString(sum[:])}
+	entry := &store.AuditLog{
+		EventKey: &key, Action: "webhook.received", Resource: "webhook", ResourceID: service + ":" + id,
+		UserID: "service:" + service, Channel: store.ChannelWebhook, TenantID: tenant,
+		Metadata: store.MustJSON(meta), CreatedAt: s.d.Store.Now(),
+	}
+	if body != nil {
+		entry.NewValues = store.JSON(body)
+	}
+	if _, err := s.d.Store.AppendAudit(c.Request.Context(), entry); err != nil {
+		return err
+	}
+	c.JSON(http.StatusAccepted, gin.H{"status": "recorded"})
+	return nil
+}
