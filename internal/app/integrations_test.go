@@ -1,0 +1,345 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
+	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+)
+
+const (
+	webhookSecret = "chatwoot-webhook-secret"
+	acme          = "/organizations/acme-corp"
+)
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	eventuallyWithin(t, 20*time.Second, what, cond)
+}
+
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func chatwootEnv(t *testing.T, cw *chatwoottest.Server) map[string]string {
+	env := newEnv(t, storetest.URL(t, store.SQLite))
+	env["CHATWOOT_BASE_URL"] = cw.URL()
+	env["CHATWOOT_API_TOKEN"] = cw.Token()
+	env["CHATWOOT_WEBHOOK_SECRET"] = webhookSecret
+	env["CHATWOOT_ACCOUNT_TENANTS"] = "1=" + acme
+	env["JITSI_APP_ID"] = "orchestrator"
+	env["JITSI_APP_SECRET"] = "a-jitsi-app-secret-of-at-least-32-bytes!"
+	env["JITSI_BASE_URL"] = "https://meet.example.com"
+	return env
+}
+
+// kinds counts the orchestrator's messages in a conversation by kind.
+func kinds(cw *chatwoottest.Server, conv int) (escalated, decided, public int) {
+	for _, m := range cw.Messages(1, conv) {
+		switch {
+		case m.MessageType == 2 || m.SenderType == "Contact":
+		case m.Private && strings.HasPrefix(m.Content, "Escalated to"):
+			escalated++
+		case m.Private && !strings.HasPrefix(m.Content, "/escalate"):
+			decided++
+		case !m.Private && m.MessageType == 1:
+			public++
+		}
+	}
+	return
+}
+
+// The whole customer loop: a customer writes, an agent types /escalate as a
+// private note, the CEO approves over the API, the customer gets a join
+// link; exactly one message of each kind.
+func TestChatwootEscalationLoop(t *testing.T) {
+	cw := chatwoottest.Start(t)
+	cw.AddConversation(1, 7)
+	s := startStack(t, chatwootEnv(t, cw))
+	cw.SetWebhook(s.base+"/api/webhooks/chatwoot", webhookSecret)
+	ctx := context.Background()
+
+	cw.SimulateIncoming(1, 7, "I was charged twice, I want a refund")
+	agentClient := chatwoot.New(cw.URL(), cw.Token(), nil)
+	if _, err := agentClient.PostMessage(ctx, 1, 7, chatwoot.NewMessage{Content: "/escalate Double charge refund\nVIP customer", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	ceo := s.token("ceo-1", []string{acme}, "approver")
+	var id string
+	eventually(t, "the escalation from /escalate", func() bool {
+		r := s.do("GET", "/api/approvals?tenantId="+url.QueryEscape(acme), ceo, nil)
+		items := r.json(t)["items"].([]any)
+		if len(items) == 1 {
+			id = items[0].(map[string]any)["id"].(string)
+		}
+		return len(items) == 1
+	})
+	ap := s.do("GET", "/api/approvals/"+id, ceo, nil).json(t)
+	if ap["title"] != "Double charge refund" || !strings.HasPrefix(ap["requestedBy"].(string), "chatwoot-agent:") ||
+		ap["conversation"].(map[string]any)["conversationId"].(float64) != 7 {
+		t.Fatalf("escalation from the note: %v", ap)
+	}
+	eventually(t, "the escalation note", func() bool { e, _, _ := kinds(cw, 7); return e == 1 })
+	// A second /escalate while one is pending is idempotent.
+	if _, err := agentClient.PostMessage(ctx, 1, 7, chatwoot.NewMessage{Content: "/escalate again", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.WaitWebhooks(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if r := s.do("PATCH", "/api/approvals/"+id, ceo, map[string]any{"status": "approved", "comment": "refund it"}); r.status != http.StatusOK {
+		t.Fatalf("approve: %d %s", r.status, r.body)
+	}
+	eventually(t, "the decision note and the customer's join link", func() bool {
+		_, d, p := kinds(cw, 7)
+		return d == 1 && p == 1
+	})
+	time.Sleep(300 * time.Millisecond) // let stray duplicates show up, if any
+	_ = cw.WaitWebhooks(ctx)
+	if e, d, p := kinds(cw, 7); e != 1 || d != 1 || p != 1 {
+		t.Fatalf("want exactly one message of each kind, got escalated=%d decided=%d public=%d", e, d, p)
+	}
+	var link string
+	for _, m := range cw.Messages(1, 7) {
+		if !m.Private && m.MessageType == 1 {
+			link = m.Content
+		}
+	}
+	if !strings.Contains(link, "https://meet.example.com/consult-") || !strings.Contains(link, "jwt=") {
+		t.Fatalf("public message has no join link: %q", link)
+	}
+	list := s.do("GET", "/api/approvals?tenantId="+url.QueryEscape(acme), ceo, nil).json(t)["items"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("our own notes or a repeated /escalate created more escalations: %d", len(list))
+	}
+	cons := s.do("GET", "/api/consultations?tenantId="+url.QueryEscape(acme), ceo, nil).json(t)["items"].([]any)
+	if len(cons) != 1 || !strings.Contains(cons[0].(map[string]any)["joinUrl"].(string), "jwt=") {
+		t.Fatalf("consultation with the CEO's join link: %v", cons)
+	}
+	cid := cons[0].(map[string]any)["id"].(string)
+	if r := s.do("POST", "/api/consultations/"+cid+"/end", ceo, nil); r.status != http.StatusConflict {
+		t.Fatalf("ending a scheduled consultation: want 409, got %d", r.status)
+	}
+	for _, step := range []string{"start", "end"} {
+		if r := s.do("POST", "/api/consultations/"+cid+"/"+step, ceo, nil); r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", step, r.status, r.body)
+		}
+	}
+	if r := s.do("POST", "/api/consultations/"+cid+"/start", ceo, nil); r.status != http.StatusConflict {
+		t.Fatalf("start after end: want 409, got %d", r.status)
+	}
+	if v := cw.Violations(); len(v) != 0 {
+		t.Fatalf("Chatwoot API spec violations: %v", v)
+	}
+}
+
+func signedPost(t *testing.T, s *stack, body []byte, ts string, sig string, delivery string) response {
+	t.Helper()
+	h := []string{}
+	if ts != "" {
+		h = append(h, chatwoot.HeaderTimestamp, ts)
+	}
+	if sig != "" {
+		h = append(h, chatwoot.HeaderSignature, sig)
+	}
+	if delivery != "" {
+		h = append(h, chatwoot.HeaderDelivery, delivery)
+	}
+	return s.do("POST", "/api/webhooks/chatwoot", "", string(body), h...)
+}
+
+func TestChatwootWebhookSignatures(t *testing.T) {
+	cw := chatwoottest.Start(t)
+	s := startStack(t, chatwootEnv(t, cw))
+	body := []byte(`{"event":"message_created","id":1,"content":"hello","message_type":"incoming","private":false,"account":{"id":1},"conversation":{"id":3}}`)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	stale := strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)
+	cases := []struct {
+		name, ts, sig string
+		want          int
+	}{
+		{"good", now, chatwoot.Sign(webhookSecret, now, body), http.StatusOK},
+		{"wrong secret", now, chatwoot.Sign("other", now, body), http.StatusUnauthorized},
+		{"stale", stale, chatwoot.Sign(webhookSecret, stale, body), http.StatusUnauthorized},
+		{"missing signature", now, "", http.StatusUnauthorized},
+		{"missing timestamp", "", chatwoot.Sign(webhookSecret, now, body), http.StatusUnauthorized},
+		{"signature of another body", now, chatwoot.Sign(webhookSecret, now, []byte(`{}`)), http.StatusUnauthorized},
+	}
+	for i, c := range cases {
+		r := signedPost(t, s, body, c.ts, c.sig, fmt.Sprintf("d-%d", i))
+		if r.status != c.want {
+			t.Errorf("%s: want %d, got %d %s", c.name, c.want, r.status, r.body)
+		}
+	}
+	// A replayed delivery is recognised.
+	r := signedPost(t, s, body, now, chatwoot.Sign(webhookSecret, now, body), "d-0")
+	if r.status != http.StatusOK || r.json(t)["status"] != "duplicate" {
+		t.Errorf("replay: want duplicate, got %d %s", r.status, r.body)
+	}
+}
+
+// fakeHomeserver records m.notice sends, idempotent per transaction id.
+type fakeHomeserver struct {
+	mu      sync.Mutex
+	notices map[string]string
+}
+
+func (f *fakeHomeserver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer as-token" {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	var body map[string]string
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notices[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]] = body["body"]
+	_ = json.NewEncoder(w).Encode(map[string]string{"event_id": "$1"})
+}
+
+func (f *fakeHomeserver) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.notices)
+}
+
+func TestMatrixDecisions(t *testing.T) {
+	hs := &fakeHomeserver{notices: map[string]string{}}
+	srv := httptest.NewServer(hs)
+	defer srv.Close()
+	env := newEnv(t, storetest.URL(t, store.SQLite))
+	env["MATRIX_HOMESERVER_URL"] = srv.URL
+	env["MATRIX_AS_TOKEN"] = "as-token"
+	env["MATRIX_HS_TOKEN"] = "hs-token"
+	env["MATRIX_ROOM_ID"] = "!ops:example.org"
+	env["MATRIX_USER_SUBJECTS"] = "@ceo:example.org=ceo-1,@agent:example.org=agent-1"
+	s := startStack(t, env)
+	agent := s.token("agent-1", support)
+	create := func() string {
+		r := s.do("POST", "/api/approvals", agent, map[string]any{"tenantId": "/teams/support", "title": "Via Matrix"})
+		return r.json(t)["id"].(string)
+	}
+	txn := func(txnID, token, sender, body string) response {
+		payload, _ := json.Marshal(map[string]any{"events": []map[string]any{{
+			"type": "m.room.message", "event_id": "$" + txnID, "room_id": "!ops:example.org", "sender": sender,
+			"content": map[string]any{"msgtype": "m.text", "body": body},
+		}}})
+		req, _ := http.NewRequest("PUT", s.base+"/_matrix/app/v1/transactions/"+txnID, bytes.NewReader(payload))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		return response{status: resp.StatusCode, body: b.Bytes()}
+	}
+	first := create()
+	if r := txn("t1", "wrong", "@ceo:example.org", "!approve "+first); r.status != http.StatusForbidden || !strings.Contains(string(r.body), "M_FORBIDDEN") {
+		t.Fatalf("bad hs_token: want 403 M_FORBIDDEN, got %d %s", r.status, r.body)
+	}
+	if r := txn("t2", "hs-token", "@agent:example.org", "!approve "+first); r.status != http.StatusOK {
+		t.Fatalf("txn: %d", r.status)
+	}
+	if st := s.do("GET", "/api/approvals/"+first, agent, nil).json(t)["status"]; st != "pending" {
+		t.Fatalf("the requester approved their own escalation through Matrix: %v", st)
+	}
+	if r := txn("t3", "hs-token", "@ceo:example.org", "!approve "+first+" fine by me"); r.status != http.StatusOK {
+		t.Fatalf("txn: %d", r.status)
+	}
+	got := s.do("GET", "/api/approvals/"+first, agent, nil).json(t)
+	if got["status"] != "approved" || got["approvedBy"] != "ceo-1" || got["comment"] != "fine by me" {
+		t.Fatalf("matrix decision: %v", got)
+	}
+	// The same transaction id again is not processed again.
+	second := create()
+	if r := txn("t3", "hs-token", "@ceo:example.org", "!reject "+second); r.status != http.StatusOK {
+		t.Fatalf("replay: %d", r.status)
+	}
+	if st := s.do("GET", "/api/approvals/"+second, agent, nil).json(t)["status"]; st != "pending" {
+		t.Fatalf("a replayed transaction was processed twice: %v", st)
+	}
+	eventually(t, "escalation and decision notices", func() bool { return hs.count() >= 3 })
+	time.Sleep(200 * time.Millisecond)
+	if n := hs.count(); n != 3 {
+		t.Fatalf("want 3 notices (2 escalations, 1 decision), got %d: %v", n, hs.notices)
+	}
+}
+
+// A note that reached Chatwoot while the worker was being stopped is not
+// posted again by the next worker.
+func TestNotificationsOnceAcrossWorkerRestart(t *testing.T) {
+	cw := chatwoottest.Start(t)
+	cw.AddConversation(1, 8, "vip")
+	env := chatwootEnv(t, cw)
+	s := startStack(t, env)
+	agent := s.token("agent-1", []string{acme})
+	cw.HangNextAfterCommit(1, 4*time.Second)
+	r := s.do("POST", "/api/approvals", agent, map[string]any{
+		"tenantId": acme, "title": "Restart me", "conversation": map[string]any{"accountId": 1, "conversationId": 8},
+	})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	eventually(t, "the note to reach Chatwoot", func() bool { e, _, _ := kinds(cw, 8); return e == 1 })
+	s.stop()
+
+	startStack(t, env)
+	// The stopped worker never reported the activity: the server retries it
+	// when its start-to-close timeout (30s) runs out.
+	eventuallyWithin(t, 60*time.Second, "label and priority after the restart", func() bool {
+		l := cw.Labels(1, 8)
+		return len(l) == 2 && l[1] == "escalated" && cw.Priority(1, 8) == "medium"
+	})
+	if e, _, _ := kinds(cw, 8); e != 1 {
+		t.Fatalf("want one escalation note across the restart, got %d", e)
+	}
+}
+
+func TestGenericWebhook(t *testing.T) {
+	env := newEnv(t, storetest.URL(t, store.SQLite))
+	env["WEBHOOK_SECRETS"] = "billing=billing-secret"
+	s := startStack(t, env)
+	body := `{"event":"invoice.paid","invoice":"in_1"}`
+	sign := func(secret string) string {
+		return "sha256=" + hmacHex(secret, body)
+	}
+	if r := s.do("POST", "/api/webhooks/billing", "", body, "X-Signature", sign("billing-secret"), "X-Tenant-Id", "/teams/support", "X-Delivery-Id", "evt-1"); r.status != http.StatusAccepted {
+		t.Fatalf("good signature: %d %s", r.status, r.body)
+	}
+	if r := s.do("POST", "/api/webhooks/billing", "", body, "X-Signature", sign("other")); r.status != http.StatusUnauthorized {
+		t.Fatalf("bad signature: want 401, got %d", r.status)
+	}
+	if r := s.do("POST", "/api/webhooks/unknown", "", body, "X-Signature", sign("billing-secret")); r.status != http.StatusNotFound {
+		t.Fatalf("unknown service: want 404, got %d", r.status)
+	}
+	// A redelivery is recorded once.
+	s.do("POST", "/api/webhooks/billing", "", body, "X-Signature", sign("billing-secret"), "X-Tenant-Id", "/teams/support", "X-Delivery-Id", "evt-1")
+	trail := s.do("GET", "/api/audit?tenantId="+url.QueryEscape("/teams/support"), s.token("agent-1", support), nil).json(t)["items"].([]any)
+	if len(trail) != 1 || trail[0].(map[string]any)["action"] != "webhook.received" {
+		t.Fatalf("want one webhook.received entry, got %v", trail)
+	}
+}
