@@ -222,7 +222,7 @@ func (e *escalation) newConsultation(ctx workflow.Context, ap *store.Approval, d
 	for _, p := range e.in.Participants {
 		participants = appendUnique(participants, p)
 	}
-	id := uuid.NewSHA1(consultationNamespace, []byte(ap.ID)).String()
+	id := ConsultationOf(ap.ID)
 	approvalID := ap.ID
 	return &store.Consultation{
 		ID: id, Title: ap.Title, JitsiRoom: room, Status: store.ConsultationScheduled, HostID: d.DeciderID,
@@ -231,6 +231,11 @@ func (e *escalation) newConsultation(ctx workflow.Context, ap *store.Approval, d
 }
 
 var consultationNamespace = uuid.MustParse("3f1f9d8e-4b7a-4c2e-9a51-6f0e2d7c8b91")
+
+// ConsultationOf is the id of the consultation an approval creates.
+func ConsultationOf(approvalID string) string {
+	return uuid.NewSHA1(consultationNamespace, []byte(approvalID)).String()
+}
 
 func appendUnique(list []string, s string) []string {
 	if s == "" {
