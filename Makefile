@@ -9,9 +9,10 @@ TOOLS_DIR ?= $(HOME)/.cache/orchestrator/tools
 TEMPORAL_CLI ?= $(TOOLS_DIR)/temporal-$(TEMPORAL_CLI_VERSION)/temporal
 
 DATA_DIR ?= .data
-FUZZTIME ?= 3s
+FUZZTIME ?= 1m
+TEST_FUZZTIME ?= 3s
 
-.PHONY: run build test tools vet fmt-check fuzz bench clean help
+.PHONY: run build test tools vet fmt-check fuzz bench clean help drills
 
 help:
 	@echo "make run    - the whole system on embedded defaults (Temporal dev server + UI, SQLite, worker, API, dev OIDC issuer)"
@@ -43,14 +44,29 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: tools fmt-check vet
-	TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 20m ./...
+API_FUZZ   := FuzzCreateApprovalBody FuzzDecideBody FuzzCreateAuditBody FuzzCreateConsultationBody FuzzListQuery FuzzPathIDs FuzzAuthorizationHeader
+STORE_FUZZ := FuzzDecodeCursor FuzzValidTenantID FuzzScopeOf
+AUTH_FUZZ  := FuzzResolveTenants FuzzParseBearer
 
+test: tools fmt-check vet
+	TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# Every fuzz target for FUZZTIME each (make test: a few seconds; make fuzz: a minute).
 fuzz:
-	@echo "fuzz targets arrive with the hostile-input work"
+	@set -e; \
+	for t in $(API_FUZZ); do echo "fuzz api $$t"; $(GO) test ./api -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); done; \
+	for t in $(STORE_FUZZ); do echo "fuzz store $$t"; $(GO) test ./internal/store -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); done; \
+	for t in $(AUTH_FUZZ); do echo "fuzz auth $$t"; $(GO) test ./internal/auth -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); done
 
 bench: tools
 	@echo "the load harness arrives with the benchmark work"
 
 clean:
 	rm -rf bin
+
+# Fault drills at full size (internal/drills): real api/worker processes, a
+# Temporal dev server on disk, PostgreSQL and the Chatwoot stand-in, broken
+# under load. `make test` runs the same drills in their fast variant.
+drills: tools
+	DRILLS=full TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 45m -v ./internal/drills/

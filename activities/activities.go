@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
@@ -30,7 +31,20 @@ const (
 type Activities struct {
 	Store    *store.Store
 	Notifier Notifier
+	// Temporal starts the workflows that outlive an escalation (consultations).
+	Temporal client.Client
 	Log      *slog.Logger
+	// Metrics hears of business events; nil is fine.
+	Metrics Metrics
+}
+
+// Metrics receives the business events of the activities, each once per
+// change a store write actually made: a retried or replayed activity whose
+// row was already written reports nothing.
+type Metrics interface {
+	EscalationCreated()
+	EscalationDecided(outcome string, timeToDecision time.Duration)
+	ConsultationState(state string)
 }
 
 // classify turns store errors into Temporal errors that say whether a retry
@@ -43,6 +57,8 @@ func classify(op string, err error) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeConflict, err)
 	case errors.Is(err, store.ErrNotFound):
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeNotFound, err)
+	case errors.Is(err, store.ErrInvalid):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeInvalid, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -74,6 +90,11 @@ func (a *Activities) RecordApproval(ctx context.Context, in RecordApprovalInput)
 	entry := auditEntry("approval:"+ap.ID+":created", "approval.created", "approval", ap.ID, ap.TenantID, in.Actor, ap.CreatedAt,
 		nil, map[string]any{"status": store.StatusPending, "title": ap.Title, "priority": ap.Priority})
 	out, err := a.Store.RecordApproval(ctx, &ap, entry)
+	// This attempt inserted the row when the row carries this attempt's clock
+	// (an earlier attempt's insert carries an earlier time).
+	if err == nil && a.Metrics != nil && in.Approval.CreatedAt.IsZero() && out.CreatedAt.Equal(now) {
+		a.Metrics.EscalationCreated()
+	}
 	return out, classify("record approval", err)
 }
 
@@ -121,7 +142,29 @@ func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (
 	if err != nil {
 		return nil, classify("apply decision", err)
 	}
+	a.decisionMetrics(in, now, ap, cons)
 	return &ApplyDecisionResult{Approval: ap, Consultation: cons}, nil
+}
+
+// decisionMetrics reports a decision this attempt applied. The store stamps
+// decided_at with its clock during the write, after this attempt's start
+// (now); a decision an earlier attempt applied carries an earlier time.
+func (a *Activities) decisionMetrics(in ApplyDecisionInput, now time.Time, ap *store.Approval, cons *store.Consultation) {
+	if a.Metrics == nil || ap == nil || ap.DecidedAt == nil || ap.DecidedAt.Before(now) || ap.Status != in.Status {
+		return
+	}
+	a.Metrics.EscalationDecided(in.Status, ap.DecidedAt.Sub(ap.CreatedAt))
+	if cons != nil && cons.CreatedAt.Equal(now) {
+		a.Metrics.ConsultationState(store.ConsultationScheduled)
+	}
+}
+
+// consultationMetrics reports a consultation state this attempt wrote: the
+// row carries this attempt's clock (at) only if this attempt wrote it.
+func (a *Activities) consultationMetrics(c *store.Consultation, state string, at time.Time) {
+	if a.Metrics != nil && c != nil && c.Status == state && c.UpdatedAt.Equal(at) {
+		a.Metrics.ConsultationState(state)
+	}
 }
 
 // AuditInput is a free-form audit entry written by a workflow (e.g. a skipped

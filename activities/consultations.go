@@ -28,6 +28,9 @@ func (a *Activities) RecordConsultation(ctx context.Context, in RecordConsultati
 	entry := auditEntry("consultation:"+c.ID+":created", "consultation.created", "consultation", c.ID, c.TenantID, in.Actor, c.CreatedAt,
 		nil, map[string]any{"status": store.ConsultationScheduled, "hostId": c.HostID})
 	out, err := a.Store.CreateConsultation(ctx, &c, entry)
+	if err == nil && in.Consultation.CreatedAt.IsZero() {
+		a.consultationMetrics(out, store.ConsultationScheduled, now)
+	}
 	return out, classify("record consultation", err)
 }
 
@@ -55,5 +58,8 @@ func (a *Activities) TransitionConsultation(ctx context.Context, in TransitionIn
 	out, err := a.Store.TransitionConsultation(ctx, store.Transition{
 		ConsultationID: in.ConsultationID, TenantID: in.TenantID, From: in.From, To: in.To, At: now, Reason: in.Reason,
 	}, entry)
+	if err == nil {
+		a.consultationMetrics(out, in.To, now)
+	}
 	return out, classify("transition consultation", err)
 }

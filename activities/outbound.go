@@ -28,7 +28,8 @@ type Outbound struct {
 	ApproverRole string
 	BaseURL      string // links to approvals
 	Log          *slog.Logger
-	// Metrics counts calls by target and outcome; nil is fine.
+	// Metrics counts calls by target and outcome; nil is fine. Targets:
+	// chatwoot and matrix (sent, retry, failed), jitsi (issued, failed).
 	Metrics func(target, outcome string)
 }
 
@@ -205,9 +206,11 @@ func (o *Outbound) customerLink(in NotifyInput) (string, error) {
 		return "", &permanentError{errors.New("no Jitsi settings")}
 	}
 	conv := in.Approval.Conversation
-	return o.Jitsi.JoinURL(c.JitsiRoom, jitsi.User{
+	link, err := o.Jitsi.JoinURL(c.JitsiRoom, jitsi.User{
 		ID: fmt.Sprintf("chatwoot-contact:%d:%d", conv.AccountID, conv.ConversationID), Name: "Customer",
 	}, time.Now())
+	o.count("jitsi", map[bool]string{true: "issued", false: "failed"}[err == nil])
+	return link, err
 }
 
 func (o *Outbound) audit(ctx context.Context, in NotifyInput, action, reason string) error {

@@ -56,9 +56,13 @@ func (r *createApprovalRequest) validate() error {
 		add("title", "is required")
 	case n > maxTitle:
 		add("title", "must be at most 200 characters")
+	case !cleanText(r.Title, false):
+		add("title", "must not contain control characters")
 	}
 	if utf8.RuneCountInString(r.Description) > maxDescription {
 		add("description", "must be at most 10000 characters")
+	} else if !cleanText(r.Description, true) {
+		add("description", "must not contain control characters other than tabs and line breaks")
 	}
 	switch r.Priority {
 	case "":
@@ -77,8 +81,8 @@ func (r *createApprovalRequest) validate() error {
 		add("participants", "must list at most 20 users")
 	}
 	for _, p := range r.Participants {
-		if p == "" || len(p) > maxIDLength {
-			add("participants", "every participant must be a user id of 1 to 256 bytes")
+		if p == "" || len(p) > maxIDLength || !cleanText(p, false) {
+			add("participants", "every participant must be a user id of 1 to 256 printable bytes")
 			break
 		}
 	}
@@ -101,7 +105,69 @@ func checkMetadata(m json.RawMessage) string {
 	if jsonDepth(m) > maxMetadataNest {
 		return "must not nest deeper than 16 levels"
 	}
+	// PostgreSQL's jsonb cannot store NUL or unpaired surrogates.
+	if !storableJSON(m) {
+		return "must not contain \\u0000 or unpaired UTF-16 surrogates"
+	}
 	return ""
+}
+
+// storableJSON reports whether the \u escapes of a JSON document can be
+// stored by PostgreSQL: no NUL, surrogates only in pairs.
+func storableJSON(b []byte) bool {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '"':
+			inString = !inString
+		case inString && b[i] == '\\' && i+1 < len(b):
+			if b[i+1] != 'u' {
+				i++
+				continue
+			}
+			code, ok := hex4(b, i+2)
+			if !ok {
+				return false
+			}
+			switch {
+			case code == 0:
+				return false
+			case code >= 0xdc00 && code <= 0xdfff:
+				return false // a low surrogate without its high half
+			case code >= 0xd800 && code <= 0xdbff:
+				low, ok := hex4(b, i+8)
+				if !ok || i+7 >= len(b) || b[i+6] != '\\' || b[i+7] != 'u' || low < 0xdc00 || low > 0xdfff {
+					return false
+				}
+				i += 6
+			}
+			i += 5
+		}
+	}
+	return true
+}
+
+func hex4(b []byte, at int) (int, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[at:at+4]), 16, 16)
+	return int(n), err == nil
+}
+
+// cleanText reports whether s can be stored as text: valid UTF-8 without
+// control characters other than tab and newlines (multiline fields).
+func cleanText(s string, multiline bool) bool {
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			return false
+		case r == '\t' || (multiline && (r == '\n' || r == '\r')):
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) createApproval(c *gin.Context) error {
@@ -230,7 +296,7 @@ func newList[T any](items []T, next *store.Cursor) listResponse[T] {
 func listParams(c *gin.Context, allowed ...string) (tenant string, limit int, cur *store.Cursor, err error) {
 	for k := range c.Request.URL.Query() {
 		if !contains(append([]string{"tenantId", "limit", "cursor"}, allowed...), k) {
-			return "", 0, nil, invalid(FieldError{k, "is not a known query parameter"})
+			return "", 0, nil, invalid(FieldError{clip(k, 100), "is not a known query parameter"})
 		}
 	}
 	tenant = c.Query("tenantId")
@@ -307,6 +373,9 @@ func (s *Server) decideApproval(c *gin.Context) error {
 	if len(req.Comment) > workflows.MaxCommentBytes {
 		return invalid(FieldError{"comment", "must be at most 4000 bytes"})
 	}
+	if !cleanText(req.Comment, true) {
+		return invalid(FieldError{"comment", "must not contain control characters other than tabs and line breaks"})
+	}
 	p := principal(c)
 	ctx := c.Request.Context()
 	ap, err := s.d.Store.GetApproval(ctx, scopeOf(p), c.Param("id"))
@@ -326,7 +395,7 @@ func (s *Server) decideApproval(c *gin.Context) error {
 	wfID := workflows.EscalationID(ap.ID)
 	c.Set("workflow_id", wfID)
 	updateID := c.GetHeader("Idempotency-Key")
-	if updateID == "" || len(updateID) > maxIdemKey {
+	if updateID == "" || len(updateID) > maxIdemKey || !utf8.ValidString(updateID) {
 		updateID = uuid.NewString()
 	}
 	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
@@ -38,7 +39,7 @@ func (r *createAuditRequest) validate() error {
 	if !resourcePattern.MatchString(r.Resource) {
 		add("resource", "is required: lower-case letters, digits, _ and - (at most 100)")
 	}
-	if r.ResourceID == "" || len(r.ResourceID) > maxIDLength || !store.ValidTenantID(r.ResourceID) {
+	if r.ResourceID == "" || len(r.ResourceID) > maxIDLength || !cleanText(r.ResourceID, false) {
 		add("resourceId", "is required: 1 to 256 printable bytes")
 	}
 	for _, f := range []struct {
@@ -84,10 +85,9 @@ func (s *Server) createAudit(c *gin.Context) error {
 		if len(key) > maxIdemKey {
 			return invalid(FieldError{"Idempotency-Key", "must be at most 200 bytes"})
 		}
-		k := "api:" + req.TenantID + "\x00" + p.Subject + "\x00" + key
-		if len(k) > 300 {
-			k = k[:300]
-		}
+		// Hashed: the key is the caller's text, and event keys are bounded
+		// and NUL-free for PostgreSQL.
+		k := "api:" + uuid.NewSHA1(idempotencyNamespace, []byte(req.TenantID+"\x00"+p.Subject+"\x00"+key)).String()
 		entry.EventKey = &k
 	}
 	out, err := s.d.Store.AppendAudit(c.Request.Context(), entry)

@@ -55,15 +55,15 @@ func (r *createConsultationRequest) validate() error {
 		add("tenantId", "is required and must be a valid tenant id")
 	}
 	r.Title = strings.TrimSpace(r.Title)
-	if n := utf8.RuneCountInString(r.Title); n == 0 || n > maxTitle {
-		add("title", "is required, at most 200 characters")
+	if n := utf8.RuneCountInString(r.Title); n == 0 || n > maxTitle || !cleanText(r.Title, false) {
+		add("title", "is required: at most 200 characters, no control characters")
 	}
 	if len(r.ParticipantIDs) > maxParticipants {
 		add("participantIds", "must list at most 20 users")
 	}
 	for _, p := range r.ParticipantIDs {
-		if p == "" || len(p) > maxIDLength {
-			add("participantIds", "every participant must be a user id of 1 to 256 bytes")
+		if p == "" || len(p) > maxIDLength || !cleanText(p, false) {
+			add("participantIds", "every participant must be a user id of 1 to 256 printable bytes")
 			break
 		}
 	}

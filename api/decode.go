@@ -57,7 +57,7 @@ func decodeBytes(b []byte, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		return jsonProblem(err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return problem(http.StatusBadRequest, "malformed_json", "the body holds more than one JSON value")
 	}
 	return nil
@@ -77,7 +77,7 @@ func jsonProblem(err error) error {
 		return invalid(FieldError{Field: field, Detail: fmt.Sprintf("must be %s", jsonKind(typ.Type.Kind().String()))})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return invalid(FieldError{Field: name, Detail: "is not a known field"})
+		return invalid(FieldError{Field: clip(name, 100), Detail: "is not a known field"})
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return problem(http.StatusBadRequest, "malformed_json", "the body ends in the middle of a JSON value")
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 )
@@ -39,6 +40,9 @@ func (s *Server) requestContext(c *gin.Context) {
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
 	log := s.d.Log.With("request_id", id)
+	if sc := trace.SpanContextFromContext(c.Request.Context()); sc.HasTraceID() {
+		log = log.With("trace_id", sc.TraceID().String())
+	}
 	c.Set(ctxLogger, log)
 	c.Next()
 	route := c.FullPath()
@@ -53,9 +57,7 @@ func (s *Server) requestContext(c *gin.Context) {
 	if w := c.GetString("workflow_id"); w != "" {
 		attrs = append(attrs, "workflow_id", w)
 	}
-	if p, ok := c.Get(ctxPrincipal); ok {
-		attrs = append(attrs, "sub", p.(*auth.Principal).Subject)
-	}
+	// The caller's sub is already on the logger (authenticate adds it).
 	loggerFrom(c).Info("http request", attrs...)
 }
 

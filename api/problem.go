@@ -86,6 +86,8 @@ func toHTTPError(err error) *httpError {
 		return errNotFound
 	case errors.Is(err, store.ErrBadCursor):
 		return invalid(FieldError{"cursor", "is not a cursor this API returned"})
+	case errors.Is(err, store.ErrInvalid):
+		return problem(http.StatusBadRequest, "invalid_value", "a value cannot be stored: %s", conflictDetail(err))
 	case errors.Is(err, store.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "%s", conflictDetail(err))
 	}
@@ -104,6 +106,8 @@ func toHTTPError(err error) *httpError {
 			return problem(http.StatusConflict, "conflict", "%s", app.Message())
 		case activities.ErrTypeNotFound:
 			return errNotFound
+		case activities.ErrTypeInvalid:
+			return problem(http.StatusBadRequest, "invalid_value", "%s", app.Message())
 		}
 	}
 	var completed *serviceerror.NotFound

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -48,8 +49,14 @@ type Deps struct {
 
 	Webhooks Webhooks
 
-	// Extra routes (metrics) are added by the caller.
+	// Extra routes are added by the caller.
 	Extend func(r *gin.Engine, api *gin.RouterGroup)
+
+	// Middleware runs first on every request, before the request id and the
+	// access log: the tracing span and the HTTP metrics.
+	Middleware []gin.HandlerFunc
+	// Metrics, when set, is served at GET /metrics without authentication.
+	Metrics http.Handler
 }
 
 // Server holds the handlers.
@@ -71,7 +78,10 @@ func New(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.RemoveExtraSlash = true
-	r.Use(s.requestContext, s.recover)
+	// Redirects answer in HTML; a path that doesn't match is a problem+json 404.
+	r.RedirectTrailingSlash = false
+	s.registerMetrics(r) // before the middleware: see registerMetrics
+	r.Use(slices.Concat(d.Middleware, []gin.HandlerFunc{s.requestContext, s.recover})...)
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, errNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, problem(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here", c.Request.Method))
@@ -79,6 +89,10 @@ func New(d Deps) http.Handler {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.GET("/api/openapi.json", func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=300")
+		c.Data(http.StatusOK, "application/json", OpenAPIDocument())
+	})
 
 	// Webhook receivers authenticate by signature, not by bearer token.
 	s.registerWebhooks(r, r.Group("/api"))

@@ -17,13 +17,9 @@ const (
 	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
 )
 
-// ConsultationInput starts a consultation's workflow.
-type ConsultationInput struct {
-	Consultation        store.Consultation `json:"consultation"`
-	Actor               activities.Actor   `json:"actor"`
-	MaxDurationSeconds  int64              `json:"maxDurationSeconds,omitempty"`
-	StartTimeoutSeconds int64              `json:"startTimeoutSeconds,omitempty"`
-}
+// ConsultationInput starts a consultation's workflow. It is defined beside
+// the activity that starts consultations, which cannot import this package.
+type ConsultationInput = activities.ConsultationArgs
 
 // TransitionRequest is the payload of the start and end updates.
 type TransitionRequest struct {

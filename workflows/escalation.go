@@ -46,7 +46,15 @@ type escalation struct {
 
 	outbox  []activities.NotifyInput
 	sending bool
+
+	// inline is version 1 of the flow: notifications first try a local
+	// activity, and the consultation starts from a local activity rather
+	// than as a child. Histories recorded before it replay the old shape.
+	inline bool
 }
+
+// inlineEffects is the change id of the inline-effects version.
+const inlineEffects = "inline-effects"
 
 func (e *escalation) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (EscalationState, error) { return e.state, nil }); err != nil {
@@ -140,6 +148,7 @@ func dbActivityOptions(ctx workflow.Context) workflow.Context {
 
 func (e *escalation) run(ctx workflow.Context) (*EscalationState, error) {
 	logger := workflow.GetLogger(ctx)
+	e.inline = workflow.GetVersion(ctx, inlineEffects, workflow.DefaultVersion, 1) == 1
 	workflow.Go(ctx, e.receiveSignals)
 	workflow.Go(ctx, e.sendNotifications)
 
@@ -230,6 +239,12 @@ func (e *escalation) newConsultation(ctx workflow.Context, ap *store.Approval, d
 	}, nil
 }
 
+// NotifyFastPathBudget bounds the inline attempt of a notification, and so
+// how much a slow Chatwoot can delay the answer to a create or a decision.
+const NotifyFastPathBudget = 2 * time.Second
+
+var errNotTried = errors.New("not tried")
+
 var consultationNamespace = uuid.MustParse("3f1f9d8e-4b7a-4c2e-9a51-6f0e2d7c8b91")
 
 // ConsultationOf is the id of the consultation an approval creates.
@@ -252,6 +267,23 @@ func appendUnique(list []string, s string) []string {
 // startConsultation starts the consultation's own workflow, which outlives
 // this one, and waits until the server has started it.
 func (e *escalation) startConsultation(ctx workflow.Context, c *store.Consultation) error {
+	args := ConsultationInput{
+		Consultation:        *c,
+		Actor:               activities.Actor{ID: c.HostID, Channel: store.ChannelSystem},
+		MaxDurationSeconds:  e.in.ConsultationMaxDurationSeconds,
+		StartTimeoutSeconds: e.in.ConsultationStartTimeoutSeconds,
+	}
+	if e.inline {
+		err := workflow.ExecuteLocalActivity(dbActivityOptions(ctx), a.StartConsultation, activities.StartWorkflowInput{
+			WorkflowID: ConsultationIDFor(c.ID), WorkflowType: ConsultationWorkflow, Summary: "Consultation: " + c.Title,
+			TenantID: c.TenantID, Args: args,
+		}).Get(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("start consultation workflow: %w", err)
+		}
+		e.state.ConsultationID = c.ID
+		return nil
+	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            ConsultationIDFor(c.ID),
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
@@ -259,12 +291,7 @@ func (e *escalation) startConsultation(ctx workflow.Context, c *store.Consultati
 		TypedSearchAttributes: temporal.NewSearchAttributes(TenantIDKey.ValueSet(c.TenantID)),
 		StaticSummary:         "Consultation: " + c.Title,
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, ConsultationWorkflow, ConsultationInput{
-		Consultation:        *c,
-		Actor:               activities.Actor{ID: c.HostID, Channel: store.ChannelSystem},
-		MaxDurationSeconds:  e.in.ConsultationMaxDurationSeconds,
-		StartTimeoutSeconds: e.in.ConsultationStartTimeoutSeconds,
-	})
+	f := workflow.ExecuteChildWorkflow(cctx, ConsultationWorkflow, args)
 	var started workflow.Execution
 	if err := f.GetChildWorkflowExecution().Get(ctx, &started); err != nil {
 		var already *temporal.ChildWorkflowExecutionAlreadyStartedError
@@ -295,6 +322,10 @@ func (e *escalation) sendNotifications(ctx workflow.Context) {
 			// it takes; permanent failures come back as a result, not an error.
 		},
 	})
+	fastCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: NotifyFastPathBudget,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
 	for {
 		if err := workflow.Await(ctx, func() bool { return len(e.outbox) > 0 }); err != nil {
 			return
@@ -302,8 +333,17 @@ func (e *escalation) sendNotifications(ctx workflow.Context) {
 		e.sending = true
 		in := e.outbox[0]
 		var res activities.NotifyResult
-		if err := workflow.ExecuteActivity(actx, a.Notify, in).Get(ctx, &res); err != nil {
-			res = activities.NotifyResult{Status: "failed", Reason: err.Error()}
+		err := errNotTried
+		if e.inline {
+			// Fast path: one attempt inside the workflow task, within a
+			// short budget. Anything but success hands the notification to
+			// the durable path, which retries for as long as it takes.
+			err = workflow.ExecuteLocalActivity(fastCtx, a.Notify, in).Get(ctx, &res)
+		}
+		if err != nil {
+			if err := workflow.ExecuteActivity(actx, a.Notify, in).Get(ctx, &res); err != nil {
+				res = activities.NotifyResult{Status: "failed", Reason: err.Error()}
+			}
 		}
 		e.markNotification(in.Kind, res)
 		e.outbox = e.outbox[1:]

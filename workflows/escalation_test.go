@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -25,11 +26,12 @@ import (
 const tenant = "/teams/support"
 
 type harness struct {
-	env   *testsuite.TestWorkflowEnvironment
-	store *store.Store
-	acts  *activities.Activities
-	input workflows.EscalationInput
-	notes *recordingNotifier
+	started []activities.StartWorkflowInput
+	env     *testsuite.TestWorkflowEnvironment
+	store   *store.Store
+	acts    *activities.Activities
+	input   workflows.EscalationInput
+	notes   *recordingNotifier
 }
 
 type recordingNotifier struct{ kinds []string }
@@ -39,7 +41,7 @@ func (n *recordingNotifier) Notify(_ context.Context, in activities.NotifyInput)
 	return &activities.NotifyResult{Status: "sent"}, nil
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, before ...func(h *harness)) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
@@ -49,11 +51,22 @@ func newHarness(t *testing.T) *harness {
 	acts := &activities.Activities{Store: s, Notifier: notes}
 	worker.Register(env, acts)
 	id := store.NewID()
-	return &harness{env: env, store: s, acts: acts, notes: notes, input: workflows.EscalationInput{
+	h := &harness{env: env, store: s, acts: acts, notes: notes, input: workflows.EscalationInput{
 		Approval: store.Approval{ID: id, TenantID: tenant, Title: "Refund over limit", Description: "Customer wants 2k",
 			Priority: store.PriorityHigh, RequestedBy: "agent-1", RequestedByName: "Agent One", Metadata: store.JSON(`{}`)},
 		Actor: activities.Actor{ID: "agent-1", Name: "Agent One", Channel: store.ChannelAPI},
 	}}
+	for _, f := range before {
+		f(h)
+	}
+	// The consultation's own workflow is started through the Temporal client;
+	// here the start is recorded instead.
+	env.OnActivity(acts.StartConsultation, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StartWorkflowInput) error {
+			h.started = append(h.started, in)
+			return nil
+		})
+	return h
 }
 
 type updateResult struct {
@@ -149,6 +162,9 @@ func TestApprove(t *testing.T) {
 	}
 	if cons[0].HostID != "ceo-1" || *cons[0].ApprovalID != ap.ID || len(cons[0].ParticipantIDs) != 2 || len(cons[0].JitsiRoom) < 24 {
 		t.Fatalf("consultation: %+v", cons[0])
+	}
+	if len(h.started) != 1 || h.started[0].WorkflowID != "consultation-"+cons[0].ID || h.started[0].Args.Consultation.JitsiRoom != cons[0].JitsiRoom {
+		t.Fatalf("the consultation workflow must be started once for the stored consultation: %+v", h.started)
 	}
 	if got := h.notes.kinds; len(got) != 3 || got[0] != "escalated" || got[1] != "decided" || got[2] != "consultation" {
 		t.Fatalf("notifications in order escalated, decided, consultation; got %v", got)
@@ -252,22 +268,23 @@ func TestSignalPath(t *testing.T) {
 // A local activity that fails after its write (a crash between the commit and
 // the result) is retried; the retry must not write a second audit row.
 func TestActivityRetriesDoNotDuplicateAudit(t *testing.T) {
-	h := newHarness(t)
 	var recordCalls, decideCalls atomic.Int32
-	h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordApprovalInput) (*store.Approval, error) {
-		out, err := h.acts.RecordApproval(ctx, in)
-		if recordCalls.Add(1) == 1 {
-			return nil, errors.New("connection reset after commit")
-		}
-		return out, err
-	}, activity.RegisterOptions{Name: "RecordApproval"})
-	h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.ApplyDecisionInput) (*activities.ApplyDecisionResult, error) {
-		out, err := h.acts.ApplyDecision(ctx, in)
-		if decideCalls.Add(1) <= 2 {
-			return nil, errors.New("connection reset after commit")
-		}
-		return out, err
-	}, activity.RegisterOptions{Name: "ApplyDecision"})
+	h := newHarness(t, func(h *harness) {
+		h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordApprovalInput) (*store.Approval, error) {
+			out, err := h.acts.RecordApproval(ctx, in)
+			if recordCalls.Add(1) == 1 {
+				return nil, errors.New("connection reset after commit")
+			}
+			return out, err
+		}, activity.RegisterOptions{Name: "RecordApproval"})
+		h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.ApplyDecisionInput) (*activities.ApplyDecisionResult, error) {
+			out, err := h.acts.ApplyDecision(ctx, in)
+			if decideCalls.Add(1) <= 2 {
+				return nil, errors.New("connection reset after commit")
+			}
+			return out, err
+		}, activity.RegisterOptions{Name: "ApplyDecision"})
+	})
 	h.update(workflows.UpdateDecide, time.Minute, nil, workflows.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
 	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
 	if err := h.env.GetWorkflowError(); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
 	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
@@ -33,12 +34,17 @@ func runAPI(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "api")
+	tel, err := newTelemetry(ctx, cfg, env, telemetry.ServiceAPI, log)
+	if err != nil {
+		return err
+	}
+	defer closeTelemetry(tel, log)
 	s, err := openStore(ctx, cfg, log, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	tc, err := dialTemporal(ctx, cfg, log)
+	tc, err := dialTemporal(ctx, cfg, log, tel)
 	if err != nil {
 		return err
 	}
@@ -47,7 +53,7 @@ func runAPI(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("OIDC settings: %w", err)
 	}
-	h, err := newAPIHandler(cfg, s, tc, v, log)
+	h, err := newAPIHandler(cfg, s, tc, v, log, tel)
 	if err != nil {
 		return err
 	}
@@ -60,17 +66,22 @@ func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "worker")
+	tel, err := newTelemetry(ctx, cfg, env, telemetry.ServiceWorker, log)
+	if err != nil {
+		return err
+	}
+	defer closeTelemetry(tel, log)
 	s, err := openStore(ctx, cfg, log, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	tc, err := dialTemporal(ctx, cfg, log)
+	tc, err := dialTemporal(ctx, cfg, log, tel)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	acts, err := newActivities(cfg, s, log)
+	acts, err := newActivities(cfg, s, log, tel.Metrics)
 	if err != nil {
 		return err
 	}
@@ -79,7 +90,9 @@ func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveHTTP(gctx, cfg.WorkerHTTPAddr, workerHTTP(s, tc), cfg.ShutdownGrace, log) })
+	g.Go(func() error {
+		return serveHTTP(gctx, cfg.WorkerHTTPAddr, workerHTTP(s, tc, tel.Metrics.Handler()), cfg.ShutdownGrace, log)
+	})
 	g.Go(func() error { return runTemporalWorker(gctx, w, log) })
 	return g.Wait()
 }
@@ -100,10 +113,14 @@ func runTemporalWorker(ctx context.Context, w interface {
 	return nil
 }
 
-// workerHTTP serves the worker's health endpoints.
-func workerHTTP(s interface{ Ping(context.Context) error }, tc client.Client) http.Handler {
+// workerHTTP serves the worker's health endpoints and, when metrics is set,
+// its Prometheus metrics at /metrics.
+func workerHTTP(s interface{ Ping(context.Context) error }, tc client.Client, metrics http.Handler) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	if metrics != nil {
+		r.GET("/metrics", gin.WrapH(metrics))
+	}
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
@@ -155,7 +172,7 @@ func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) 
 	_ = s.Close()
 	fmt.Fprintln(stdout, "database: migrated")
 
-	tc, err := dialTemporal(ctx, cfg, log)
+	tc, err := dialTemporal(ctx, cfg, log, nil)
 	if err != nil {
 		return err
 	}

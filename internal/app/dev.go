@@ -17,6 +17,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
 	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
@@ -28,6 +29,11 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 		return err
 	}
 	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "dev")
+	tel, err := newTelemetry(ctx, cfg, env, telemetry.ServiceDev, log)
+	if err != nil {
+		return err
+	}
+	defer closeTelemetry(tel, log)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create DATA_DIR %s: %w", cfg.DataDir, err)
 	}
@@ -50,7 +56,7 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	if err != nil {
 		return fmt.Errorf("dev issuer: %w", err)
 	}
-	tc, err := dialTemporal(ctx, cfg, log)
+	tc, err := dialTemporal(ctx, cfg, log, tel)
 	if err != nil {
 		return err
 	}
@@ -59,7 +65,7 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	if err != nil {
 		return fmt.Errorf("OIDC settings: %w", err)
 	}
-	acts, err := newActivities(cfg, s, log)
+	acts, err := newActivities(cfg, s, log, tel.Metrics)
 	if err != nil {
 		return err
 	}
@@ -67,7 +73,7 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	h, err := newAPIHandler(cfg, s, tc, v, log)
+	h, err := newAPIHandler(cfg, s, tc, v, log, tel)
 	if err != nil {
 		return err
 	}

@@ -18,8 +18,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/orchestrator-dev/orchestrator/api"
 	"github.com/orchestrator-dev/orchestrator/internal/app"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
 	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
@@ -218,5 +220,16 @@ func (s *stack) do(method, path, token string, body any, headers ...string) resp
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	r := response{status: resp.StatusCode, header: resp.Header, body: b}
+	// Every response of the end-to-end tests must match the API contract.
+	doc, err := openAPI()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := doc.ValidateHTTPResponse(method, path, r.status, r.header, r.body); err != nil {
+		s.t.Errorf("%s %s: response does not match api/openapi.json: %v", method, path, err)
+	}
+	return r
 }
+
+var openAPI = sync.OnceValues(func() (*openapitest.Doc, error) { return openapitest.Load(api.OpenAPIDocument()) })

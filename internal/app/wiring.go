@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -24,15 +25,52 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/matrix"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
 	"github.com/orchestrator-dev/orchestrator/worker"
+	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
-// dialTemporal connects to the configured Temporal frontend.
-func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (client.Client, error) {
+// newTelemetry builds the process's metrics registry (one per process) and
+// its tracing, off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+func newTelemetry(ctx context.Context, cfg *config.Config, env config.Getenv, service string, log *slog.Logger) (*telemetry.Telemetry, error) {
+	protocol := ""
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if v, ok := lookup(env, k); ok && v != "" && protocol == "" {
+			protocol = v
+		}
+	}
+	return telemetry.Setup(ctx, telemetry.Options{
+		Registry: prometheus.NewRegistry(), Service: service, Log: log,
+		Tracing: telemetry.TracingOptions{Endpoint: cfg.OTLPEndpoint, Protocol: protocol},
+	})
+}
+
+func lookup(env config.Getenv, k string) (string, bool) {
+	if env == nil {
+		return os.LookupEnv(k)
+	}
+	return env(k)
+}
+
+// closeTelemetry flushes traces on the way out.
+func closeTelemetry(t *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		log.Warn("telemetry shutdown", "error", err.Error())
+	}
+}
+
+// dialTemporal connects to the configured Temporal frontend; tel (nil for
+// the operator commands) adds the SDK metrics and the tracing interceptor.
+func dialTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger, tel *telemetry.Telemetry) (client.Client, error) {
 	opts := client.Options{
 		HostPort:  cfg.TemporalAddress,
 		Namespace: cfg.TemporalNamespace,
 		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+	}
+	if err := tel.TemporalClientOptions(&opts); err != nil {
+		return nil, fmt.Errorf("temporal telemetry: %w", err)
 	}
 	if cfg.TemporalTLSCAFile != "" || cfg.TemporalTLSCertFile != "" || cfg.TemporalTLSServerName != "" || cfg.TemporalAPIKey != "" {
 		tc, err := temporalTLS(cfg)
@@ -102,7 +140,7 @@ func newVerifier(cfg *config.Config) (*auth.Verifier, error) {
 }
 
 // newActivities builds the activity dependencies.
-func newActivities(cfg *config.Config, s *store.Store, log *slog.Logger) (*activities.Activities, error) {
+func newActivities(cfg *config.Config, s *store.Store, log *slog.Logger, m *telemetry.Metrics) (*activities.Activities, error) {
 	signer, err := newJitsi(cfg)
 	if err != nil {
 		return nil, err
@@ -113,7 +151,7 @@ func newActivities(cfg *config.Config, s *store.Store, log *slog.Logger) (*activ
 	}
 	out := &activities.Outbound{
 		Store: s, Templates: tmpl, Jitsi: signer, ApproverRole: cfg.ApproverRole, BaseURL: cfg.PublicBaseURL,
-		Log: log.With("component", "outbound"),
+		Log: log.With("component", "outbound"), Metrics: m.ExternalCall,
 	}
 	if cfg.ChatwootEnabled() {
 		out.Chatwoot = chatwoot.New(cfg.ChatwootBaseURL, cfg.ChatwootAPIToken, nil)
@@ -124,7 +162,11 @@ func newActivities(cfg *config.Config, s *store.Store, log *slog.Logger) (*activ
 	if cfg.MatrixHomeserverURL != "" {
 		out.Matrix, out.MatrixRoomID = matrix.New(cfg.MatrixHomeserverURL, cfg.MatrixASToken, nil), cfg.MatrixRoomID
 	}
-	return &activities.Activities{Store: s, Notifier: out, Log: log}, nil
+	acts := &activities.Activities{Store: s, Notifier: out, Log: log}
+	if m != nil {
+		acts.Metrics = m
+	}
+	return acts, nil
 }
 
 // newJitsi builds the join-link signer (plain links without a secret or key).
@@ -144,19 +186,27 @@ func newJitsi(cfg *config.Config) (*jitsi.Signer, error) {
 	return signer, nil
 }
 
-// newAPIHandler builds the HTTP API.
-func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.Authenticator, log *slog.Logger) (http.Handler, error) {
+// newAPIHandler builds the HTTP API, with /metrics (and the pending
+// escalations gauge, counted in Temporal visibility) on tel's registry.
+func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.Authenticator, log *slog.Logger, tel *telemetry.Telemetry) (http.Handler, error) {
 	signer, err := newJitsi(cfg)
 	if err != nil {
 		return nil, err
+	}
+	pending := telemetry.VisibilityCount(tc, telemetry.PendingEscalationsQuery(workflows.EscalationWorkflow, cfg.TemporalTaskQueue))
+	if err := tel.Metrics.RegisterPending(pending, telemetry.PendingOptions{}); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	return api.New(api.Deps{
 		Store: s, Temporal: tc, Auth: v, Log: log,
 		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole,
 		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
 		JoinURL: func(room string, u api.JoinUser) (string, error) {
-			return signer.JoinURL(room, jitsi.User{ID: u.ID, Name: u.Name, Email: u.Email, Moderator: u.Moderator}, time.Now())
+			link, err := signer.JoinURL(room, jitsi.User{ID: u.ID, Name: u.Name, Email: u.Email, Moderator: u.Moderator}, time.Now())
+			tel.Metrics.ExternalCall("jitsi", map[bool]string{true: "issued", false: "failed"}[err == nil])
+			return link, err
 		},
+		Middleware: tel.HTTPMiddleware(), Metrics: tel.Metrics.Handler(),
 		Webhooks: api.Webhooks{
 			ChatwootSecret: cfg.ChatwootWebhookSecret, ChatwootUnsigned: cfg.ChatwootWebhookUnsigned,
 			ChatwootAccountTenants: cfg.ChatwootAccountTenants, MatrixHSToken: cfg.MatrixHSToken,
@@ -167,6 +217,8 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 
 // newWorker builds the Temporal worker.
 func newWorker(cfg *config.Config, tc client.Client, acts *activities.Activities) (sdkworker.Worker, error) {
+	// Activities start consultations through the same client as the worker.
+	acts.Temporal = tc
 	return worker.New(tc, acts, worker.Options{TaskQueue: cfg.TemporalTaskQueue, StopTimeout: cfg.ShutdownGrace})
 }
 

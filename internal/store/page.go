@@ -52,6 +52,9 @@ func DecodeCursor(s string) (*Cursor, error) {
 		return nil, ErrBadCursor
 	}
 	c.CreatedAt = c.CreatedAt.UTC()
+	if y := c.CreatedAt.Year(); y < 1 || y > 9999 { // beyond what Encode can write back
+		return nil, ErrBadCursor
+	}
 	return &c, nil
 }
 

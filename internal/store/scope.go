@@ -56,7 +56,7 @@ func ValidTenantID(id string) bool {
 		return false
 	}
 	for _, r := range id {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0xfffd {
 			return false
 		}
 	}

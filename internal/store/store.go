@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -32,7 +34,19 @@ const (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
+	// ErrInvalid is a value the database refuses to store (PostgreSQL data
+	// exceptions, class 22): a retry can never succeed.
+	ErrInvalid = errors.New("invalid value")
 )
+
+// dataError marks PostgreSQL data exceptions as ErrInvalid.
+func dataError(err error) error {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22") {
+		return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrInvalid, pg.Message, pg.Code)
+	}
+	return err
+}
 
 // Store wraps the GORM handle.
 type Store struct {
@@ -145,12 +159,12 @@ func (s *Store) scoped(ctx context.Context, scope Scope, fn func(tx *gorm.DB) er
 	if s.dialect != Postgres {
 		return fn(db)
 	}
-	return db.Transaction(func(tx *gorm.DB) error {
+	return dataError(db.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec("SELECT set_config('app.tenant_ids', ?, true)", scope.joined()).Error; err != nil {
 			return fmt.Errorf("declare tenant scope: %w", err)
 		}
 		return fn(tx)
-	})
+	}))
 }
 
 // write runs fn in a transaction restricted to scope.
@@ -158,12 +172,12 @@ func (s *Store) write(ctx context.Context, scope Scope, fn func(tx *gorm.DB) err
 	if scope.empty() {
 		return ErrNotFound
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return dataError(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT set_config('app.tenant_ids', ?, true)", scope.joined()).Error; err != nil {
 				return fmt.Errorf("declare tenant scope: %w", err)
 			}
 		}
 		return fn(tx)
-	})
+	}))
 }
