@@ -89,10 +89,8 @@ func (a *Activities) RecordApproval(ctx context.Context, in RecordApprovalInput)
 	ap.Status = store.StatusPending
 	entry := auditEntry("approval:"+ap.ID+":created", "approval.created", "approval", ap.ID, ap.TenantID, in.Actor, ap.CreatedAt,
 		nil, map[string]any{"status": store.StatusPending, "title": ap.Title, "priority": ap.Priority})
-	out, err := a.Store.RecordApproval(ctx, &ap, entry)
-	// This attempt inserted the row when the row carries this attempt's clock
-	// (an earlier attempt's insert carries an earlier time).
-	if err == nil && a.Metrics != nil && in.Approval.CreatedAt.IsZero() && out.CreatedAt.Equal(now) {
+	out, created, err := a.Store.RecordApproval(ctx, &ap, entry)
+	if created && a.Metrics != nil {
 		a.Metrics.EscalationCreated()
 	}
 	return out, classify("record approval", err)
@@ -135,34 +133,30 @@ func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (
 		}
 		c = &cc
 	}
-	ap, cons, err := a.Store.DecideApproval(ctx, store.Decision{
+	ap, cons, decided, err := a.Store.DecideApproval(ctx, store.Decision{
 		ApprovalID: in.ApprovalID, TenantID: in.TenantID, Status: in.Status,
 		DeciderID: in.Decider.ID, DeciderName: in.Decider.Name, Comment: in.Comment,
 	}, entry, c)
 	if err != nil {
 		return nil, classify("apply decision", err)
 	}
-	a.decisionMetrics(in, now, ap, cons)
+	// Counted only by the attempt whose write changed the row: a retry or a
+	// replay reports nothing.
+	if decided && a.Metrics != nil {
+		decidedAt := now
+		if ap.DecidedAt != nil {
+			decidedAt = *ap.DecidedAt
+		}
+		a.Metrics.EscalationDecided(in.Status, decidedAt.Sub(ap.CreatedAt))
+		if cons != nil {
+			a.Metrics.ConsultationState(store.ConsultationScheduled)
+		}
+	}
 	return &ApplyDecisionResult{Approval: ap, Consultation: cons}, nil
 }
 
-// decisionMetrics reports a decision this attempt applied. The store stamps
-// decided_at with its clock during the write, after this attempt's start
-// (now); a decision an earlier attempt applied carries an earlier time.
-func (a *Activities) decisionMetrics(in ApplyDecisionInput, now time.Time, ap *store.Approval, cons *store.Consultation) {
-	if a.Metrics == nil || ap == nil || ap.DecidedAt == nil || ap.DecidedAt.Before(now) || ap.Status != in.Status {
-		return
-	}
-	a.Metrics.EscalationDecided(in.Status, ap.DecidedAt.Sub(ap.CreatedAt))
-	if cons != nil && cons.CreatedAt.Equal(now) {
-		a.Metrics.ConsultationState(store.ConsultationScheduled)
-	}
-}
-
-// consultationMetrics reports a consultation state this attempt wrote: the
-// row carries this attempt's clock (at) only if this attempt wrote it.
-func (a *Activities) consultationMetrics(c *store.Consultation, state string, at time.Time) {
-	if a.Metrics != nil && c != nil && c.Status == state && c.UpdatedAt.Equal(at) {
+func (a *Activities) consultationChanged(changed bool, state string) {
+	if changed && a.Metrics != nil {
 		a.Metrics.ConsultationState(state)
 	}
 }

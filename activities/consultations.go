@@ -27,10 +27,8 @@ func (a *Activities) RecordConsultation(ctx context.Context, in RecordConsultati
 	}
 	entry := auditEntry("consultation:"+c.ID+":created", "consultation.created", "consultation", c.ID, c.TenantID, in.Actor, c.CreatedAt,
 		nil, map[string]any{"status": store.ConsultationScheduled, "hostId": c.HostID})
-	out, err := a.Store.CreateConsultation(ctx, &c, entry)
-	if err == nil && in.Consultation.CreatedAt.IsZero() {
-		a.consultationMetrics(out, store.ConsultationScheduled, now)
-	}
+	out, created, err := a.Store.CreateConsultation(ctx, &c, entry)
+	a.consultationChanged(created, store.ConsultationScheduled)
 	return out, classify("record consultation", err)
 }
 
@@ -55,11 +53,9 @@ func (a *Activities) TransitionConsultation(ctx context.Context, in TransitionIn
 	}
 	entry := auditEntry("consultation:"+in.ConsultationID+":"+in.To, action, "consultation", in.ConsultationID, in.TenantID,
 		in.Actor, now, map[string]any{"status": in.From}, newV)
-	out, err := a.Store.TransitionConsultation(ctx, store.Transition{
+	out, changed, err := a.Store.TransitionConsultation(ctx, store.Transition{
 		ConsultationID: in.ConsultationID, TenantID: in.TenantID, From: in.From, To: in.To, At: now, Reason: in.Reason,
 	}, entry)
-	if err == nil {
-		a.consultationMetrics(out, in.To, now)
-	}
+	a.consultationChanged(changed, in.To)
 	return out, classify("transition consultation", err)
 }

@@ -45,7 +45,7 @@ func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	ap := store.Approval{ID: store.NewID(), TenantID: "/teams/support", Title: "Refund above limit", Status: store.StatusPending,
 		Priority: store.PriorityHigh, RequestedBy: "agent-1", RequestedByName: "Alex Agent", Metadata: store.JSON("{}"),
 		Conversation: &store.Conversation{AccountID: 1, ConversationID: 42}, CreatedAt: now, UpdatedAt: now}
-	if _, err := st.RecordApproval(context.Background(), &ap, nil); err != nil {
+	if _, _, err := st.RecordApproval(context.Background(), &ap, nil); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{cw: cw, st: st, ap: ap, out: &activities.Outbound{

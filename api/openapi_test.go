@@ -182,7 +182,7 @@ func newOAServer(t *testing.T) *oaServer {
 	ctx := context.Background()
 	at := st.Now().Add(-time.Hour)
 	approval := func(tenant, title string, conv *store.Conversation) string {
-		ap, err := st.RecordApproval(ctx, &store.Approval{
+		ap, _, err := st.RecordApproval(ctx, &store.Approval{
 			ID: store.NewID(), TenantID: tenant, Title: title, Description: "d", Status: store.StatusPending, Priority: store.PriorityHigh,
 			RequestedBy: "agent-2", RequestedByName: "Bo", Metadata: store.JSON(`{"ticket":42}`), Conversation: conv, CreatedAt: at, UpdatedAt: at,
 		}, &store.AuditLog{Action: "approval.created", Resource: "approval", ResourceID: title, UserID: "agent-2",
@@ -198,13 +198,13 @@ func newOAServer(t *testing.T) *oaServer {
 		decided:     approval("/teams/support", "decided", nil),
 		otherTenant: approval("/teams/other", "other", nil),
 	}
-	if _, _, err := st.DecideApproval(ctx, store.Decision{ApprovalID: s.decided, TenantID: "/teams/support", Status: store.StatusRejected,
+	if _, _, _, err := st.DecideApproval(ctx, store.Decision{ApprovalID: s.decided, TenantID: "/teams/support", Status: store.StatusRejected,
 		DeciderID: "ceo-2", DeciderName: "Dana", Comment: "no"}, &store.AuditLog{Action: "approval.rejected", Resource: "approval",
 		ResourceID: s.decided, UserID: "ceo-2", Channel: store.ChannelOpsSignal, TenantID: "/teams/support",
 		OldValues: store.JSON(`{"status":"pending"}`), NewValues: store.JSON(`{"status":"rejected"}`), CreatedAt: st.Now()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	c, err := st.CreateConsultation(ctx, &store.Consultation{ID: store.NewID(), Title: "call", JitsiRoom: "room-1", Status: store.ConsultationScheduled,
+	c, _, err := st.CreateConsultation(ctx, &store.Consultation{ID: store.NewID(), Title: "call", JitsiRoom: "room-1", Status: store.ConsultationScheduled,
 		HostID: "agent-1", ParticipantIDs: store.StringList{"agent-1", "ceo-1"}, TenantID: "/teams/support", CreatedAt: at, UpdatedAt: at}, nil)
 	if err != nil {
 		t.Fatal(err)

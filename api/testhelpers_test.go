@@ -121,7 +121,7 @@ func newHostileServer(tb testing.TB, d store.Dialect) *hostileServer {
 	base := st.Now().Add(-time.Hour)
 	for i := range 3 {
 		at := base.Add(time.Duration(i) * time.Second)
-		ap, err := st.RecordApproval(ctx, &store.Approval{
+		ap, _, err := st.RecordApproval(ctx, &store.Approval{
 			ID: store.NewID(), TenantID: hostileTenant, Title: fmt.Sprintf("seed %d", i), Status: store.StatusPending,
 			Priority: store.PriorityHigh, RequestedBy: "agent-2", Metadata: store.JSON(`{"k":"v"}`),
 			CreatedAt: at, UpdatedAt: at,
@@ -133,7 +133,7 @@ func newHostileServer(tb testing.TB, d store.Dialect) *hostileServer {
 			tb.Fatalf("seed approval: %v", err)
 		}
 		s.approvalID = ap.ID
-		c, err := st.CreateConsultation(ctx, &store.Consultation{
+		c, _, err := st.CreateConsultation(ctx, &store.Consultation{
 			ID: store.NewID(), Title: fmt.Sprintf("seed %d", i), JitsiRoom: fmt.Sprintf("room-%d", i),
 			Status: store.ConsultationScheduled, HostID: hostileSubject, ParticipantIDs: store.StringList{hostileSubject},
 			TenantID: hostileTenant, CreatedAt: at, UpdatedAt: at,

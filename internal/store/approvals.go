@@ -21,11 +21,12 @@ type ApprovalQuery struct {
 
 // RecordApproval inserts a new approval and its creation audit entry in one
 // transaction. It is idempotent on the approval id and the entry's event key:
-// a retry returns the row already there.
-func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog) (*Approval, error) {
+// a retry returns the row already there, and created says whether this call
+// inserted it.
+func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog) (out *Approval, created bool, err error) {
 	scope := ScopeOf(a.TenantID)
-	var out Approval
-	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+	out = &Approval{}
+	err = s.write(ctx, scope, func(tx *gorm.DB) error {
 		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(a)
 		if res.Error != nil {
 			if isUniqueViolation(res.Error) {
@@ -33,17 +34,18 @@ func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog
 			}
 			return fmt.Errorf("record approval %s: %w", a.ID, res.Error)
 		}
+		created = res.RowsAffected > 0
 		if entry != nil {
 			if err := insertAudit(tx, entry); err != nil {
 				return err
 			}
 		}
-		return tx.Where("tenant_id = ?", a.TenantID).First(&out, "id = ?", a.ID).Error
+		return tx.Where("tenant_id = ?", a.TenantID).First(out, "id = ?", a.ID).Error
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &out, nil
+	return out, created, nil
 }
 
 // GetApproval reads one approval within scope; another tenant's id is
@@ -105,12 +107,14 @@ type Decision struct {
 // transaction, so there is never a consultation without a decided approval.
 // Applying the same decision again (an activity retry) changes nothing and
 // returns the stored rows; a different decision on a decided approval is
-// ErrConflict.
-func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog, c *Consultation) (*Approval, *Consultation, error) {
+// ErrConflict. decided says whether this call made the change (and created
+// the consultation).
+func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog, c *Consultation) (*Approval, *Consultation, bool, error) {
 	scope := ScopeOf(d.TenantID)
 	var (
-		out  Approval
-		cons *Consultation
+		out     Approval
+		cons    *Consultation
+		decided bool
 	)
 	now := s.Now()
 	err := s.write(ctx, scope, func(tx *gorm.DB) error {
@@ -133,7 +137,8 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 			}
 			return fmt.Errorf("read approval: %w", err)
 		}
-		if res.RowsAffected == 0 && (out.Status != d.Status || out.ApprovedBy == nil || *out.ApprovedBy != d.DeciderID) {
+		decided = res.RowsAffected > 0
+		if !decided && (out.Status != d.Status || out.ApprovedBy == nil || *out.ApprovedBy != d.DeciderID) {
 			return fmt.Errorf("approval %s is already %s: %w", d.ApprovalID, out.Status, ErrConflict)
 		}
 		if entry != nil {
@@ -153,9 +158,9 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("decide approval %s: %w", d.ApprovalID, err)
+		return nil, nil, false, fmt.Errorf("decide approval %s: %w", d.ApprovalID, err)
 	}
-	return &out, cons, nil
+	return &out, cons, decided, nil
 }
 
 // PendingForConversation finds the pending escalation of a conversation, if any.

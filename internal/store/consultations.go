@@ -18,13 +18,18 @@ type ConsultationQuery struct {
 }
 
 // CreateConsultation inserts a consultation and its audit entry; idempotent on
-// the consultation id.
-func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *AuditLog) (*Consultation, error) {
-	var out Consultation
+// the consultation id (created says whether this call inserted it).
+func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *AuditLog) (*Consultation, bool, error) {
+	var (
+		out     Consultation
+		created bool
+	)
 	err := s.write(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB) error {
-		if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c).Error; err != nil {
-			return fmt.Errorf("insert consultation: %w", err)
+		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c)
+		if res.Error != nil {
+			return fmt.Errorf("insert consultation: %w", res.Error)
 		}
+		created = res.RowsAffected > 0
 		if entry != nil {
 			if err := insertAudit(tx, entry); err != nil {
 				return err
@@ -33,9 +38,9 @@ func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *
 		return tx.Where("tenant_id = ?", c.TenantID).First(&out, "id = ?", c.ID).Error
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create consultation: %w", err)
+		return nil, false, fmt.Errorf("create consultation: %w", err)
 	}
-	return &out, nil
+	return &out, created, nil
 }
 
 // GetConsultation reads one consultation within scope.
@@ -88,9 +93,13 @@ type Transition struct {
 }
 
 // TransitionConsultation applies a status change and its audit entry. Applying
-// the same transition twice is a no-op; any other mismatch is ErrConflict.
-func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry *AuditLog) (*Consultation, error) {
-	var out Consultation
+// the same transition twice is a no-op (changed is false); any other mismatch
+// is ErrConflict.
+func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry *AuditLog) (*Consultation, bool, error) {
+	var (
+		out     Consultation
+		changed bool
+	)
 	err := s.write(ctx, ScopeOf(t.TenantID), func(tx *gorm.DB) error {
 		updates := map[string]any{"status": t.To, "updated_at": t.At}
 		switch t.To {
@@ -110,7 +119,8 @@ func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry 
 			}
 			return err
 		}
-		if res.RowsAffected == 0 && out.Status != t.To {
+		changed = res.RowsAffected > 0
+		if !changed && out.Status != t.To {
 			return fmt.Errorf("consultation is %s: %w", out.Status, ErrConflict)
 		}
 		if entry != nil {
@@ -119,7 +129,7 @@ func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("transition consultation %s: %w", t.ConsultationID, err)
+		return nil, false, fmt.Errorf("transition consultation %s: %w", t.ConsultationID, err)
 	}
-	return &out, nil
+	return &out, changed, nil
 }

@@ -45,7 +45,7 @@ func TestRowLevelSecurityHidesUnscopedReads(t *testing.T) {
 	s := storetest.Open(t, store.Postgres)
 	ctx := context.Background()
 	a := newApproval(s, "/teams/engineering", "secret")
-	if _, err := s.RecordApproval(ctx, a, createdEntry(a)); err != nil {
+	if _, _, err := s.RecordApproval(ctx, a, createdEntry(a)); err != nil {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"approvals", "audit_logs"} {

@@ -40,13 +40,13 @@ func TestRecordApprovalIsIdempotent(t *testing.T) {
 		ctx := context.Background()
 		a := newApproval(s, "/teams/support", "refund")
 		a.Conversation = &store.Conversation{AccountID: 1, ConversationID: 42}
-		first, err := s.RecordApproval(ctx, a, createdEntry(a))
-		if err != nil {
-			t.Fatal(err)
+		first, created, err := s.RecordApproval(ctx, a, createdEntry(a))
+		if err != nil || !created {
+			t.Fatalf("first insert: created=%v err=%v", created, err)
 		}
 		retry := *a
-		if _, err := s.RecordApproval(ctx, &retry, createdEntry(a)); err != nil {
-			t.Fatalf("retry: %v", err)
+		if _, created, err := s.RecordApproval(ctx, &retry, createdEntry(a)); err != nil || created {
+			t.Fatalf("retry: created=%v err=%v (a retry creates nothing)", created, err)
 		}
 		got, err := s.GetApproval(ctx, store.ScopeOf("/teams/support"), a.ID)
 		if err != nil {
@@ -72,7 +72,7 @@ func TestTenantIsolation(t *testing.T) {
 	eachDialect(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		a := newApproval(s, "/teams/engineering", "secret")
-		if _, err := s.RecordApproval(ctx, a, createdEntry(a)); err != nil {
+		if _, _, err := s.RecordApproval(ctx, a, createdEntry(a)); err != nil {
 			t.Fatal(err)
 		}
 		support := store.ScopeOf("u-1", "/teams/support")
@@ -88,7 +88,7 @@ func TestTenantIsolation(t *testing.T) {
 		if _, err := s.GetApproval(ctx, store.Scope{}, a.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("zero scope must match nothing, got %v", err)
 		}
-		if _, _, err := s.DecideApproval(ctx, store.Decision{ApprovalID: a.ID, TenantID: "/teams/support", Status: store.StatusApproved, DeciderID: "ceo"}, nil, nil); !errors.Is(err, store.ErrNotFound) {
+		if _, _, _, err := s.DecideApproval(ctx, store.Decision{ApprovalID: a.ID, TenantID: "/teams/support", Status: store.StatusApproved, DeciderID: "ceo"}, nil, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("deciding with the wrong tenant: want ErrNotFound, got %v", err)
 		}
 		for _, bad := range []string{"", "not-a-uuid", "1' OR '1'='1", "../../etc/passwd"} {
@@ -112,13 +112,13 @@ func TestListApprovalsKeysetPagination(t *testing.T) {
 			if i == 6 {
 				a.Status = store.StatusApproved
 			}
-			if _, err := s.RecordApproval(ctx, a, nil); err != nil {
+			if _, _, err := s.RecordApproval(ctx, a, nil); err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, a.ID)
 		}
 		other := newApproval(s, "/teams/engineering", "x")
-		if _, err := s.RecordApproval(ctx, other, nil); err != nil {
+		if _, _, err := s.RecordApproval(ctx, other, nil); err != nil {
 			t.Fatal(err)
 		}
 		scope := store.ScopeOf("/teams/support")
@@ -163,7 +163,7 @@ func TestDecideApproval(t *testing.T) {
 	eachDialect(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		a := newApproval(s, "/teams/support", "refund")
-		if _, err := s.RecordApproval(ctx, a, nil); err != nil {
+		if _, _, err := s.RecordApproval(ctx, a, nil); err != nil {
 			t.Fatal(err)
 		}
 		d := store.Decision{ApprovalID: a.ID, TenantID: a.TenantID, Status: store.StatusApproved, DeciderID: "ceo", DeciderName: "The CEO", Comment: "ok"}
@@ -179,9 +179,9 @@ func TestDecideApproval(t *testing.T) {
 				HostID: "ceo", ParticipantIDs: store.StringList{"agent-1", "ceo"}, ApprovalID: &a.ID, TenantID: a.TenantID, CreatedAt: now, UpdatedAt: now}
 		}
 		c := consultation()
-		got, cons, err := s.DecideApproval(ctx, d, entry(), c)
-		if err != nil {
-			t.Fatal(err)
+		got, cons, decided, err := s.DecideApproval(ctx, d, entry(), c)
+		if err != nil || !decided {
+			t.Fatalf("decide: decided=%v err=%v", decided, err)
 		}
 		if got.Status != store.StatusApproved || got.ApprovedBy == nil || *got.ApprovedBy != "ceo" || got.Comment == nil || *got.Comment != "ok" || got.DecidedAt == nil {
 			t.Fatalf("decision not applied: %+v", got)
@@ -190,8 +190,8 @@ func TestDecideApproval(t *testing.T) {
 			t.Fatalf("consultation not created: %+v", cons)
 		}
 		// A retry of the same activity: nothing new.
-		if _, _, err := s.DecideApproval(ctx, d, entry(), c); err != nil {
-			t.Fatalf("retry: %v", err)
+		if _, _, decided, err := s.DecideApproval(ctx, d, entry(), c); err != nil || decided {
+			t.Fatalf("retry: decided=%v err=%v (a retry changes nothing)", decided, err)
 		}
 		entries, _ := s.ResourceAudit(ctx, store.ScopeOf(a.TenantID), "approval", a.ID, 10)
 		if len(entries) != 1 {
@@ -200,7 +200,7 @@ func TestDecideApproval(t *testing.T) {
 		// A different decision later is a conflict.
 		d2 := d
 		d2.Status, d2.DeciderID = store.StatusRejected, "other"
-		if _, _, err := s.DecideApproval(ctx, d2, nil, nil); !errors.Is(err, store.ErrConflict) {
+		if _, _, _, err := s.DecideApproval(ctx, d2, nil, nil); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("second decision: want ErrConflict, got %v", err)
 		}
 		list, _, err := s.ListConsultations(ctx, store.ScopeOf(a.TenantID), store.ConsultationQuery{TenantID: a.TenantID})
@@ -216,22 +216,22 @@ func TestConsultationTransitions(t *testing.T) {
 		now := s.Now()
 		c := &store.Consultation{ID: store.NewID(), Title: "call", JitsiRoom: "consult-abcdefghijklmnop", Status: store.ConsultationScheduled,
 			HostID: "ceo", TenantID: "/teams/support", CreatedAt: now, UpdatedAt: now}
-		if _, err := s.CreateConsultation(ctx, c, nil); err != nil {
+		if _, _, err := s.CreateConsultation(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
 		start := store.Transition{ConsultationID: c.ID, TenantID: c.TenantID, From: store.ConsultationScheduled, To: store.ConsultationActive, At: now}
-		got, err := s.TransitionConsultation(ctx, start, nil)
+		got, _, err := s.TransitionConsultation(ctx, start, nil)
 		if err != nil || got.Status != store.ConsultationActive || got.StartedAt == nil {
 			t.Fatalf("start: %+v %v", got, err)
 		}
-		if _, err := s.TransitionConsultation(ctx, start, nil); err != nil {
+		if _, _, err := s.TransitionConsultation(ctx, start, nil); err != nil {
 			t.Fatalf("repeated start must be a no-op: %v", err)
 		}
 		end := store.Transition{ConsultationID: c.ID, TenantID: c.TenantID, From: store.ConsultationActive, To: store.ConsultationEnded, At: now, Reason: "host"}
-		if got, err = s.TransitionConsultation(ctx, end, nil); err != nil || got.EndedAt == nil || got.EndReason == nil || *got.EndReason != "host" {
+		if got, _, err = s.TransitionConsultation(ctx, end, nil); err != nil || got.EndedAt == nil || got.EndReason == nil || *got.EndReason != "host" {
 			t.Fatalf("end: %+v %v", got, err)
 		}
-		if _, err := s.TransitionConsultation(ctx, start, nil); !errors.Is(err, store.ErrConflict) {
+		if _, _, err := s.TransitionConsultation(ctx, start, nil); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("start after end: want ErrConflict, got %v", err)
 		}
 	})
@@ -271,12 +271,12 @@ func TestOnePendingEscalationPerConversation(t *testing.T) {
 		ctx := context.Background()
 		a := newApproval(s, "/teams/support", "first")
 		a.Conversation = &store.Conversation{AccountID: 1, ConversationID: 9}
-		if _, err := s.RecordApproval(ctx, a, nil); err != nil {
+		if _, _, err := s.RecordApproval(ctx, a, nil); err != nil {
 			t.Fatal(err)
 		}
 		b := newApproval(s, "/teams/support", "second")
 		b.Conversation = &store.Conversation{AccountID: 1, ConversationID: 9}
-		if _, err := s.RecordApproval(ctx, b, nil); !errors.Is(err, store.ErrConflict) {
+		if _, _, err := s.RecordApproval(ctx, b, nil); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("second pending escalation: want ErrConflict, got %v", err)
 		}
 		got, err := s.PendingForConversation(ctx, store.ScopeOf("/teams/support"), *a.Conversation)
