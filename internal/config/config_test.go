@@ -1,0 +1,89 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/config"
+)
+
+func env(m map[string]string) config.Getenv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsForDev(t *testing.T) {
+	c, err := config.Load(config.ModeDev, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OIDCIssuerURL != "http://127.0.0.1:8081" || c.DatabaseURL != "sqlite://.data/orchestrator.db" ||
+		c.TemporalAddress != "127.0.0.1:7233" || c.ConsultationMaxDuration != 2*time.Hour || c.ApproverRole != "approver" {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+// The API never falls back to the dev issuer: without OIDC_ISSUER_URL it
+// refuses to start.
+func TestAPIRequiresAnIssuer(t *testing.T) {
+	_, err := config.Load(config.ModeAPI, env(nil))
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "OIDC_ISSUER_URL") {
+		t.Fatalf("want an error naming OIDC_ISSUER_URL, got %v", err)
+	}
+}
+
+func TestEveryBadVariableIsNamed(t *testing.T) {
+	_, err := config.Load(config.ModeAPI, env(map[string]string{
+		"OIDC_ISSUER_URL":           "not a url",
+		"DATABASE_URL":              "mysql://x",
+		"SHUTDOWN_GRACE":            "soon",
+		"OIDC_ALLOWED_ALGS":         "RS256,HS256",
+		"CHATWOOT_BASE_URL":         "https://chat.example.com",
+		"CHATWOOT_ACCOUNT_TENANTS":  "x=/teams/a,broken",
+		"LOG_LEVEL":                 "loud",
+		"CONSULTATION_MAX_DURATION": "-1h",
+		"TEMPORAL_TLS_CERT_FILE":    "/tmp/cert.pem",
+	}))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"OIDC_ISSUER_URL", "DATABASE_URL", "SHUTDOWN_GRACE", "OIDC_ALLOWED_ALGS", "CHATWOOT_API_TOKEN",
+		"CHATWOOT_ACCOUNT_TENANTS", "LOG_LEVEL", "CONSULTATION_MAX_DURATION", "TEMPORAL_TLS_KEY_FILE"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestPrintMasksSecrets(t *testing.T) {
+	c, err := config.Load(config.ModeWorker, env(map[string]string{
+		"DATABASE_URL":            "postgres://app:s3cr3t-db@db:5432/orchestrator?sslmode=require",
+		"TEMPORAL_API_KEY":        "tk-secret-key",
+		"CHATWOOT_BASE_URL":       "https://chat.example.com",
+		"CHATWOOT_API_TOKEN":      "cw-secret-token",
+		"CHATWOOT_WEBHOOK_SECRET": "cw-hook-secret",
+		"JITSI_APP_ID":            "app",
+		"JITSI_APP_SECRET":        "jitsi-secret-of-enough-length-123456",
+		"WEBHOOK_SECRETS":         "billing=billing-secret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := c.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, secret := range []string{"s3cr3t-db", "tk-secret-key", "cw-secret-token", "cw-hook-secret", "jitsi-secret-of-enough", "billing-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("config output shows a secret (%s):\n%s", secret, out)
+		}
+	}
+	for _, shown := range []string{"DATABASE_URL=postgres://app:xxxxx@db:5432/orchestrator?sslmode=require", "WEBHOOK_SECRETS=billing=********", "CHATWOOT_BASE_URL=https://chat.example.com"} {
+		if !strings.Contains(out, shown) {
+			t.Errorf("config output lacks %q:\n%s", shown, out)
+		}
+	}
+}
