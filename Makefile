@@ -59,8 +59,13 @@ fuzz:
 	for t in $(STORE_FUZZ); do echo "fuzz store $$t"; $(GO) test ./internal/store -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); done; \
 	for t in $(AUTH_FUZZ); do echo "fuzz auth $$t"; $(GO) test ./internal/auth -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); done
 
-bench: tools
-	@echo "the load harness arrives with the benchmark work"
+# The load harness (product vs naive and floor baselines on one dev server,
+# peak RSS, the read path on PostgreSQL) and the Go benchmarks of the hot
+# handlers and activities. Not part of `make test`. Figures: docs/benchmarks.md.
+BENCH_FLAGS ?= -duration 30s -concurrency 32
+bench: tools build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./api ./activities ./internal/store
+	TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) run ./internal/loadtest/cmd/loadtest -binary bin/orchestrator $(BENCH_FLAGS) -out docs/benchmark-results.md
 
 clean:
 	rm -rf bin
