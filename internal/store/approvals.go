@@ -54,17 +54,13 @@ func (s *Store) GetApproval(ctx context.Context, scope Scope, id string) (*Appro
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
-	var a Approval
-	err := s.scoped(ctx, scope, func(tx *gorm.DB) error {
-		return tx.Where("tenant_id IN ?", scope.tenants).First(&a, "id = ?", id).Error
-	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
+	q := query{table: "approvals", order: "id"}
+	q.and("id = ?", id)
+	a, err := findOne[Approval](ctx, s, scope, q)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("get approval %s: %w", id, err)
 	}
-	return &a, nil
+	return a, err
 }
 
 // ListApprovals reads a page of one tenant's approvals, newest first.
@@ -73,19 +69,11 @@ func (s *Store) ListApprovals(ctx context.Context, scope Scope, q ApprovalQuery)
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	var (
-		rows []Approval
-		next *Cursor
-	)
-	err := s.scoped(ctx, one, func(tx *gorm.DB) error {
-		db := tx.Where("tenant_id = ?", q.TenantID)
-		if q.Status != "" {
-			db = db.Where("status = ?", q.Status)
-		}
-		var err error
-		rows, next, err = page(db, q.Limit, q.Cursor, func(a *Approval) Cursor { return Cursor{a.CreatedAt, a.ID} })
-		return err
-	})
+	sq := query{table: "approvals"}
+	if q.Status != "" {
+		sq.and("status = ?", q.Status)
+	}
+	rows, next, err := findPage(ctx, s, one, sq, q.Limit, q.Cursor, func(a *Approval) Cursor { return Cursor{a.CreatedAt, a.ID} })
 	if err != nil {
 		return nil, nil, fmt.Errorf("list approvals: %w", err)
 	}
@@ -165,18 +153,13 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 
 // PendingForConversation finds the pending escalation of a conversation, if any.
 func (s *Store) PendingForConversation(ctx context.Context, scope Scope, conv Conversation) (*Approval, error) {
-	var a Approval
-	err := s.scoped(ctx, scope, func(tx *gorm.DB) error {
-		return tx.Where("tenant_id IN ? AND conversation_account_id = ? AND conversation_id = ? AND status = ?",
-			scope.tenants, conv.AccountID, conv.ConversationID, StatusPending).First(&a).Error
-	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
+	q := query{table: "approvals", order: "created_at"}
+	q.and("conversation_account_id = ? AND conversation_id = ? AND status = ?", conv.AccountID, conv.ConversationID, StatusPending)
+	a, err := findOne[Approval](ctx, s, scope, q)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("find pending escalation: %w", err)
 	}
-	return &a, nil
+	return a, err
 }
 
 func isUniqueViolation(err error) bool {

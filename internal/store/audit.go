@@ -63,16 +63,8 @@ func (s *Store) ListAudit(ctx context.Context, scope Scope, q AuditQuery) ([]Aud
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	var (
-		rows []AuditLog
-		next *Cursor
-	)
-	err := s.scoped(ctx, one, func(tx *gorm.DB) error {
-		var err error
-		rows, next, err = page(tx.Where("tenant_id = ?", q.TenantID), q.Limit, q.Cursor,
-			func(l *AuditLog) Cursor { return Cursor{l.CreatedAt, l.ID} })
-		return err
-	})
+	rows, next, err := findPage(ctx, s, one, query{table: "audit_logs"}, q.Limit, q.Cursor,
+		func(l *AuditLog) Cursor { return Cursor{l.CreatedAt, l.ID} })
 	if err != nil {
 		return nil, nil, fmt.Errorf("list audit: %w", err)
 	}
@@ -82,12 +74,10 @@ func (s *Store) ListAudit(ctx context.Context, scope Scope, q AuditQuery) ([]Aud
 // ResourceAudit lists the entries about one resource that fall in scope, oldest
 // first (a timeline), at most limit of them.
 func (s *Store) ResourceAudit(ctx context.Context, scope Scope, resource, resourceID string, limit int) ([]AuditLog, error) {
+	q := query{table: "audit_logs", order: "created_at, id", limit: ClampLimit(limit)}
+	q.and("resource = ? AND resource_id = ?", resource, resourceID)
 	var rows []AuditLog
-	err := s.scoped(ctx, scope, func(tx *gorm.DB) error {
-		return tx.Where("resource = ? AND resource_id = ? AND tenant_id IN ?", resource, resourceID, scope.tenants).
-			Order("created_at, id").Limit(ClampLimit(limit)).Find(&rows).Error
-	})
-	if err != nil {
+	if err := s.find(ctx, scope, q, &rows); err != nil {
 		return nil, fmt.Errorf("resource audit: %w", err)
 	}
 	return rows, nil

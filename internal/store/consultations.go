@@ -48,17 +48,13 @@ func (s *Store) GetConsultation(ctx context.Context, scope Scope, id string) (*C
 	if !ValidID(id) {
 		return nil, ErrNotFound
 	}
-	var c Consultation
-	err := s.scoped(ctx, scope, func(tx *gorm.DB) error {
-		return tx.Where("tenant_id IN ?", scope.tenants).First(&c, "id = ?", id).Error
-	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
+	q := query{table: "consultations", order: "id"}
+	q.and("id = ?", id)
+	c, err := findOne[Consultation](ctx, s, scope, q)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("get consultation %s: %w", id, err)
 	}
-	return &c, nil
+	return c, err
 }
 
 // ListConsultations reads a page of one tenant's consultations, newest first.
@@ -67,16 +63,8 @@ func (s *Store) ListConsultations(ctx context.Context, scope Scope, q Consultati
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	var (
-		rows []Consultation
-		next *Cursor
-	)
-	err := s.scoped(ctx, one, func(tx *gorm.DB) error {
-		var err error
-		rows, next, err = page(tx.Where("tenant_id = ?", q.TenantID), q.Limit, q.Cursor,
-			func(c *Consultation) Cursor { return Cursor{c.CreatedAt, c.ID} })
-		return err
-	})
+	rows, next, err := findPage(ctx, s, one, query{table: "consultations"}, q.Limit, q.Cursor,
+		func(c *Consultation) Cursor { return Cursor{c.CreatedAt, c.ID} })
 	if err != nil {
 		return nil, nil, fmt.Errorf("list consultations: %w", err)
 	}

@@ -48,6 +48,11 @@ func TestRowLevelSecurityHidesUnscopedReads(t *testing.T) {
 	if _, _, err := s.RecordApproval(ctx, a, createdEntry(a)); err != nil {
 		t.Fatal(err)
 	}
+	// A scoped read declares its tenants for its own statement only: the
+	// connection it used must not carry them to the next query.
+	if got, err := s.GetApproval(ctx, store.ScopeOf("/teams/engineering"), a.ID); err != nil || got.ID != a.ID {
+		t.Fatalf("scoped read: %v %v", got, err)
+	}
 	for _, table := range []string{"approvals", "audit_logs"} {
 		n, err := s.UnscopedCountForTest(ctx, table)
 		if err != nil {

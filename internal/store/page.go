@@ -4,11 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 )
 
 // Page limits.
@@ -67,24 +65,6 @@ func ClampLimit(n int) int {
 		return MaxLimit
 	}
 	return n
-}
-
-// page reads one keyset page of newest-first rows from q.
-func page[T any](q *gorm.DB, limit int, cur *Cursor, key func(*T) Cursor) ([]T, *Cursor, error) {
-	limit = ClampLimit(limit)
-	if cur != nil {
-		q = q.Where("(created_at, id) < (?, ?)", cur.CreatedAt, cur.ID)
-	}
-	rows := make([]T, 0, limit+1)
-	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
-		return nil, nil, fmt.Errorf("read page: %w", err)
-	}
-	if len(rows) <= limit {
-		return rows, nil, nil
-	}
-	rows = rows[:limit]
-	next := key(&rows[limit-1])
-	return rows, &next, nil
 }
 
 // NewID returns a time-ordered UUID (v7), so ids sort like creation times.

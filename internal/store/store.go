@@ -149,24 +149,6 @@ func (s *Store) Close() error {
 // both databases keep), so values read back compare equal to values written.
 func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// scoped runs fn with a handle restricted to scope: on PostgreSQL inside a
-// transaction that declares the scope to row-level security.
-func (s *Store) scoped(ctx context.Context, scope Scope, fn func(tx *gorm.DB) error) error {
-	if scope.empty() {
-		return ErrNotFound
-	}
-	db := s.db.WithContext(ctx)
-	if s.dialect != Postgres {
-		return fn(db)
-	}
-	return dataError(db.Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec("SELECT set_config('app.tenant_ids', ?, true)", scope.joined()).Error; err != nil {
-			return fmt.Errorf("declare tenant scope: %w", err)
-		}
-		return fn(tx)
-	}))
-}
-
 // write runs fn in a transaction restricted to scope.
 func (s *Store) write(ctx context.Context, scope Scope, fn func(tx *gorm.DB) error) error {
 	if scope.empty() {
