@@ -170,19 +170,37 @@ func cleanText(s string, multiline bool) bool {
 	return true
 }
 
-func (s *Server) createApproval(c *gin.Context) error {
-	var req createApprovalRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
+// tenantRequest is a create body: it validates itself and names its tenant.
+type tenantRequest interface {
+	validate() error
+	tenant() string
+}
+
+func (r *createApprovalRequest) tenant() string { return r.TenantID }
+
+// bindCreate decodes and validates a create body and checks that the caller
+// belongs to its tenant (403 otherwise).
+func bindCreate(c *gin.Context, req tenantRequest) (*auth.Principal, error) {
+	if err := decodeJSON(c, req); err != nil {
+		return nil, err
 	}
 	if err := req.validate(); err != nil {
-		return err
+		return nil, err
 	}
 	p := principal(c)
-	if !p.MemberOf(req.TenantID) {
-		return errNotMember
+	if !p.MemberOf(req.tenant()) {
+		return nil, errNotMember
 	}
-	c.Set("tenant", req.TenantID)
+	c.Set("tenant", req.tenant())
+	return p, nil
+}
+
+func (s *Server) createApproval(c *gin.Context) error {
+	var req createApprovalRequest
+	p, err := bindCreate(c, &req)
+	if err != nil {
+		return err
+	}
 	id, replayable, err := approvalID(c, p, req.TenantID)
 	if err != nil {
 		return err

@@ -63,19 +63,14 @@ func rawOrNil(m json.RawMessage) store.JSON {
 	return store.JSON(m)
 }
 
+func (r *createAuditRequest) tenant() string { return r.TenantID }
+
 func (s *Server) createAudit(c *gin.Context) error {
 	var req createAuditRequest
-	if err := decodeJSON(c, &req); err != nil {
+	p, err := bindCreate(c, &req)
+	if err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
-		return err
-	}
-	p := principal(c)
-	if !p.MemberOf(req.TenantID) {
-		return errNotMember
-	}
-	c.Set("tenant", req.TenantID)
 	entry := &store.AuditLog{
 		Action: req.Action, Resource: req.Resource, ResourceID: req.ResourceID, UserID: p.Subject, UserName: p.Name,
 		Channel: store.ChannelAPI, TenantID: req.TenantID, OldValues: rawOrNil(req.OldValues),

@@ -76,19 +76,14 @@ func (r *createConsultationRequest) validate() error {
 	return nil
 }
 
+func (r *createConsultationRequest) tenant() string { return r.TenantID }
+
 func (s *Server) createConsultation(c *gin.Context) error {
 	var req createConsultationRequest
-	if err := decodeJSON(c, &req); err != nil {
+	p, err := bindCreate(c, &req)
+	if err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
-		return err
-	}
-	p := principal(c)
-	if !p.MemberOf(req.TenantID) {
-		return errNotMember
-	}
-	c.Set("tenant", req.TenantID)
 	room, err := jitsi.NewRoomName()
 	if err != nil {
 		return err

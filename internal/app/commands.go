@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
 	"github.com/orchestrator-dev/orchestrator/workflows"
 )
@@ -28,59 +30,85 @@ func load(env config.Getenv, mode config.Mode) (*config.Config, error) {
 	return config.Load(mode, env)
 }
 
+// process is what every long-running command builds first.
+type process struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	tel     *telemetry.Telemetry
+	store   *store.Store
+	tc      client.Client
+	closers []func()
+}
+
+// close releases what boot opened, in reverse order.
+func (p *process) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+}
+
+// boot reads the configuration for mode, then opens telemetry, the database
+// (migrating it when asked) and the Temporal connection. prepare, when set,
+// runs before the database is opened (dev mode starts its Temporal server
+// there). On error everything opened so far is closed.
+func boot(ctx context.Context, env config.Getenv, mode config.Mode, service string, stderr io.Writer, migrate bool,
+	prepare func(*config.Config) (func(), error)) (p *process, err error) {
+	cfg, err := load(env, mode)
+	if err != nil {
+		return nil, err
+	}
+	p = &process{cfg: cfg, log: newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", string(mode))}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.tel, err = newTelemetry(ctx, cfg, env, service, p.log); err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, func() { closeTelemetry(p.tel, p.log) })
+	if prepare != nil {
+		stop, err := prepare(cfg)
+		if err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, stop)
+	}
+	if p.store, err = openStore(ctx, cfg, p.log, migrate); err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, func() { _ = p.store.Close() })
+	if p.tc, err = dialTemporal(ctx, cfg, p.log, p.tel); err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, p.tc.Close)
+	return p, nil
+}
+
 func runAPI(ctx context.Context, env config.Getenv, stderr io.Writer) error {
-	cfg, err := load(env, config.ModeAPI)
+	p, err := boot(ctx, env, config.ModeAPI, telemetry.ServiceAPI, stderr, false, nil)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "api")
-	tel, err := newTelemetry(ctx, cfg, env, telemetry.ServiceAPI, log)
-	if err != nil {
-		return err
-	}
-	defer closeTelemetry(tel, log)
-	s, err := openStore(ctx, cfg, log, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	tc, err := dialTemporal(ctx, cfg, log, tel)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	v, err := newVerifier(cfg)
+	defer p.close()
+	v, err := newVerifier(p.cfg)
 	if err != nil {
 		return fmt.Errorf("OIDC settings: %w", err)
 	}
-	h, err := newAPIHandler(cfg, s, tc, v, log, tel)
+	h, err := newAPIHandler(p.cfg, p.store, p.tc, v, p.log, p.tel)
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, cfg.HTTPAddr, h, cfg.ShutdownGrace, log)
+	return serveHTTP(ctx, p.cfg.HTTPAddr, h, p.cfg.ShutdownGrace, p.log)
 }
 
 func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
-	cfg, err := load(env, config.ModeWorker)
+	p, err := boot(ctx, env, config.ModeWorker, telemetry.ServiceWorker, stderr, false, nil)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "worker")
-	tel, err := newTelemetry(ctx, cfg, env, telemetry.ServiceWorker, log)
-	if err != nil {
-		return err
-	}
-	defer closeTelemetry(tel, log)
-	s, err := openStore(ctx, cfg, log, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	tc, err := dialTemporal(ctx, cfg, log, tel)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer p.close()
+	cfg, s, tc, log, tel := p.cfg, p.store, p.tc, p.log, p.tel
 	acts, err := newActivities(cfg, s, log, tel.Metrics)
 	if err != nil {
 		return err

@@ -24,43 +24,25 @@ import (
 // runDev runs the whole system in one process on embedded defaults. The local
 // OIDC issuer exists only here: the api and worker commands cannot start it.
 func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stderr io.Writer) error {
-	cfg, err := load(env, config.ModeDev)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", "dev")
-	tel, err := newTelemetry(ctx, cfg, env, telemetry.ServiceDev, log)
-	if err != nil {
-		return err
-	}
-	defer closeTelemetry(tel, log)
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create DATA_DIR %s: %w", cfg.DataDir, err)
-	}
-
-	if cfg.TemporalCLI != "" {
-		stop, err := startTemporalDevServer(ctx, cfg)
-		if err != nil {
-			return err
+	p, err := boot(ctx, env, config.ModeDev, telemetry.ServiceDev, stderr, true, func(cfg *config.Config) (func(), error) {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create DATA_DIR %s: %w", cfg.DataDir, err)
 		}
-		defer stop()
-	}
-
-	s, err := openStore(ctx, cfg, log, true)
+		if cfg.TemporalCLI == "" {
+			return func() {}, nil // a Temporal server runs at TEMPORAL_ADDRESS already
+		}
+		return startTemporalDevServer(ctx, cfg)
+	})
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer p.close()
+	cfg, s, tc, log, tel := p.cfg, p.store, p.tc, p.log, p.tel
 
 	iss, err := devissuer.Open(cfg.DataDir, cfg.OIDCIssuerURL, cfg.OIDCAudience)
 	if err != nil {
 		return fmt.Errorf("dev issuer: %w", err)
 	}
-	tc, err := dialTemporal(ctx, cfg, log, tel)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
 	v, err := newVerifier(cfg)
 	if err != nil {
 		return fmt.Errorf("OIDC settings: %w", err)
