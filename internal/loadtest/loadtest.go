@@ -278,7 +278,7 @@ func (e *env) call(ctx context.Context, method, path, token string, body any, wa
 // product drives create → decide (approve) → consultation visible.
 func (e *env) product(ctx context.Context, concurrency int, d time.Duration) *Result {
 	r := &Result{Name: "product", Concurrency: concurrency, Duration: d, E2E: &samples{},
-		Steps: map[string]*samples{"create": {}, "decide": {}}}
+		Steps: map[string]*samples{"create": {}, "decide": {}, "visible": {}}}
 	var errs atomic.Int64
 	e.drive(ctx, concurrency, d, func(ctx context.Context) {
 		start := time.Now()
@@ -288,17 +288,18 @@ func (e *env) product(ctx context.Context, concurrency int, d time.Duration) *Re
 			"conversation": map[string]any{"accountId": 1, "conversationId": conv},
 		}, http.StatusCreated)
 		if err != nil {
-			countErr(ctx, &errs)
+			countErr(ctx, &errs, err, &r.firstErr)
 			return
 		}
 		created := time.Now()
 		r.Steps["create"].add(created.Sub(start))
 		id := ap["id"].(string)
 		if _, err := e.call(ctx, "PATCH", "/api/approvals/"+id, e.ceo, map[string]any{"status": "approved"}, http.StatusOK); err != nil {
-			countErr(ctx, &errs)
+			countErr(ctx, &errs, err, &r.firstErr)
 			return
 		}
-		r.Steps["decide"].add(time.Since(created))
+		decided := time.Now()
+		r.Steps["decide"].add(decided.Sub(created))
 		for {
 			_, err := e.call(ctx, "GET", "/api/consultations/"+workflows.ConsultationOf(id), e.ceo, nil, http.StatusOK)
 			if err == nil {
@@ -309,6 +310,7 @@ func (e *env) product(ctx context.Context, concurrency int, d time.Duration) *Re
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		r.Steps["visible"].add(time.Since(decided))
 		r.E2E.add(time.Since(start))
 	})
 	r.Completed, r.Errors = r.E2E.n(), int(errs.Load())
@@ -333,7 +335,7 @@ func (e *env) baseline(ctx context.Context, wf string, concurrency int, d time.D
 			err = run.Get(ctx, nil)
 		}
 		if err != nil {
-			countErr(ctx, &errs)
+			countErr(ctx, &errs, err, &r.firstErr)
 			return
 		}
 		r.E2E.add(time.Since(start))
@@ -343,9 +345,10 @@ func (e *env) baseline(ctx context.Context, wf string, concurrency int, d time.D
 }
 
 // countErr counts a failure unless it is the end of the measuring window.
-func countErr(ctx context.Context, n *atomic.Int64) {
+func countErr(ctx context.Context, n *atomic.Int64, err error, first *atomic.Value) {
 	if ctx.Err() == nil {
 		n.Add(1)
+		first.CompareAndSwap(nil, err.Error())
 	}
 }
 

@@ -37,6 +37,15 @@ func (r *Report) Markdown(w io.Writer, command string) {
 			ms(r.Product.Steps["create"].quantile(.5)), ms(r.Product.Steps["create"].quantile(.95)), ms(r.Product.Steps["create"].quantile(.99)),
 			ms(r.Product.Steps["decide"].quantile(.5)), ms(r.Product.Steps["decide"].quantile(.95)), ms(r.Product.Steps["decide"].quantile(.99)))
 	}
+	for _, x := range []*Result{r.Product, r.Naive, r.Floor, r.ProductAlone, r.NaiveAlone, r.FloorAlone} {
+		if x != nil && x.FirstError() != "" {
+			p("First error of %s at %d concurrent: `%s`\n", x.Name, x.Concurrency, x.FirstError())
+		}
+	}
+	if r.Product != nil {
+		p("Consultation visible after the decision answered: p50 %s / p99 %s ms.\n",
+			ms(r.Product.Steps["visible"].quantile(.5)), ms(r.Product.Steps["visible"].quantile(.99)))
+	}
 	if r.ProductAlone != nil {
 		p("Product steps alone: create p50 %s ms; decide p50 %s ms.\n",
 			ms(r.ProductAlone.Steps["create"].quantile(.5)), ms(r.ProductAlone.Steps["decide"].quantile(.5)))

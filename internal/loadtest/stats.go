@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,15 @@ type Result struct {
 	Errors      int
 	E2E         *samples
 	Steps       map[string]*samples // create, decide (product only)
+	firstErr    atomic.Value        // the first error, for the report
+}
+
+// FirstError is the first failure seen, if any.
+func (r *Result) FirstError() string {
+	if v, ok := r.firstErr.Load().(string); ok {
+		return v
+	}
+	return ""
 }
 
 // Rate is completed escalations per second.
