@@ -408,6 +408,12 @@ func (s *Server) decideApproval(c *gin.Context) error {
 		return problem(http.StatusForbidden, "separation_of_duties", "the requester cannot decide their own escalation")
 	}
 	if ap.Status != store.StatusPending {
+		if ap.Status == req.Status && ap.ApprovedBy != nil && *ap.ApprovedBy == p.Subject {
+			// The caller's own decision, retried (say after a 503): the
+			// answer it would have had.
+			c.JSON(http.StatusOK, ap)
+			return nil
+		}
 		return problem(http.StatusConflict, "already_decided", "the approval is already %s", ap.Status)
 	}
 	wfID := workflows.EscalationID(ap.ID)

@@ -2,13 +2,17 @@ package api
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
@@ -114,8 +118,17 @@ func toHTTPError(err error) *httpError {
 	if errors.As(err, &completed) || errors.Is(err, errWorkflowClosed) {
 		return problem(http.StatusConflict, "closed", "the resource can no longer change")
 	}
-	var unavailable *serviceerror.Unavailable
-	if errors.As(err, &unavailable) || errors.Is(err, context.DeadlineExceeded) {
+	var (
+		unavailable   *serviceerror.Unavailable
+		deadline      *serviceerror.DeadlineExceeded
+		updateTimeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
+		pgErr         *pgconn.PgError
+	)
+	// Classes 08 (connection) and 57 (operator intervention: a terminated
+	// backend, a shutdown) of PostgreSQL pass; a retry succeeds.
+	dbGone := errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57"))
+	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &updateTimeout) || dbGone ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) {
 		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable",
 			detail: "a backing service did not answer in time; retry later", header: map[string]string{"Retry-After": "2"}}
 	}

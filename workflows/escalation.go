@@ -53,8 +53,11 @@ type escalation struct {
 	inline bool
 }
 
-// inlineEffects is the change id of the inline-effects version.
-const inlineEffects = "inline-effects"
+// Change ids of workflow versions (workflow.GetVersion).
+const (
+	inlineEffects   = "inline-effects"
+	durableDecision = "durable-decision"
+)
 
 func (e *escalation) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (EscalationState, error) { return e.state, nil }); err != nil {
@@ -174,6 +177,16 @@ func (e *escalation) run(ctx workflow.Context) (*EscalationState, error) {
 	}
 	d := *e.decision
 	e.state.Phase, e.state.Decision = PhaseDeciding, &d
+	if workflow.GetVersion(ctx, durableDecision, workflow.DefaultVersion, 1) == 1 {
+		// Make the decision part of the history before it is applied: an
+		// update lives only in the server's memory until the workflow task
+		// that accepts it completes, so applying it in that same task could
+		// write the decision to the database and then lose it with a server
+		// restart. The timer ends this task; the next one applies it.
+		if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 
 	in := activities.ApplyDecisionInput{
 		ApprovalID: recorded.ID, TenantID: recorded.TenantID, Status: d.Status, Comment: d.Comment,

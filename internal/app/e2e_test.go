@@ -58,6 +58,9 @@ func TestEscalationEndToEnd(t *testing.T) {
 			if d := decided.json(t); d["status"] != "approved" || d["approvedBy"] != "ceo-1" || d["comment"] != "go ahead" {
 				t.Fatalf("decided approval: %s", decided.body)
 			}
+			if r := s.do("PATCH", "/api/approvals/"+id, ceo, map[string]any{"status": "approved", "comment": "go ahead"}); r.status != http.StatusOK {
+				t.Fatalf("the same decision retried by its decider: want 200, got %d %s", r.status, r.body)
+			}
 			if r := s.do("PATCH", "/api/approvals/"+id, ceo, map[string]any{"status": "rejected"}); r.status != http.StatusConflict {
 				t.Fatalf("second decision: want 409, got %d %s", r.status, r.body)
 			}

@@ -1,0 +1,513 @@
+package drills
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/orchestrator-dev/orchestrator/workflows"
+)
+
+// Echo ids of the orchestrator's Chatwoot messages (activities/outbound.go):
+// orchestrator:<approval id>:<kind>:<step>.
+func echoEscalated(id string) string    { return "orchestrator:" + id + ":escalated:note" }
+func echoDecided(id string) string      { return "orchestrator:" + id + ":decided:note" }
+func echoConsultation(id string) string { return "orchestrator:" + id + ":consultation:message" }
+
+// snapshot is everything the invariants look at, read at one moment: the
+// database through the superuser (RLS bypassed), the stand-in's
+// conversations and Temporal.
+type snapshot struct {
+	approvals     map[string]approvalRow
+	approvalRows  int
+	audit         map[string]map[string]int // "resource/id" → action → rows
+	consultations []consultationRow
+	notifications []notificationRow
+	messages      map[int]msgCounts // conversation → counts
+	workflows     map[string]enumspb.WorkflowExecutionStatus
+}
+
+type approvalRow struct {
+	id, status, requestedBy, approvedBy string
+	conv                                int
+}
+
+type consultationRow struct{ id, approvalID, status string }
+
+type notificationRow struct {
+	key, approvalID, status string
+	attempts                int
+}
+
+type msgCounts struct {
+	escalated, decided, public int
+	other                      []string // orchestrator messages that are none of the three
+	label                      bool
+}
+
+func (c *cluster) snapshot(ctx context.Context, es []*escalation, known map[string]enumspb.WorkflowExecutionStatus) (*snapshot, error) {
+	s := &snapshot{approvals: map[string]approvalRow{}, audit: map[string]map[string]int{}, messages: map[int]msgCounts{},
+		workflows: map[string]enumspb.WorkflowExecutionStatus{}}
+	db, err := c.admin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("admin connection: %w", err)
+	}
+	defer db.Close(context.Background())
+
+	rows, err := db.Query(ctx, `SELECT id::text, status, requested_by, coalesce(approved_by, ''), coalesce(conversation_id, 0) FROM approvals`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var r approvalRow
+		var conv int64
+		if err := rows.Scan(&r.id, &r.status, &r.requestedBy, &r.approvedBy, &conv); err != nil {
+			return nil, err
+		}
+		r.conv = int(conv)
+		s.approvals[r.id] = r
+		s.approvalRows++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = db.Query(ctx, `SELECT resource, resource_id, action, count(*) FROM audit_logs GROUP BY 1, 2, 3`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var res, id, action string
+		var n int
+		if err := rows.Scan(&res, &id, &action, &n); err != nil {
+			return nil, err
+		}
+		k := res + "/" + id
+		if s.audit[k] == nil {
+			s.audit[k] = map[string]int{}
+		}
+		s.audit[k][action] += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = db.Query(ctx, `SELECT id::text, coalesce(approval_id::text, ''), status FROM consultations`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var r consultationRow
+		if err := rows.Scan(&r.id, &r.approvalID, &r.status); err != nil {
+			return nil, err
+		}
+		s.consultations = append(s.consultations, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = db.Query(ctx, `SELECT key, approval_id::text, status, attempts FROM notifications`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var r notificationRow
+		if err := rows.Scan(&r.key, &r.approvalID, &r.status, &r.attempts); err != nil {
+			return nil, err
+		}
+		s.notifications = append(s.notifications, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	for _, e := range es {
+		id := e.ID()
+		var m msgCounts
+		for _, msg := range c.cw.Messages(chatwootAcct, e.conv) {
+			if msg.SenderType != "User" || msg.MessageType == 2 {
+				continue // the customer, or activity messages
+			}
+			switch {
+			case id != "" && msg.EchoID == echoEscalated(id) && msg.Private:
+				m.escalated++
+			case id != "" && msg.EchoID == echoDecided(id) && msg.Private:
+				m.decided++
+			case id != "" && msg.EchoID == echoConsultation(id) && !msg.Private && msg.MessageType == 1 && strings.Contains(msg.Content, "jwt="):
+				m.public++
+			default:
+				m.other = append(m.other, fmt.Sprintf("%q (private=%v echo=%q)", truncate(msg.Content, 80), msg.Private, msg.EchoID))
+			}
+		}
+		for _, l := range c.cw.Labels(chatwootAcct, e.conv) {
+			m.label = m.label || l == "escalated"
+		}
+		s.messages[e.conv] = m
+	}
+
+	for _, e := range es {
+		id := e.ID()
+		if id == "" {
+			continue
+		}
+		wid := workflows.EscalationID(id)
+		if st, ok := known[wid]; ok && st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			s.workflows[wid] = st
+			continue
+		}
+		d, err := c.tc.DescribeWorkflowExecution(ctx, wid, "")
+		if err != nil {
+			s.workflows[wid] = enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED
+			continue
+		}
+		s.workflows[wid] = d.GetWorkflowExecutionInfo().GetStatus()
+	}
+	return s, nil
+}
+
+// unsettled returns how many escalations do not look finished yet, and why
+// the first one does not, so that the final checks (exact counts) run only
+// once everything has had its chance.
+func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
+	note := func(wid, format string, args ...any) {
+		if n++; n == 1 {
+			first, firstWID = fmt.Sprintf(format, args...), wid
+		}
+	}
+	for _, e := range es {
+		id := e.ID()
+		if id == "" {
+			continue
+		}
+		wid := workflows.EscalationID(id)
+		ap, ok := s.approvals[id]
+		m := s.messages[e.conv]
+		switch {
+		case !ok || ap.status == "pending":
+			note(wid, "#%d %s: approval not decided in the database", e.n, id)
+		case s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
+			note(wid, "#%d %s: workflow %s", e.n, wid, s.workflows[wid])
+		case m.escalated == 0 || m.decided == 0 || (e.want == "approved" && m.public == 0):
+			note(wid, "#%d %s: Chatwoot messages %d/%d/%d", e.n, id, m.escalated, m.decided, m.public)
+		}
+	}
+	for _, c := range s.consultations {
+		if s.audit["consultation/"+c.id]["consultation.created"] == 0 {
+			note(workflows.ConsultationIDFor(c.id), "consultation %s: no consultation.created yet", c.id)
+		}
+	}
+	return n, first, firstWID
+}
+
+// violations collects invariant violations, printing at most a few of each
+// kind with the total.
+type violations struct {
+	byKind map[string][]string
+	order  []string
+}
+
+func (v *violations) add(kind, format string, args ...any) {
+	if v.byKind == nil {
+		v.byKind = map[string][]string{}
+	}
+	if _, ok := v.byKind[kind]; !ok {
+		v.order = append(v.order, kind)
+	}
+	v.byKind[kind] = append(v.byKind[kind], fmt.Sprintf(format, args...))
+}
+
+func (v *violations) report(t testing.TB) {
+	t.Helper()
+	for _, k := range v.order {
+		list := v.byKind[k]
+		show := list
+		if len(show) > 8 {
+			show = show[:8]
+		}
+		t.Errorf("INVARIANT VIOLATED: %s (%d):\n  %s", k, len(list), strings.Join(show, "\n  "))
+	}
+}
+
+// checkInvariants waits for every escalation to settle, then checks, in one
+// place for every drill:
+//
+//   - every escalation started was created (201) and decided, and reaches its
+//     final state: approved/rejected in the database, its workflow closed as
+//     completed with every notification sent;
+//   - exactly one approval row per escalation (none lost, none doubled);
+//   - exactly one audit row per transition: approval.created once,
+//     approval.approved|rejected once, consultation.created once per
+//     consultation, and nothing else (no chatwoot.failed);
+//   - exactly one Chatwoot message of each kind per escalation: the
+//     escalation note, the decision note and, on approval, the public
+//     join-link message, and nothing else from the orchestrator;
+//   - no consultation without an approval: every consultation points at an
+//     approved approval, every approved escalation has exactly one, with its
+//     consultation workflow running; rejected ones have none;
+//   - every notification step recorded as sent, and no Chatwoot spec
+//     violation.
+func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
+	t.Helper()
+	start := time.Now()
+	var v violations
+	for _, e := range es {
+		e.mu.Lock()
+		if e.createErr != nil {
+			v.add("escalation lost: the create never succeeded", "#%d: %v", e.n, e.createErr)
+		} else if e.decideErr != nil {
+			v.add("decision lost: the decide never succeeded", "#%d: %v", e.n, e.decideErr)
+		}
+		e.mu.Unlock()
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), prof.converge+time.Minute)
+	defer cancel()
+	deadline := time.Now().Add(prof.converge)
+	known := map[string]enumspb.WorkflowExecutionStatus{}
+	var s *snapshot
+	var err error
+	lastLog := time.Now()
+	for {
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		began := time.Now()
+		s, err = c.snapshot(sctx, es, known)
+		scancel()
+		if d := time.Since(began); d > 5*time.Second {
+			t.Logf("invariants: reading the state took %s", d.Round(100*time.Millisecond))
+		}
+		if err == nil {
+			known = s.workflows
+			n, first, wid := s.unsettled(es)
+			if n == 0 {
+				break
+			}
+			if time.Since(lastLog) > 30*time.Second {
+				lastLog = time.Now()
+				t.Logf("invariants: still waiting after %s for %d (%s)\n    %s", time.Since(start).Round(time.Second), n, first, c.diagnose(ctx, wid))
+			}
+		} else if time.Since(lastLog) > 30*time.Second {
+			lastLog = time.Now()
+			t.Logf("invariants: reading the state: %v", err)
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				t.Fatalf("invariants: cannot read the state: %v", err)
+			}
+			v.add("did not settle", "escalations still unfinished %s after the load", prof.converge)
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Late duplicates (a retried message, a second audit row) would show up
+	// now; the final read is the one checked.
+	time.Sleep(1500 * time.Millisecond)
+	if s, err = c.snapshot(ctx, es, known); err != nil {
+		t.Fatalf("invariants: cannot read the state: %v", err)
+	}
+	retried := 0
+	for _, n := range s.notifications {
+		if n.attempts > 1 {
+			retried++
+		}
+	}
+	t.Logf("invariants: settled after %s; %d approvals, %d consultations, %d notification steps (%d took more than one attempt)",
+		time.Since(start).Round(100*time.Millisecond), s.approvalRows, len(s.consultations), len(s.notifications), retried)
+
+	byID := map[string]*escalation{}
+	byConv := map[int]int{}
+	for _, ap := range s.approvals {
+		byConv[ap.conv]++
+	}
+	for _, e := range es {
+		id := e.ID()
+		if id == "" {
+			continue
+		}
+		if other, dup := byID[id]; dup {
+			v.add("two escalations got one approval", "#%d and #%d → %s", other.n, e.n, id)
+		}
+		byID[id] = e
+		ap, ok := s.approvals[id]
+		switch {
+		case !ok:
+			v.add("approval missing from the database", "#%d %s", e.n, id)
+			continue
+		case ap.status != e.want:
+			v.add("approval not in its final state", "#%d %s is %s, want %s", e.n, id, ap.status, e.want)
+		case ap.approvedBy != decider || ap.requestedBy != e.agent:
+			v.add("approval decided or requested by the wrong user", "#%d %s requested by %q decided by %q", e.n, id, ap.requestedBy, ap.approvedBy)
+		}
+		if byConv[e.conv] != 1 {
+			v.add("escalation doubled: more than one approval for a conversation", "#%d conversation %d has %d approvals", e.n, e.conv, byConv[e.conv])
+		}
+
+		// Temporal: the escalation's workflow closed, completed.
+		wid := workflows.EscalationID(id)
+		if st := s.workflows[wid]; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			v.add("escalation workflow not completed", "#%d %s: %s", e.n, wid, st)
+		} else {
+			var state workflows.EscalationState
+			if err := c.tc.GetWorkflow(ctx, wid, "").Get(ctx, &state); err != nil {
+				v.add("escalation workflow result unreadable", "#%d %s: %v", e.n, wid, err)
+			} else {
+				if state.Phase != workflows.PhaseDecided || state.Decision == nil || state.Decision.Status != e.want {
+					v.add("escalation workflow ended in the wrong phase", "#%d %s: phase %s decision %+v", e.n, wid, state.Phase, state.Decision)
+				}
+				for _, n := range state.Notifications {
+					if n.Status != "sent" {
+						v.add("notification not sent", "#%d %s: %s %s %s", e.n, wid, n.Kind, n.Status, n.Reason)
+					}
+				}
+			}
+		}
+
+		// Audit: one row per transition, nothing else.
+		trail := s.audit["approval/"+id]
+		other := map[string]string{"approved": "rejected", "rejected": "approved"}[e.want]
+		if trail["approval.created"] != 1 {
+			v.add("approval.created not exactly once", "#%d %s: %d rows", e.n, id, trail["approval.created"])
+		}
+		if trail["approval."+e.want] != 1 || trail["approval."+other] != 0 {
+			v.add("decision audit not exactly once", "#%d %s: approval.%s ×%d, approval.%s ×%d", e.n, id, e.want, trail["approval."+e.want], other, trail["approval."+other])
+		}
+		for action, n := range trail {
+			if action != "approval.created" && action != "approval."+e.want && action != "approval."+other {
+				v.add("unexpected audit entry on an approval", "#%d %s: %s ×%d", e.n, id, action, n)
+			}
+		}
+
+		// Chatwoot: one message of each kind.
+		m := s.messages[e.conv]
+		wantPublic := 0
+		if e.want == "approved" {
+			wantPublic = 1
+		}
+		if m.escalated != 1 || m.decided != 1 || m.public != wantPublic {
+			v.add("Chatwoot messages not exactly one of each kind", "#%d %s conversation %d: escalation notes %d, decision notes %d, join-link messages %d (want 1, 1, %d)",
+				e.n, id, e.conv, m.escalated, m.decided, m.public, wantPublic)
+		}
+		if len(m.other) > 0 {
+			v.add("unexpected Chatwoot messages", "#%d conversation %d: %s", e.n, e.conv, strings.Join(m.other, ", "))
+		}
+		if !m.label {
+			v.add("conversation not labelled escalated", "#%d conversation %d", e.n, e.conv)
+		}
+	}
+	for id, ap := range s.approvals {
+		if byID[id] == nil {
+			v.add("approval no client created (doubled or stray)", "%s (%s, conversation %d)", id, ap.status, ap.conv)
+		}
+	}
+	if s.approvalRows != len(byID) {
+		v.add("approval count", "%d rows for %d escalations", s.approvalRows, len(byID))
+	}
+
+	// Consultations: none without an approval, one per approved escalation.
+	consByApproval := map[string][]consultationRow{}
+	for _, cr := range s.consultations {
+		ap, ok := s.approvals[cr.approvalID]
+		switch {
+		case cr.approvalID == "":
+			v.add("consultation without an approval", "%s", cr.id)
+		case !ok:
+			v.add("consultation points at a missing approval", "%s → %s", cr.id, cr.approvalID)
+		case ap.status != "approved":
+			v.add("consultation of an approval that is not approved", "%s → %s (%s)", cr.id, cr.approvalID, ap.status)
+		}
+		consByApproval[cr.approvalID] = append(consByApproval[cr.approvalID], cr)
+		trail := s.audit["consultation/"+cr.id]
+		if trail["consultation.created"] != 1 {
+			v.add("consultation.created not exactly once", "%s: %d rows", cr.id, trail["consultation.created"])
+		}
+		for action, n := range trail {
+			if action != "consultation.created" {
+				v.add("unexpected audit entry on a consultation", "%s: %s ×%d", cr.id, action, n)
+			}
+		}
+		wid := workflows.ConsultationIDFor(cr.id)
+		if d, err := c.tc.DescribeWorkflowExecution(ctx, wid, ""); err != nil {
+			v.add("consultation workflow missing", "%s: %v", wid, err)
+		} else if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			v.add("consultation workflow not running", "%s: %s", wid, st)
+		}
+	}
+	for _, e := range es {
+		id := e.ID()
+		if id == "" {
+			continue
+		}
+		n := len(consByApproval[id])
+		if e.want == "approved" && n != 1 {
+			v.add("approved escalation without exactly one consultation", "#%d %s: %d", e.n, id, n)
+		}
+		if e.want == "rejected" && n != 0 {
+			v.add("rejected escalation with a consultation", "#%d %s: %d", e.n, id, n)
+		}
+	}
+	for k := range s.audit {
+		res, id, _ := strings.Cut(k, "/")
+		if (res == "approval" && byID[id] == nil) || (res != "approval" && res != "consultation") {
+			v.add("audit entries on an unknown resource", "%s: %v", k, s.audit[k])
+		}
+	}
+
+	// The notifications table: every step finished as sent.
+	perApproval := map[string]int{}
+	for _, n := range s.notifications {
+		perApproval[n.approvalID]++
+		if n.status != "sent" {
+			v.add("notification step not sent", "%s: %s after %d attempts", n.key, n.status, n.attempts)
+		}
+	}
+	for _, e := range es {
+		id := e.ID()
+		if id == "" {
+			continue
+		}
+		want := 4 // escalated: note, label, priority; decided: note
+		if e.want == "approved" {
+			want = 5 // consultation: message
+		}
+		if perApproval[id] != want {
+			v.add("notification steps missing or extra", "#%d %s: %d rows, want %d", e.n, id, perApproval[id], want)
+		}
+	}
+	if vs := c.cw.Violations(); len(vs) > 0 {
+		sort.Strings(vs)
+		v.add("Chatwoot API spec violations", "%s", strings.Join(vs, "; "))
+	}
+	v.report(t)
+	if stuck := v.byKind["escalation workflow not completed"]; len(stuck) > 0 {
+		n := 0
+		for _, e := range es {
+			wid := workflows.EscalationID(e.ID())
+			if e.ID() == "" || s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+				continue
+			}
+			ap := s.approvals[e.ID()]
+			t.Logf("unfinished #%d: database says %s by %q, %d consultation row(s); Chatwoot: %d escalation, %d decision, %d join-link message(s); Temporal: %s",
+				e.n, ap.status, ap.approvedBy, len(consultationsOf(s, e.ID())), s.messages[e.conv].escalated, s.messages[e.conv].decided,
+				s.messages[e.conv].public, c.diagnose(ctx, wid))
+			if n++; n == 3 {
+				break
+			}
+		}
+	}
+	c.checkProcesses()
+}
+
+func consultationsOf(s *snapshot, approvalID string) []consultationRow {
+	var out []consultationRow
+	for _, c := range s.consultations {
+		if c.approvalID == approvalID {
+			out = append(out, c)
+		}
+	}
+	return out
+}

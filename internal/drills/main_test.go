@@ -1,0 +1,73 @@
+package drills
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binary is the orchestrator built once for this test binary; temporalCLI is
+// the Temporal CLI the dev servers run from.
+var (
+	binary      string
+	temporalCLI string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	temporalCLI = os.Getenv("TEMPORAL_CLI")
+	if temporalCLI == "" {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "TEMPORAL_CLI is not set: run the fault drills through `make test` or `make drills`, which build the Temporal CLI")
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, strings.Repeat("!", 78))
+		fmt.Fprintln(os.Stderr, "SKIPPING the fault drills: TEMPORAL_CLI is not set (use `make test` or `make drills`; CI=true makes this a failure)")
+		fmt.Fprintln(os.Stderr, strings.Repeat("!", 78))
+		return 0
+	}
+	if _, err := os.Stat(temporalCLI); err != nil {
+		fmt.Fprintln(os.Stderr, "TEMPORAL_CLI:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "orchestrator-drills-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "orchestrator")
+	start := time.Now()
+	if err := build(binary); err != nil {
+		fmt.Fprintln(os.Stderr, "build the orchestrator binary:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "drills: %s profile; built %s in %s\n", prof.name, binary, time.Since(start).Round(time.Millisecond))
+	return m.Run()
+}
+
+// build compiles the repository's main package (the module root) into out.
+func build(out string) error {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if root == "" || root == "." {
+		return fmt.Errorf("no go.mod above the drills package")
+	}
+	// No -trimpath: the build then shares the cache of `go test`.
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w\n%s", err, b)
+	}
+	return nil
+}
