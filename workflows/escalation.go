@@ -177,17 +177,13 @@ func (e *escalation) run(ctx workflow.Context) (*EscalationState, error) {
 	}
 	d := *e.decision
 	e.state.Phase, e.state.Decision = PhaseDeciding, &d
-	if workflow.GetVersion(ctx, durableDecision, workflow.DefaultVersion, 1) == 1 {
-		// Make the decision part of the history before it is applied: an
-		// update lives only in the server's memory until the workflow task
-		// that accepts it completes, so applying it in that same task could
-		// write the decision to the database and then lose it with a server
-		// restart. The timer ends this task; the next one applies it.
-		if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
-
+	// From version durable-decision on, the decision is applied by a regular
+	// activity: an update lives only in the server's memory until the
+	// workflow task that accepts it completes, so applying it inside that
+	// task (a local activity) could write the decision to the database and
+	// then lose it with a server restart. Scheduling an activity completes
+	// the task first, making the decision part of the history.
+	durable := workflow.GetVersion(ctx, durableDecision, workflow.DefaultVersion, 1) == 1
 	in := activities.ApplyDecisionInput{
 		ApprovalID: recorded.ID, TenantID: recorded.TenantID, Status: d.Status, Comment: d.Comment,
 		Decider: activities.Actor{ID: d.DeciderID, Name: d.DeciderName, Channel: d.Channel},
@@ -200,7 +196,21 @@ func (e *escalation) run(ctx workflow.Context) (*EscalationState, error) {
 		in.Consultation = c
 	}
 	var res activities.ApplyDecisionResult
-	if err := workflow.ExecuteLocalActivity(dbCtx, a.ApplyDecision, in).Get(ctx, &res); err != nil {
+	var apply workflow.Future
+	if !durable {
+		apply = workflow.ExecuteLocalActivity(dbCtx, a.ApplyDecision, in)
+	} else {
+		apply = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: 15 * time.Second,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval:        100 * time.Millisecond,
+				BackoffCoefficient:     2,
+				MaximumInterval:        30 * time.Second,
+				NonRetryableErrorTypes: []string{activities.ErrTypeConflict, activities.ErrTypeNotFound, activities.ErrTypeInvalid},
+			},
+		}), a.ApplyDecision, in)
+	}
+	if err := apply.Get(ctx, &res); err != nil {
 		e.applyErr, e.applied = err, true
 		return nil, fmt.Errorf("apply decision: %w", err)
 	}
