@@ -249,7 +249,14 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Dura
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("drain %s: %w", addr, err)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("drain %s: %w", addr, err)
+		}
+		// The process was asked to stop and stops: requests still running
+		// after the grace period are cut, which is worth a warning, not a
+		// failed exit that would read as a crash.
+		log.Warn("drain grace expired; closing the remaining connections", "addr", addr, "grace", grace.String())
+		_ = srv.Close()
 	}
 	return nil
 }

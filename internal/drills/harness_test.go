@@ -32,7 +32,7 @@ const (
 	tenant        = "/organizations/acme-corp"
 	chatwootAcct  = 1
 	taskQueue     = "drills"
-	shutdownGrace = "3s"
+	shutdownGrace = "10s"
 	audience      = "orchestrator-api"
 )
 
