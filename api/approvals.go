@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -267,26 +268,35 @@ func (s *Server) escalationStart(ap store.Approval, actor activities.Actor, part
 // startEscalation starts the approval's workflow and waits, in the same call
 // (Update-With-Start), until the workflow has stored the approval.
 func (s *Server) startEscalation(c *gin.Context, ap store.Approval, actor activities.Actor, participants []string) (*store.Approval, error) {
-	ctx := c.Request.Context()
 	opts, in := s.escalationStart(ap, actor, participants)
 	c.Set("workflow_id", opts.ID)
-	op := s.d.Temporal.NewWithStartWorkflowOperation(opts, workflows.EscalationWorkflow, in)
-	h, err := s.d.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+	return startAndWaitCreated(c.Request.Context(), s.d.Temporal, opts, workflows.EscalationWorkflow, in,
+		func() (*store.Approval, error) {
+			return s.d.Store.GetApproval(c.Request.Context(), store.ScopeOf(ap.TenantID), ap.ID)
+		})
+}
+
+// startAndWaitCreated starts a workflow (or joins the running one with the
+// same id) and waits for its "created" update, which answers with the stored
+// row. When the id belongs to a workflow that has already closed (the same
+// Idempotency-Key, later), the stored row is read instead.
+func startAndWaitCreated[T any](ctx context.Context, tc client.Client, opts client.StartWorkflowOptions, workflowType string, input any,
+	stored func() (*T, error)) (*T, error) {
+	op := tc.NewWithStartWorkflowOperation(opts, workflowType, input)
+	h, err := tc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			UpdateName: workflows.UpdateCreated, UpdateID: "created", WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
-	var out store.Approval
+	var out T
 	if err == nil {
 		err = h.Get(ctx, &out)
 	}
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
-			// The same Idempotency-Key after the escalation has closed: the
-			// stored approval is the answer.
-			return s.d.Store.GetApproval(ctx, store.ScopeOf(ap.TenantID), ap.ID)
+			return stored()
 		}
 		return nil, err
 	}

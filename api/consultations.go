@@ -105,7 +105,7 @@ func (s *Server) createConsultation(c *gin.Context) error {
 	ctx := c.Request.Context()
 	wfID := workflows.ConsultationIDFor(id)
 	c.Set("workflow_id", wfID)
-	op := s.d.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+	out, err := startAndWaitCreated(ctx, s.d.Temporal, client.StartWorkflowOptions{
 		ID: wfID, TaskQueue: s.d.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -116,27 +116,13 @@ func (s *Server) createConsultation(c *gin.Context) error {
 		Consultation: cons, Actor: activities.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI},
 		MaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		StartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
+	}, func() (*store.Consultation, error) {
+		return s.d.Store.GetConsultation(ctx, store.ScopeOf(req.TenantID), id)
 	})
-	h, err := s.d.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: op,
-		UpdateOptions:          client.UpdateWorkflowOptions{UpdateName: workflows.UpdateCreated, UpdateID: "created", WaitForStage: client.WorkflowUpdateStageCompleted},
-	})
-	var out store.Consultation
-	if err == nil {
-		err = h.Get(ctx, &out)
-	}
 	if err != nil {
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if !errors.As(err, &started) {
-			return err
-		}
-		got, gerr := s.d.Store.GetConsultation(ctx, store.ScopeOf(req.TenantID), id)
-		if gerr != nil {
-			return gerr
-		}
-		out = *got
+		return err
 	}
-	v, err := s.view(p, &out)
+	v, err := s.view(p, out)
 	if err != nil {
 		return err
 	}
