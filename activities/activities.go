@@ -161,29 +161,6 @@ func (a *Activities) consultationChanged(changed bool, state string) {
 	}
 }
 
-// AuditInput is a free-form audit entry written by a workflow (e.g. a skipped
-// or failed notification). Key makes it idempotent.
-type AuditInput struct {
-	Key        string         `json:"key"`
-	Action     string         `json:"action"`
-	Resource   string         `json:"resource"`
-	ResourceID string         `json:"resourceId"`
-	TenantID   string         `json:"tenantId"`
-	Actor      Actor          `json:"actor"`
-	NewValues  map[string]any `json:"newValues,omitempty"`
-	Metadata   map[string]any `json:"metadata,omitempty"`
-}
-
-// Audit appends one entry, once.
-func (a *Activities) Audit(ctx context.Context, in AuditInput) error {
-	e := auditEntry(in.Key, in.Action, in.Resource, in.ResourceID, in.TenantID, in.Actor, a.Store.Now(), nil, in.NewValues)
-	if in.Metadata != nil {
-		e.Metadata = store.MustJSON(in.Metadata)
-	}
-	_, err := a.Store.AppendAudit(ctx, e)
-	return classify("audit "+in.Action, err)
-}
-
 func auditEntry(key, action, resource, resourceID, tenant string, actor Actor, at time.Time, oldV, newV map[string]any) *store.AuditLog {
 	e := &store.AuditLog{
 		Action: action, Resource: resource, ResourceID: resourceID, TenantID: tenant,

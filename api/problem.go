@@ -115,7 +115,7 @@ func toHTTPError(err error) *httpError {
 		}
 	}
 	var completed *serviceerror.NotFound
-	if errors.As(err, &completed) || errors.Is(err, errWorkflowClosed) {
+	if errors.As(err, &completed) {
 		return problem(http.StatusConflict, "closed", "the resource can no longer change")
 	}
 	var (
@@ -134,8 +134,6 @@ func toHTTPError(err error) *httpError {
 	}
 	return &httpError{status: http.StatusInternalServerError, code: "internal", detail: "an internal error occurred; the request id identifies it in the logs"}
 }
-
-var errWorkflowClosed = errors.New("workflow closed")
 
 func conflictDetail(err error) string {
 	msg := err.Error()

@@ -140,13 +140,19 @@ func dbActivityOptions(ctx workflow.Context) workflow.Context {
 	// database is down; only errors that can never succeed stop them.
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 15 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        100 * time.Millisecond,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrTypeConflict, activities.ErrTypeNotFound, activities.ErrTypeInvalid},
-		},
+		RetryPolicy:         dbRetryPolicy(),
 	})
+}
+
+// dbRetryPolicy retries database writes for as long as the database is down;
+// only errors that can never succeed stop it.
+func dbRetryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        100 * time.Millisecond,
+		BackoffCoefficient:     2,
+		MaximumInterval:        30 * time.Second,
+		NonRetryableErrorTypes: []string{activities.ErrTypeConflict, activities.ErrTypeNotFound, activities.ErrTypeInvalid},
+	}
 }
 
 func (e *escalation) run(ctx workflow.Context) (*EscalationState, error) {
@@ -202,12 +208,7 @@ func (e *escalation) run(ctx workflow.Context) (*EscalationState, error) {
 	} else {
 		apply = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 15 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        100 * time.Millisecond,
-				BackoffCoefficient:     2,
-				MaximumInterval:        30 * time.Second,
-				NonRetryableErrorTypes: []string{activities.ErrTypeConflict, activities.ErrTypeNotFound, activities.ErrTypeInvalid},
-			},
+			RetryPolicy:         dbRetryPolicy(),
 		}), a.ApplyDecision, in)
 	}
 	if err := apply.Get(ctx, &res); err != nil {

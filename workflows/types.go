@@ -35,7 +35,6 @@ const (
 	ErrTypeAlreadyDecided  = "AlreadyDecided"
 	ErrTypeSelfDecision    = "SelfDecision"
 	ErrTypeInvalidState    = "InvalidTransition"
-	ErrTypeNotRecorded     = "NotRecorded"
 )
 
 // Search attribute keys, registered on the namespace (Keyword). Values are ids

@@ -109,11 +109,7 @@ func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 	}
 	defer p.close()
 	cfg, s, tc, log, tel := p.cfg, p.store, p.tc, p.log, p.tel
-	acts, err := newActivities(cfg, s, log, tel.Metrics)
-	if err != nil {
-		return err
-	}
-	w, err := newWorker(cfg, tc, acts)
+	w, err := newWorker(cfg, s, tc, log, tel.Metrics)
 	if err != nil {
 		return err
 	}

@@ -47,11 +47,7 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	if err != nil {
 		return fmt.Errorf("OIDC settings: %w", err)
 	}
-	acts, err := newActivities(cfg, s, log, tel.Metrics)
-	if err != nil {
-		return err
-	}
-	w, err := newWorker(cfg, tc, acts)
+	w, err := newWorker(cfg, s, tc, log, tel.Metrics)
 	if err != nil {
 		return err
 	}

@@ -215,8 +215,12 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 	}), nil
 }
 
-// newWorker builds the Temporal worker.
-func newWorker(cfg *config.Config, tc client.Client, acts *activities.Activities) (sdkworker.Worker, error) {
+// newWorker builds the activities and the Temporal worker that runs them.
+func newWorker(cfg *config.Config, s *store.Store, tc client.Client, log *slog.Logger, m *telemetry.Metrics) (sdkworker.Worker, error) {
+	acts, err := newActivities(cfg, s, log, m)
+	if err != nil {
+		return nil, err
+	}
 	// Activities start consultations through the same client as the worker.
 	acts.Temporal = tc
 	return worker.New(tc, acts, worker.Options{TaskQueue: cfg.TemporalTaskQueue, StopTimeout: cfg.ShutdownGrace})
