@@ -136,6 +136,7 @@ func newVerifier(cfg *config.Config) (*auth.Verifier, error) {
 	return auth.NewVerifier(auth.VerifierConfig{
 		IssuerURL: cfg.OIDCIssuerURL, Audience: cfg.OIDCAudience,
 		DiscoveryURL: cfg.OIDCDiscoveryURL, JWKSURL: cfg.OIDCJWKSURL, AllowedAlgs: cfg.OIDCAllowedAlgs,
+		JWKSMinRefresh: cfg.OIDCJWKSMinRefresh,
 	})
 }
 

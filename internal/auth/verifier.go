@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -37,6 +36,13 @@ type VerifierConfig struct {
 	AllowedAlgs []string
 	// HTTPClient fetches discovery and keys; one with a 10 s timeout when nil.
 	HTTPClient *http.Client
+	// JWKSMinRefresh is the least time between two fetches of the signing
+	// keys (DefaultJWKSMinRefresh when zero). Keys are refetched only for a
+	// token naming a key id not seen yet, so this bounds what a stream of
+	// forged tokens can cost the issuer.
+	JWKSMinRefresh time.Duration
+	// Now is the clock of the refresh throttle; time.Now when nil (tests).
+	Now func() time.Time
 }
 
 const (
@@ -68,6 +74,9 @@ type Verifier struct {
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	inflight *discovery
+	// keys outlives failed discovery attempts so that its throttle holds
+	// across them; nil until the JWKS URL is known.
+	keys *keySet
 }
 
 // discovery is one attempt shared by every caller that needs it, so that a
@@ -99,16 +108,27 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.JWKSMinRefresh < 0 {
+		return nil, errors.New("auth: the minimum JWKS refresh interval must not be negative")
+	}
 	client := cfg.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: defaultHTTPTimeout}
 	}
-	return &Verifier{
+	v := &Verifier{
 		cfg:     cfg,
 		algs:    algs,
 		keysCtx: oidc.ClientContext(context.Background(), client),
 		client:  client,
-	}, nil
+	}
+	if cfg.JWKSURL != "" {
+		v.keys = v.newKeySet(cfg.JWKSURL)
+	}
+	return v, nil
+}
+
+func (v *Verifier) newKeySet(jwksURL string) *keySet {
+	return newKeySet(jwksURL, v.client, v.algs, v.cfg.JWKSMinRefresh, v.cfg.Now)
 }
 
 func checkURL(what, raw string, required bool) error {
@@ -193,19 +213,16 @@ func (v *Verifier) discover(d *discovery) {
 }
 
 func (v *Verifier) build(ctx context.Context) (*oidc.IDTokenVerifier, error) {
-	jwksURL := v.cfg.JWKSURL
-	if jwksURL != "" {
+	v.mu.Lock()
+	keys := v.keys
+	v.mu.Unlock()
+	if keys != nil {
 		// Nothing to discover, but readiness should still mean the keys are
 		// reachable, and a bad URL should show up here rather than as
-		// "signature invalid" on every request.
-		var set struct {
-			Keys []json.RawMessage `json:"keys"`
-		}
-		if err := v.getJSON(ctx, jwksURL, &set); err != nil {
-			return nil, fmt.Errorf("fetch JWKS: %w", err)
-		}
-		if len(set.Keys) == 0 {
-			return nil, fmt.Errorf("fetch JWKS: %s has no keys", jwksURL)
+		// "signature invalid" on every request. The keys fetched stay
+		// cached, and the fetch counts towards the refresh throttle.
+		if err := keys.refresh(ctx); err != nil {
+			return nil, err
 		}
 	} else {
 		base, dctx := v.cfg.IssuerURL, ctx
@@ -229,36 +246,16 @@ func (v *Verifier) build(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 		if meta.JWKSURL == "" {
 			return nil, fmt.Errorf("discovery document from %s has no jwks_uri", base)
 		}
-		jwksURL = meta.JWKSURL
+		// Discovery succeeds once per Verifier, so this runs once too.
+		keys = v.newKeySet(meta.JWKSURL)
+		v.mu.Lock()
+		v.keys = keys
+		v.mu.Unlock()
 	}
-	keys := &probedKeySet{inner: oidc.NewRemoteKeySet(v.keysCtx, jwksURL)}
-	return oidc.NewVerifier(v.cfg.IssuerURL, keys, &oidc.Config{
+	return oidc.NewVerifier(v.cfg.IssuerURL, &probedKeySet{inner: keys}, &oidc.Config{
 		ClientID:             v.cfg.Audience,
 		SupportedSigningAlgs: v.algs,
 	}), nil
-}
-
-func (v *Verifier) getJSON(ctx context.Context, target string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	resp, err := v.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", target, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataBytes))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", target, err)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("decode %s: %w", target, err)
-	}
-	return nil
 }
 
 // Verify checks rawToken and returns its principal. A token the client should
@@ -328,10 +325,10 @@ func (v *Verifier) classify(err error, probe *signatureProbe, jwt parsedJWT) err
 	switch {
 	case !probe.called:
 		return reject(reasonMalformed, err)
-	case probe.err != nil && errors.Unwrap(probe.err) != nil:
-		// RemoteKeySet wraps only key-fetch failures; a mismatch is a
-		// plain error. The client may well hold a valid token.
-		return fmt.Errorf("%w: fetch signing keys: %w", ErrUnavailable, probe.err)
+	case errors.Is(probe.err, errKeyFetch):
+		// The issuer's keys could not be fetched: the client may well
+		// hold a valid token.
+		return fmt.Errorf("%w: %w", ErrUnavailable, probe.err)
 	case probe.err != nil:
 		return reject(reasonSignature, err)
 	}

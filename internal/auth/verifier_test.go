@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -299,46 +300,134 @@ func TestVerifyPrincipal(t *testing.T) {
 	}
 }
 
-func TestVerifyUnknownKidRefetchesOnce(t *testing.T) {
+// fakeClock drives the JWKS refresh throttle.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withKid is k's key announcing another key id.
+func (k *testKey) withKid(kid string) *testKey { return &testKey{priv: k.priv, kid: kid} }
+
+func TestVerifyUnknownKidRefetchesOncePerInterval(t *testing.T) {
 	iss := newTestIssuer(t)
 	key1 := iss.addKey(t, "kid-1")
-	v := newTestVerifier(t, VerifierConfig{IssuerURL: iss.URL()})
+	clock := newFakeClock()
+	v := newTestVerifier(t, VerifierConfig{IssuerURL: iss.URL(), JWKSMinRefresh: time.Minute, Now: clock.Now})
 	ctx := context.Background()
+	wantFetches := func(want int, why string) {
+		t.Helper()
+		if _, jwks := iss.hits(); jwks != want {
+			t.Fatalf("%s: %d JWKS fetches in total, want %d", why, jwks, want)
+		}
+	}
 
 	if _, err := v.Verify(ctx, key1.sign(t, "JWT", accessClaimsFor(iss.URL()))); err != nil {
 		t.Fatalf("Verify with the first key: %v", err)
 	}
-	_, jwks := iss.hits()
-	if jwks != 1 {
-		t.Fatalf("JWKS fetched %d times for the first token, want 1", jwks)
-	}
+	wantFetches(1, "first token")
 	if _, err := v.Verify(ctx, key1.sign(t, "JWT", accessClaimsFor(iss.URL()))); err != nil {
 		t.Fatalf("Verify again: %v", err)
 	}
-	if _, jwks = iss.hits(); jwks != 1 {
-		t.Fatalf("a cached kid refetched the JWKS (%d fetches)", jwks)
-	}
+	wantFetches(1, "a cached kid")
 
-	// An unknown kid costs exactly one refetch and is then refused.
+	// An unknown kid costs one refetch once the interval has passed, and is
+	// then refused; another one within the interval costs nothing.
+	clock.advance(time.Minute)
 	rogue := newTestKey(t, "kid-unknown")
 	token := rogue.sign(t, "JWT", accessClaimsFor(iss.URL()))
 	_, err := v.Verify(ctx, token)
 	wantReason(t, err, reasonSignature, token)
-	if _, jwks = iss.hits(); jwks != 2 {
-		t.Fatalf("unknown kid caused %d JWKS fetches in total, want 2", jwks)
-	}
+	wantFetches(2, "unknown kid after the interval")
+	token = rogue.withKid("kid-unknown-2").sign(t, "JWT", accessClaimsFor(iss.URL()))
+	_, err = v.Verify(ctx, token)
+	wantReason(t, err, reasonSignature, token)
+	wantFetches(2, "unknown kid within the interval")
 
-	// Rotation: a key published after the cache was filled is picked up on
-	// the refetch its unknown kid triggers.
+	// Rotation: a key published after the cache was filled is picked up by
+	// the first refetch its unknown kid may trigger.
 	key2 := iss.addKey(t, "kid-2")
+	clock.advance(59 * time.Second)
+	token = key2.sign(t, "JWT", accessClaimsFor(iss.URL()))
+	_, err = v.Verify(ctx, token)
+	wantReason(t, err, reasonSignature, token)
+	wantFetches(2, "rotated key within the interval")
+	clock.advance(time.Second)
 	if _, err := v.Verify(ctx, key2.sign(t, "JWT", accessClaimsFor(iss.URL()))); err != nil {
 		t.Fatalf("Verify with the rotated key: %v", err)
 	}
-	if _, jwks = iss.hits(); jwks != 3 {
-		t.Fatalf("rotation caused %d JWKS fetches in total, want 3", jwks)
-	}
+	wantFetches(3, "rotated key after the interval")
 	if _, err := v.Verify(ctx, key1.sign(t, "JWT", accessClaimsFor(iss.URL()))); err != nil {
 		t.Fatalf("old key still published but refused: %v", err)
+	}
+	wantFetches(3, "old key")
+}
+
+// Concurrent tokens with unknown kids share one fetch.
+func TestVerifyUnknownKidsConcurrently(t *testing.T) {
+	iss := newTestIssuer(t)
+	key := iss.addKey(t, "kid-1")
+	v := newTestVerifier(t, VerifierConfig{IssuerURL: iss.URL()})
+	rogue := newTestKey(t, "x")
+	tokens := make([]string, 32)
+	for i := range tokens {
+		tokens[i] = rogue.withKid(fmt.Sprintf("kid-rogue-%d", i)).sign(t, "JWT", accessClaimsFor(iss.URL()))
+	}
+	tokens[0] = key.sign(t, "JWT", accessClaimsFor(iss.URL()))
+	var wg sync.WaitGroup
+	for _, token := range tokens {
+		wg.Go(func() { _, _ = v.Verify(context.Background(), token) })
+	}
+	wg.Wait()
+	if _, jwks := iss.hits(); jwks != 1 {
+		t.Fatalf("%d concurrent tokens fetched the JWKS %d times, want 1", len(tokens), jwks)
+	}
+}
+
+// A failed fetch is throttled too: within the interval the failure is
+// reported again (503, not the client's fault) without asking the issuer.
+func TestVerifyKeyFetchFailureThrottled(t *testing.T) {
+	iss := newTestIssuer(t)
+	key := iss.addKey(t, "kid-1")
+	clock := newFakeClock()
+	v := newTestVerifier(t, VerifierConfig{IssuerURL: iss.URL(), JWKSURL: iss.URL() + "/keys", JWKSMinRefresh: time.Minute, Now: clock.Now})
+	ctx := context.Background()
+	iss.setDown(true)
+	token := key.sign(t, "JWT", accessClaimsFor(iss.URL()))
+	for range 5 {
+		if _, err := v.Verify(ctx, token); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Verify with the keys down = %v, want ErrUnavailable", err)
+		}
+	}
+	if _, jwks := iss.hits(); jwks != 1 {
+		t.Fatalf("5 tokens with the keys down fetched the JWKS %d times, want 1", jwks)
+	}
+	iss.setDown(false)
+	clock.advance(time.Minute)
+	if _, err := v.Verify(ctx, token); err != nil {
+		t.Fatalf("Verify once the keys are back: %v", err)
+	}
+	// The fetch that made the verifier ready filled the cache: a second
+	// token with an unknown kid right after it fetches nothing.
+	token = newTestKey(t, "kid-unknown").sign(t, "JWT", accessClaimsFor(iss.URL()))
+	_, err := v.Verify(ctx, token)
+	wantReason(t, err, reasonSignature, token)
+	if _, jwks := iss.hits(); jwks != 2 {
+		t.Fatalf("JWKS fetched %d times in total, want 2", jwks)
 	}
 }
 
@@ -511,5 +600,38 @@ func TestErrorWrapping(t *testing.T) {
 	var ae *Error
 	if !errors.As(err, &ae) || ae.Reason != reasonExpired || !errors.Is(err, cause) {
 		t.Fatalf("errors.As/Is do not see through %v", err)
+	}
+}
+
+// Forged tokens must not turn the API into an amplifier against Keycloak: a
+// known kid with a bad signature never refetches the keys, and unknown kids
+// refetch at most once per interval however many arrive.
+func TestVerifyForgedTokensDoNotHammerJWKS(t *testing.T) {
+	iss := newTestIssuer(t)
+	key := iss.addKey(t, "kid-1")
+	v := newTestVerifier(t, VerifierConfig{IssuerURL: iss.URL()})
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, key.sign(t, "JWT", accessClaimsFor(iss.URL()))); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	_, before := iss.hits()
+
+	forger := newTestKey(t, "kid-1") // the published kid, another key
+	for range 20 {
+		token := forger.sign(t, "JWT", accessClaimsFor(iss.URL()))
+		_, err := v.Verify(ctx, token)
+		wantReason(t, err, reasonSignature, token)
+	}
+	if _, jwks := iss.hits(); jwks != before {
+		t.Fatalf("20 forged tokens with a known kid fetched the JWKS %d times, want 0", jwks-before)
+	}
+
+	for i := range 20 {
+		token := forger.withKid(fmt.Sprintf("kid-rogue-%d", i)).sign(t, "JWT", accessClaimsFor(iss.URL()))
+		_, err := v.Verify(ctx, token)
+		wantReason(t, err, reasonSignature, token)
+	}
+	if _, jwks := iss.hits(); jwks-before > 1 {
+		t.Fatalf("20 unknown kids within one interval fetched the JWKS %d times, want at most 1", jwks-before)
 	}
 }

@@ -57,6 +57,11 @@ type Config struct {
 	OIDCAllowedAlgs  []string `env:"OIDC_ALLOWED_ALGS"`
 	ApproverRole     string   `env:"APPROVER_ROLE"`
 
+	// OIDCJWKSMinRefresh is the least time between two fetches of the
+	// issuer's signing keys: tokens naming unknown keys cannot make the API
+	// fetch them more often than this.
+	OIDCJWKSMinRefresh time.Duration `env:"OIDC_JWKS_MIN_REFRESH"`
+
 	DevIssuerAddr  string `env:"DEV_ISSUER_ADDR"`
 	TemporalCLI    string `env:"TEMPORAL_CLI"`
 	TemporalUIPort int    `env:"TEMPORAL_UI_PORT"`
@@ -132,6 +137,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.OIDCDiscoveryURL = r.str("OIDC_DISCOVERY_URL", "")
 	c.OIDCJWKSURL = r.str("OIDC_JWKS_URL", "")
 	c.OIDCAllowedAlgs = r.list("OIDC_ALLOWED_ALGS", []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+	c.OIDCJWKSMinRefresh = r.duration("OIDC_JWKS_MIN_REFRESH", 30*time.Second)
 	c.ApproverRole = r.str("APPROVER_ROLE", "approver")
 
 	c.ChatwootBaseURL = strings.TrimRight(r.str("CHATWOOT_BASE_URL", ""), "/")
@@ -195,6 +201,11 @@ func (c *Config) validate(r *reader) {
 		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			r.bad(u.name, fmt.Sprintf("%q is not an absolute http(s) URL", u.val))
 		}
+	}
+	// Below a second the throttle no longer protects the issuer; above an
+	// hour a rotated key would be refused for too long.
+	if c.OIDCJWKSMinRefresh < time.Second || c.OIDCJWKSMinRefresh > time.Hour {
+		r.bad("OIDC_JWKS_MIN_REFRESH", fmt.Sprintf("%s is not between 1s and 1h", c.OIDCJWKSMinRefresh))
 	}
 	if c.OIDCDiscoveryURL != "" && c.OIDCJWKSURL != "" {
 		r.bad("OIDC_JWKS_URL", "set either OIDC_DISCOVERY_URL or OIDC_JWKS_URL, not both")

@@ -87,3 +87,20 @@ func TestPrintMasksSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestJWKSMinRefresh(t *testing.T) {
+	base := map[string]string{"OIDC_ISSUER_URL": "https://sso.example.com/realms/acme"}
+	c, err := config.Load(config.ModeAPI, env(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OIDCJWKSMinRefresh != 30*time.Second {
+		t.Fatalf("default OIDC_JWKS_MIN_REFRESH = %s, want 30s", c.OIDCJWKSMinRefresh)
+	}
+	for _, bad := range []string{"0s", "500ms", "2h", "-1m", "soon"} {
+		base["OIDC_JWKS_MIN_REFRESH"] = bad
+		if _, err := config.Load(config.ModeAPI, env(base)); err == nil || !strings.Contains(err.Error(), "OIDC_JWKS_MIN_REFRESH") {
+			t.Errorf("OIDC_JWKS_MIN_REFRESH=%s: err = %v, want one naming the variable", bad, err)
+		}
+	}
+}
