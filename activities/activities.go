@@ -1,8 +1,10 @@
 // Package activities holds the side effects of the escalation workflows:
-// database writes (run as local activities, inside the workflow task) and calls
-// to Chatwoot and Matrix (regular activities, retried with backoff). Every
-// activity is idempotent: a retry, or a replay after a worker crash, writes no
-// second row and sends no second message.
+// database writes, starting the consultation's workflow, and calls to
+// Chatwoot and Matrix. The workflows choose how each runs (most database
+// writes as local activities inside the workflow task; the decision and the
+// durable path of notifications as regular activities). Every activity is
+// idempotent: a retry, or a replay after a worker crash, writes no second row
+// and sends no second message.
 package activities
 
 import (
@@ -16,14 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
-)
-
-// Error types the workflows and the API recognise. They are non-retryable:
-// the same input can never succeed.
-const (
-	ErrTypeConflict = "Conflict"
-	ErrTypeNotFound = "NotFound"
-	ErrTypeInvalid  = "Invalid"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Activities carries the dependencies of every activity. The worker builds one
@@ -54,26 +49,19 @@ func classify(op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrConflict):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeConflict, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), contract.ErrTypeConflict, err)
 	case errors.Is(err, store.ErrNotFound):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeNotFound, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), contract.ErrTypeNotFound, err)
 	case errors.Is(err, store.ErrInvalid):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeInvalid, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), contract.ErrTypeInvalid, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-// Actor is who did something, as the audit trail records it.
-type Actor struct {
-	ID      string `json:"id"`
-	Name    string `json:"name,omitempty"`
-	Channel string `json:"channel"`
 }
 
 // RecordApprovalInput is a new escalation to record.
 type RecordApprovalInput struct {
 	Approval store.Approval `json:"approval"`
-	Actor    Actor          `json:"actor"`
+	Actor    contract.Actor `json:"actor"`
 }
 
 // RecordApproval stores the pending approval and its `approval.created` audit
@@ -103,7 +91,7 @@ type ApplyDecisionInput struct {
 	TenantID     string              `json:"tenantId"`
 	Status       string              `json:"status"`
 	Comment      string              `json:"comment,omitempty"`
-	Decider      Actor               `json:"decider"`
+	Decider      contract.Actor      `json:"decider"`
 	Consultation *store.Consultation `json:"consultation,omitempty"`
 }
 
@@ -161,7 +149,7 @@ func (a *Activities) consultationChanged(changed bool, state string) {
 	}
 }
 
-func auditEntry(key, action, resource, resourceID, tenant string, actor Actor, at time.Time, oldV, newV map[string]any) *store.AuditLog {
+func auditEntry(key, action, resource, resourceID, tenant string, actor contract.Actor, at time.Time, oldV, newV map[string]any) *store.AuditLog {
 	e := &store.AuditLog{
 		Action: action, Resource: resource, ResourceID: resourceID, TenantID: tenant,
 		UserID: actor.ID, UserName: actor.Name, Channel: actor.Channel, CreatedAt: at,

@@ -7,6 +7,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // BenchmarkEscalationWrites is the database work of one escalation: record
@@ -23,12 +24,12 @@ func BenchmarkEscalationWrites(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				ap := store.Approval{ID: store.NewID(), TenantID: "/teams/support", Title: "bench", Priority: store.PriorityHigh,
 					RequestedBy: "agent-1", Metadata: store.JSON("{}")}
-				if _, err := acts.RecordApproval(ctx, activities.RecordApprovalInput{Approval: ap, Actor: activities.Actor{ID: "agent-1"}}); err != nil {
+				if _, err := acts.RecordApproval(ctx, activities.RecordApprovalInput{Approval: ap, Actor: contract.Actor{ID: "agent-1"}}); err != nil {
 					b.Fatal(err)
 				}
 				approvalID := ap.ID
 				_, err := acts.ApplyDecision(ctx, activities.ApplyDecisionInput{
-					ApprovalID: ap.ID, TenantID: ap.TenantID, Status: store.StatusApproved, Decider: activities.Actor{ID: "ceo-1"},
+					ApprovalID: ap.ID, TenantID: ap.TenantID, Status: store.StatusApproved, Decider: contract.Actor{ID: "ceo-1"},
 					Consultation: &store.Consultation{ID: store.NewID(), Title: "bench", JitsiRoom: "consult-" + store.NewID(),
 						Status: store.ConsultationScheduled, HostID: "ceo-1", ApprovalID: &approvalID, TenantID: ap.TenantID},
 				})

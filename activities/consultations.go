@@ -4,12 +4,13 @@ import (
 	"context"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // RecordConsultationInput is a consultation to store (idempotent on its id).
 type RecordConsultationInput struct {
 	Consultation store.Consultation `json:"consultation"`
-	Actor        Actor              `json:"actor"`
+	Actor        contract.Actor     `json:"actor"`
 }
 
 // RecordConsultation stores a consultation created directly through the API
@@ -34,12 +35,12 @@ func (a *Activities) RecordConsultation(ctx context.Context, in RecordConsultati
 
 // TransitionInput is a consultation status change.
 type TransitionInput struct {
-	ConsultationID string `json:"consultationId"`
-	TenantID       string `json:"tenantId"`
-	From           string `json:"from"`
-	To             string `json:"to"`
-	Reason         string `json:"reason,omitempty"`
-	Actor          Actor  `json:"actor"`
+	ConsultationID string         `json:"consultationId"`
+	TenantID       string         `json:"tenantId"`
+	From           string         `json:"from"`
+	To             string         `json:"to"`
+	Reason         string         `json:"reason,omitempty"`
+	Actor          contract.Actor `json:"actor"`
 }
 
 // TransitionConsultation applies the change with its audit entry

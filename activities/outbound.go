@@ -11,6 +11,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/matrix"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Outbound sends an escalation's notifications to Chatwoot (notes, labels,
@@ -215,7 +216,7 @@ func (o *Outbound) customerLink(in NotifyInput) (string, error) {
 
 func (o *Outbound) audit(ctx context.Context, in NotifyInput, action, reason string) error {
 	e := auditEntry("approval:"+in.Approval.ID+":"+action+":"+in.Kind, action, "approval", in.Approval.ID, in.Approval.TenantID,
-		Actor{ID: "system", Channel: store.ChannelSystem}, o.Store.Now(), nil, map[string]any{"kind": in.Kind, "reason": reason})
+		contract.System, o.Store.Now(), nil, map[string]any{"kind": in.Kind, "reason": reason})
 	_, err := o.Store.AppendAudit(ctx, e)
 	return err
 }

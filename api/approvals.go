@@ -16,10 +16,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Field limits of an escalation.
@@ -214,7 +213,7 @@ func (s *Server) createApproval(c *gin.Context) error {
 		ID: id, TenantID: req.TenantID, Title: req.Title, Description: req.Description, Status: store.StatusPending,
 		Priority: req.Priority, RequestedBy: p.Subject, RequestedByName: p.Name, Metadata: meta, Conversation: req.Conversation,
 	}
-	out, err := s.startEscalation(c, ap, activities.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI}, req.Participants)
+	out, err := s.startEscalation(c, ap, contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI}, req.Participants)
 	if err != nil {
 		return err
 	}
@@ -242,22 +241,22 @@ func approvalID(c *gin.Context, p *auth.Principal, tenant string) (string, bool,
 }
 
 // escalationStart is the start request of an approval's workflow.
-func (s *Server) escalationStart(ap store.Approval, actor activities.Actor, participants []string) (client.StartWorkflowOptions, workflows.EscalationInput) {
-	in := workflows.EscalationInput{
+func (s *Server) escalationStart(ap store.Approval, actor contract.Actor, participants []string) (client.StartWorkflowOptions, contract.EscalationInput) {
+	in := contract.EscalationInput{
 		Approval: ap, Actor: actor, Participants: participants,
 		ConsultationMaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		ConsultationStartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
 	}
 	return client.StartWorkflowOptions{
-		ID:                       workflows.EscalationID(ap.ID),
+		ID:                       contract.EscalationWorkflowID(ap.ID),
 		TaskQueue:                s.d.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.TenantIDKey.ValueSet(ap.TenantID),
-			workflows.ApprovalStatusKey.ValueSet(store.StatusPending),
-			workflows.PriorityKey.ValueSet(ap.Priority),
-			workflows.RequestedByKey.ValueSet(ap.RequestedBy),
+			contract.TenantIDKey.ValueSet(ap.TenantID),
+			contract.ApprovalStatusKey.ValueSet(store.StatusPending),
+			contract.PriorityKey.ValueSet(ap.Priority),
+			contract.RequestedByKey.ValueSet(ap.RequestedBy),
 		),
 		Memo:          map[string]any{"title": ap.Title, "tenantId": ap.TenantID, "requestedBy": ap.RequestedBy},
 		StaticSummary: "Escalation: " + ap.Title,
@@ -267,10 +266,10 @@ func (s *Server) escalationStart(ap store.Approval, actor activities.Actor, part
 
 // startEscalation starts the approval's workflow and waits, in the same call
 // (Update-With-Start), until the workflow has stored the approval.
-func (s *Server) startEscalation(c *gin.Context, ap store.Approval, actor activities.Actor, participants []string) (*store.Approval, error) {
+func (s *Server) startEscalation(c *gin.Context, ap store.Approval, actor contract.Actor, participants []string) (*store.Approval, error) {
 	opts, in := s.escalationStart(ap, actor, participants)
 	c.Set("workflow_id", opts.ID)
-	return startAndWaitCreated(c.Request.Context(), s.d.Temporal, opts, workflows.EscalationWorkflow, in,
+	return startAndWaitCreated(c.Request.Context(), s.d.Temporal, opts, contract.EscalationWorkflow, in,
 		func() (*store.Approval, error) {
 			return s.d.Store.GetApproval(c.Request.Context(), store.ScopeOf(ap.TenantID), ap.ID)
 		})
@@ -286,7 +285,7 @@ func startAndWaitCreated[T any](ctx context.Context, tc client.Client, opts clie
 	h, err := tc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName: workflows.UpdateCreated, UpdateID: "created", WaitForStage: client.WorkflowUpdateStageCompleted,
+			UpdateName: contract.UpdateCreated, UpdateID: "created", WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
 	var out T
@@ -398,7 +397,7 @@ func (s *Server) decideApproval(c *gin.Context) error {
 	if req.Status != store.StatusApproved && req.Status != store.StatusRejected {
 		return invalid(FieldError{"status", `must be "approved" or "rejected"`})
 	}
-	if len(req.Comment) > workflows.MaxCommentBytes {
+	if len(req.Comment) > contract.MaxCommentBytes {
 		return invalid(FieldError{"comment", "must be at most 4000 bytes"})
 	}
 	if !cleanText(req.Comment, true) {
@@ -426,20 +425,20 @@ func (s *Server) decideApproval(c *gin.Context) error {
 		}
 		return problem(http.StatusConflict, "already_decided", "the approval is already %s", ap.Status)
 	}
-	wfID := workflows.EscalationID(ap.ID)
+	wfID := contract.EscalationWorkflowID(ap.ID)
 	c.Set("workflow_id", wfID)
 	updateID := c.GetHeader("Idempotency-Key")
 	if updateID == "" || len(updateID) > maxIdemKey || !utf8.ValidString(updateID) {
 		updateID = uuid.NewString()
 	}
 	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: wfID, UpdateName: workflows.UpdateDecide, UpdateID: "decide-" + updateID,
+		WorkflowID: wfID, UpdateName: contract.UpdateDecide, UpdateID: "decide-" + updateID,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.DecisionRequest{
+		Args: []any{contract.DecisionRequest{
 			Status: req.Status, Comment: req.Comment, DeciderID: p.Subject, DeciderName: p.Name, Channel: store.ChannelAPI,
 		}},
 	})
-	var res workflows.DecisionResult
+	var res contract.DecisionResult
 	if err == nil {
 		err = h.Get(ctx, &res)
 	}

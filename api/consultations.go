@@ -14,11 +14,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // consultationView is a consultation with the caller's own join link.
@@ -103,17 +102,17 @@ func (s *Server) createConsultation(c *gin.Context) error {
 		ParticipantIDs: participants, TenantID: req.TenantID, ScheduledAt: req.ScheduledAt,
 	}
 	ctx := c.Request.Context()
-	wfID := workflows.ConsultationIDFor(id)
+	wfID := contract.ConsultationWorkflowID(id)
 	c.Set("workflow_id", wfID)
 	out, err := startAndWaitCreated(ctx, s.d.Temporal, client.StartWorkflowOptions{
 		ID: wfID, TaskQueue: s.d.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.TenantIDKey.ValueSet(req.TenantID)),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(contract.TenantIDKey.ValueSet(req.TenantID)),
 		Memo:                     map[string]any{"title": req.Title, "tenantId": req.TenantID, "hostId": p.Subject},
 		StaticSummary:            "Consultation: " + req.Title,
-	}, workflows.ConsultationWorkflow, workflows.ConsultationInput{
-		Consultation: cons, Actor: activities.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI},
+	}, contract.ConsultationWorkflow, contract.ConsultationInput{
+		Consultation: cons, Actor: contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI},
 		MaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		StartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
 	}, func() (*store.Consultation, error) {
@@ -166,9 +165,9 @@ func (s *Server) getConsultation(c *gin.Context) error {
 }
 
 func (s *Server) startConsultation(c *gin.Context) error {
-	return s.transition(c, workflows.UpdateStart)
+	return s.transition(c, contract.UpdateStart)
 }
-func (s *Server) endConsultation(c *gin.Context) error { return s.transition(c, workflows.UpdateEnd) }
+func (s *Server) endConsultation(c *gin.Context) error { return s.transition(c, contract.UpdateEnd) }
 
 func (s *Server) transition(c *gin.Context, update string) error {
 	if c.Request.ContentLength > 0 {
@@ -185,12 +184,12 @@ func (s *Server) transition(c *gin.Context, update string) error {
 		return err
 	}
 	c.Set("tenant", cons.TenantID)
-	wfID := workflows.ConsultationIDFor(cons.ID)
+	wfID := contract.ConsultationWorkflowID(cons.ID)
 	c.Set("workflow_id", wfID)
 	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: wfID, UpdateName: update, UpdateID: update + "-" + uuid.NewString(),
 		WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args:         []any{workflows.TransitionRequest{ActorID: p.Subject, ActorName: p.Name}},
+		Args:         []any{contract.TransitionRequest{ActorID: p.Subject, ActorName: p.Name}},
 	})
 	var out store.Consultation
 	if err == nil {

@@ -34,7 +34,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // openAPIExtensionRoutes are documented in openapi.json but registered by the
@@ -399,11 +399,11 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 
 		{name: "decide approve", method: "PATCH", path: "/api/approvals/" + oaID, body: map[string]any{"status": "approved"}, valid: true, wantStatus: 404},
 		{name: "decide reject with comment", method: "PATCH", path: "/api/approvals/" + oaID, valid: true,
-			body: map[string]any{"status": "rejected", "comment": ascii(workflows.MaxCommentBytes)}},
+			body: map[string]any{"status": "rejected", "comment": ascii(contract.MaxCommentBytes)}},
 		{name: "decide null comment", method: "PATCH", path: "/api/approvals/" + oaID, body: map[string]any{"status": "rejected", "comment": nil}, valid: true},
 		{name: "decide no status", method: "PATCH", path: "/api/approvals/" + oaID, body: map[string]any{"comment": "x"}},
 		{name: "decide pending", method: "PATCH", path: "/api/approvals/" + oaID, body: map[string]any{"status": "pending"}},
-		{name: "decide comment too long", method: "PATCH", path: "/api/approvals/" + oaID, body: map[string]any{"status": "approved", "comment": ascii(workflows.MaxCommentBytes + 1)}},
+		{name: "decide comment too long", method: "PATCH", path: "/api/approvals/" + oaID, body: map[string]any{"status": "approved", "comment": ascii(contract.MaxCommentBytes + 1)}},
 		{name: "decide unknown field", method: "PATCH", path: "/api/approvals/" + oaID, body: map[string]any{"status": "approved", "by": "me"}},
 
 		{name: "audit minimal", method: "POST", path: "/api/audit", body: audit(nil), valid: true, wantStatus: 403},

@@ -15,10 +15,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Problem is an RFC 9457 problem details document. Code is a stable,
@@ -66,7 +65,12 @@ func invalid(fields ...FieldError) *httpError {
 }
 
 var (
-	errNotFound     = problem(http.StatusNotFound, "not_found", "no such resource")
+	errNotFound = problem(http.StatusNotFound, "not_found", "no such resource")
+	// errInvalidValue stands for a value the database refused (PostgreSQL
+	// data exceptions): its message quotes the database and, through an
+	// activity, the operation, so the detail stays in the log.
+	errInvalidValue = problem(http.StatusBadRequest, "invalid_value",
+		"a value does not fit what the database stores (too long, out of range or malformed)")
 	errNotMember    = problem(http.StatusForbidden, "tenant_forbidden", "you are not a member of this tenant")
 	errNeedApprover = func(role string) *httpError {
 		return problem(http.StatusForbidden, "role_required", "deciding an escalation requires the %q role", role)
@@ -91,27 +95,27 @@ func toHTTPError(err error) *httpError {
 	case errors.Is(err, store.ErrBadCursor):
 		return invalid(FieldError{"cursor", "is not a cursor this API returned"})
 	case errors.Is(err, store.ErrInvalid):
-		return problem(http.StatusBadRequest, "invalid_value", "a value cannot be stored: %s", conflictDetail(err))
+		return errInvalidValue
 	case errors.Is(err, store.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "%s", conflictDetail(err))
 	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
 		switch app.Type() {
-		case workflows.ErrTypeInvalidDecision:
+		case contract.ErrTypeInvalidDecision:
 			return problem(http.StatusBadRequest, "invalid_decision", "%s", app.Message())
-		case workflows.ErrTypeAlreadyDecided:
+		case contract.ErrTypeAlreadyDecided:
 			return problem(http.StatusConflict, "already_decided", "%s", app.Message())
-		case workflows.ErrTypeSelfDecision:
+		case contract.ErrTypeSelfDecision:
 			return problem(http.StatusForbidden, "separation_of_duties", "%s", app.Message())
-		case workflows.ErrTypeInvalidState:
+		case contract.ErrTypeInvalidTransition:
 			return problem(http.StatusConflict, "invalid_transition", "%s", app.Message())
-		case activities.ErrTypeConflict:
+		case contract.ErrTypeConflict:
 			return problem(http.StatusConflict, "conflict", "%s", app.Message())
-		case activities.ErrTypeNotFound:
+		case contract.ErrTypeNotFound:
 			return errNotFound
-		case activities.ErrTypeInvalid:
-			return problem(http.StatusBadRequest, "invalid_value", "%s", app.Message())
+		case contract.ErrTypeInvalid:
+			return errInvalidValue
 		}
 	}
 	var completed *serviceerror.NotFound
@@ -130,9 +134,9 @@ func toHTTPError(err error) *httpError {
 	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &updateTimeout) || dbGone ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) {
 		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable",
-			detail: "a backing service did not answer in time; retry later", header: map[string]string{"Retry-After": "2"}}
+			detail: "a backing service did not answer in time", header: map[string]string{"Retry-After": retryAfterSeconds}}
 	}
-	return &httpError{status: http.StatusInternalServerError, code: "internal", detail: "an internal error occurred; the request id identifies it in the logs"}
+	return &httpError{status: http.StatusInternalServerError, code: "internal", detail: "unclassified error"}
 }
 
 func conflictDetail(err error) string {
@@ -144,24 +148,51 @@ func conflictDetail(err error) string {
 }
 
 // writeProblem sends err as problem+json, logging server errors with detail.
+//
+// A 5xx never carries its error's text: whatever failed (a database, Temporal,
+// the issuer) may have put queries, schema names or addresses into it. The
+// client gets a generic sentence with the request id to quote; the log line
+// with the same request id gets the rest.
 func writeProblem(c *gin.Context, err error) {
 	he := toHTTPError(err)
 	log := loggerFrom(c)
+	requestID := c.GetString(ctxRequestID)
+	detail := he.detail
 	if he.status >= 500 {
-		log.Error("request failed", "error", err.Error(), "status", he.status)
+		log.Error("request failed", "error", err.Error(), "status", he.status, "code", he.code, "detail", he.detail)
+		detail = serverErrorDetail(he.status, requestID)
 	} else {
 		log.Debug("request refused", "error", err.Error(), "status", he.status)
 	}
 	for k, v := range he.header {
 		c.Header(k, v)
 	}
+	if he.status == http.StatusServiceUnavailable && he.header["Retry-After"] == "" {
+		// Every 503 is worth retrying: say when.
+		c.Header("Retry-After", retryAfterSeconds)
+	}
 	p := Problem{
-		Type: "about:blank", Title: http.StatusText(he.status), Status: he.status, Detail: he.detail,
-		Code: he.code, Instance: c.Request.URL.Path, RequestID: c.GetString(ctxRequestID), Errors: he.fields,
+		Type: "about:blank", Title: http.StatusText(he.status), Status: he.status, Detail: detail,
+		Code: he.code, Instance: c.Request.URL.Path, RequestID: requestID, Errors: he.fields,
 	}
 	c.Header("Content-Type", "application/problem+json")
 	c.Header("Cache-Control", "no-store")
 	c.AbortWithStatusJSON(he.status, p)
+}
+
+// retryAfterSeconds is what a 503 asks clients to wait.
+const retryAfterSeconds = "2"
+
+// serverErrorDetail is the whole detail a client sees of a 5xx.
+func serverErrorDetail(status int, requestID string) string {
+	msg := "internal error"
+	if status == http.StatusServiceUnavailable {
+		msg = "a backing service is unavailable; retry later"
+	}
+	if requestID == "" {
+		return msg
+	}
+	return msg + " (request id " + requestID + ")"
 }
 
 func loggerFrom(c *gin.Context) *slog.Logger {

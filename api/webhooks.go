@@ -17,11 +17,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
 	"github.com/orchestrator-dev/orchestrator/internal/matrix"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Webhooks configures the receivers. They answer fast and leave the work to
@@ -136,10 +135,10 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		Priority: escalationPriority(ev.Conversation.Priority), RequestedBy: trigger.agentID, RequestedByName: trigger.agentName,
 		Metadata: store.MustJSON(map[string]any{"source": "chatwoot", "delivery": delivery}), Conversation: &conv,
 	}
-	opts, in := s.escalationStart(ap, activities.Actor{ID: trigger.agentID, Name: trigger.agentName, Channel: store.ChannelWebhook}, nil)
+	opts, in := s.escalationStart(ap, contract.Actor{ID: trigger.agentID, Name: trigger.agentName, Channel: store.ChannelWebhook}, nil)
 	c.Set("workflow_id", opts.ID)
 	c.Set("tenant", tenant)
-	if _, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, workflows.EscalationWorkflow, in); err != nil {
+	if _, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, contract.EscalationWorkflow, in); err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if !errors.As(err, &started) {
 			return err
@@ -292,9 +291,9 @@ func (s *Server) matrixTransaction(c *gin.Context) {
 			continue
 		}
 		h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID: workflows.EscalationID(cmd.ApprovalID), UpdateName: workflows.UpdateDecide,
+			WorkflowID: contract.EscalationWorkflowID(cmd.ApprovalID), UpdateName: contract.UpdateDecide,
 			UpdateID: "matrix-" + ev.EventID, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{workflows.DecisionRequest{Status: cmd.Status, Comment: clip(cmd.Comment, workflows.MaxCommentBytes/4),
+			Args: []any{contract.DecisionRequest{Status: cmd.Status, Comment: clip(cmd.Comment, contract.MaxCommentBytes/4),
 				DeciderID: sub, DeciderName: ev.Sender, Channel: store.ChannelWebhook}},
 		})
 		if err == nil {

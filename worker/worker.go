@@ -4,6 +4,7 @@ package worker
 
 import (
 	"fmt"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -23,8 +24,8 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 
 // RegisterWorkflows adds the workflows alone (replayers need no activities).
 func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
-	r.RegisterWorkflowWithOptions(workflows.Escalation, workflow.RegisterOptions{Name: workflows.EscalationWorkflow})
-	r.RegisterWorkflowWithOptions(workflows.Consultation, workflow.RegisterOptions{Name: workflows.ConsultationWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Escalation, workflow.RegisterOptions{Name: contract.EscalationWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.Consultation, workflow.RegisterOptions{Name: contract.ConsultationWorkflow})
 }
 
 // Options tune New.

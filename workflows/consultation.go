@@ -9,33 +9,13 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
-
-// Defaults when the input leaves the durations out.
-const (
-	DefaultConsultationMaxDuration  = 2 * time.Hour
-	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
-)
-
-// ConsultationInput starts a consultation's workflow. It is defined beside
-// the activity that starts consultations, which cannot import this package.
-type ConsultationInput = activities.ConsultationArgs
-
-// TransitionRequest is the payload of the start and end updates.
-type TransitionRequest struct {
-	ActorID   string `json:"actorId"`
-	ActorName string `json:"actorName,omitempty"`
-}
-
-// ConsultationState answers the state query and is the workflow's result.
-type ConsultationState struct {
-	Consultation *store.Consultation `json:"consultation,omitempty"`
-}
 
 // Consultation runs one consultation's lifecycle: scheduled → active → ended.
 // A scheduled consultation nobody starts expires after the start timeout; an
 // active one nobody ends is ended after the maximum duration.
-func Consultation(ctx workflow.Context, in ConsultationInput) (*ConsultationState, error) {
+func Consultation(ctx workflow.Context, in contract.ConsultationInput) (*contract.ConsultationState, error) {
 	c := &consultation{in: in}
 	if err := c.setup(ctx); err != nil {
 		return nil, err
@@ -44,19 +24,19 @@ func Consultation(ctx workflow.Context, in ConsultationInput) (*ConsultationStat
 }
 
 type consultation struct {
-	in    ConsultationInput
-	state ConsultationState
+	in    contract.ConsultationInput
+	state contract.ConsultationState
 
-	startReq, endReq *TransitionRequest
+	startReq, endReq *contract.TransitionRequest
 	started, ended   bool
 	err              error
 }
 
 func (c *consultation) setup(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (ConsultationState, error) { return c.state, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, contract.QueryState, func() (contract.ConsultationState, error) { return c.state, nil }); err != nil {
 		return fmt.Errorf("register state query: %w", err)
 	}
-	if err := workflow.SetUpdateHandler(ctx, UpdateCreated, func(ctx workflow.Context) (*store.Consultation, error) {
+	if err := workflow.SetUpdateHandler(ctx, contract.UpdateCreated, func(ctx workflow.Context) (*store.Consultation, error) {
 		err := workflow.Await(ctx, func() bool { return c.state.Consultation != nil || c.err != nil })
 		if err == nil {
 			err = c.err
@@ -65,12 +45,12 @@ func (c *consultation) setup(ctx workflow.Context) error {
 	}); err != nil {
 		return fmt.Errorf("register created update: %w", err)
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateStart, c.onStart,
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r TransitionRequest) error { return c.checkStart(r) }}); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateStart, c.onStart,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r contract.TransitionRequest) error { return c.checkStart(r) }}); err != nil {
 		return fmt.Errorf("register start update: %w", err)
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateEnd, c.onEnd,
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r TransitionRequest) error { return c.checkEnd(r) }})
+	return workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateEnd, c.onEnd,
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r contract.TransitionRequest) error { return c.checkEnd(r) }})
 }
 
 func (c *consultation) status() string {
@@ -84,12 +64,12 @@ func (c *consultation) status() string {
 }
 
 func transitionError(from, to string) error {
-	return temporal.NewApplicationError(fmt.Sprintf("a %s consultation cannot become %s", from, to), ErrTypeInvalidState)
+	return temporal.NewApplicationError(fmt.Sprintf("a %s consultation cannot become %s", from, to), contract.ErrTypeInvalidTransition)
 }
 
-func (c *consultation) checkStart(r TransitionRequest) error {
+func (c *consultation) checkStart(r contract.TransitionRequest) error {
 	if r.ActorID == "" {
-		return temporal.NewApplicationError("a transition must name its actor", ErrTypeInvalidDecision)
+		return temporal.NewApplicationError("a transition must name its actor", contract.ErrTypeInvalidDecision)
 	}
 	if s := c.status(); s != store.ConsultationScheduled {
 		return transitionError(s, store.ConsultationActive)
@@ -97,9 +77,9 @@ func (c *consultation) checkStart(r TransitionRequest) error {
 	return nil
 }
 
-func (c *consultation) checkEnd(r TransitionRequest) error {
+func (c *consultation) checkEnd(r contract.TransitionRequest) error {
 	if r.ActorID == "" {
-		return temporal.NewApplicationError("a transition must name its actor", ErrTypeInvalidDecision)
+		return temporal.NewApplicationError("a transition must name its actor", contract.ErrTypeInvalidDecision)
 	}
 	if s := c.status(); s != store.ConsultationActive {
 		return transitionError(s, store.ConsultationEnded)
@@ -107,7 +87,7 @@ func (c *consultation) checkEnd(r TransitionRequest) error {
 	return nil
 }
 
-func (c *consultation) onStart(ctx workflow.Context, r TransitionRequest) (*store.Consultation, error) {
+func (c *consultation) onStart(ctx workflow.Context, r contract.TransitionRequest) (*store.Consultation, error) {
 	if err := c.checkStart(r); err != nil {
 		return nil, err
 	}
@@ -118,7 +98,7 @@ func (c *consultation) onStart(ctx workflow.Context, r TransitionRequest) (*stor
 	return c.state.Consultation, c.err
 }
 
-func (c *consultation) onEnd(ctx workflow.Context, r TransitionRequest) (*store.Consultation, error) {
+func (c *consultation) onEnd(ctx workflow.Context, r contract.TransitionRequest) (*store.Consultation, error) {
 	if err := c.checkEnd(r); err != nil {
 		return nil, err
 	}
@@ -129,15 +109,8 @@ func (c *consultation) onEnd(ctx workflow.Context, r TransitionRequest) (*store.
 	return c.state.Consultation, c.err
 }
 
-func seconds(n int64, def time.Duration) time.Duration {
-	if n <= 0 {
-		return def
-	}
-	return time.Duration(n) * time.Second
-}
-
-func (c *consultation) run(ctx workflow.Context) (*ConsultationState, error) {
-	dbCtx := dbActivityOptions(ctx)
+func (c *consultation) run(ctx workflow.Context) (*contract.ConsultationState, error) {
+	dbCtx := dbOptions(ctx)
 	var rec store.Consultation
 	if err := workflow.ExecuteLocalActivity(dbCtx, a.RecordConsultation, activities.RecordConsultationInput{
 		Consultation: c.in.Consultation, Actor: c.in.Actor,
@@ -152,27 +125,27 @@ func (c *consultation) run(ctx workflow.Context) (*ConsultationState, error) {
 	c.ended = rec.Status == store.ConsultationEnded
 
 	if !c.started {
-		startBy := seconds(c.in.StartTimeoutSeconds, DefaultConsultationStartTimeout)
+		startBy := c.in.StartTimeout()
 		ok, err := workflow.AwaitWithTimeout(ctx, startBy, func() bool { return c.startReq != nil })
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			if err := c.transition(ctx, store.ConsultationScheduled, store.ConsultationEnded, "expired",
-				activities.Actor{ID: "system", Channel: store.ChannelSystem}); err != nil {
+				contract.System); err != nil {
 				return nil, err
 			}
 			c.ended = true
 			return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 		}
 		if err := c.transition(ctx, store.ConsultationScheduled, store.ConsultationActive, "",
-			activities.Actor{ID: c.startReq.ActorID, Name: c.startReq.ActorName, Channel: store.ChannelAPI}); err != nil {
+			contract.Actor{ID: c.startReq.ActorID, Name: c.startReq.ActorName, Channel: store.ChannelAPI}); err != nil {
 			return nil, err
 		}
 		c.started = true
 	}
 	if !c.ended {
-		endBy := seconds(c.in.MaxDurationSeconds, DefaultConsultationMaxDuration)
+		endBy := c.in.MaxDuration()
 		if c.state.Consultation.StartedAt != nil {
 			// Measured from the recorded start, so a replayed or reset
 			// workflow keeps the original deadline.
@@ -185,9 +158,9 @@ func (c *consultation) run(ctx workflow.Context) (*ConsultationState, error) {
 		if err != nil {
 			return nil, err
 		}
-		actor, reason := activities.Actor{ID: "system", Channel: store.ChannelSystem}, "timeout"
+		actor, reason := contract.System, "timeout"
 		if ok {
-			actor, reason = activities.Actor{ID: c.endReq.ActorID, Name: c.endReq.ActorName, Channel: store.ChannelAPI}, "host"
+			actor, reason = contract.Actor{ID: c.endReq.ActorID, Name: c.endReq.ActorName, Channel: store.ChannelAPI}, "host"
 		}
 		if err := c.transition(ctx, store.ConsultationActive, store.ConsultationEnded, reason, actor); err != nil {
 			return nil, err
@@ -197,9 +170,9 @@ func (c *consultation) run(ctx workflow.Context) (*ConsultationState, error) {
 	return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
-func (c *consultation) transition(ctx workflow.Context, from, to, reason string, actor activities.Actor) error {
+func (c *consultation) transition(ctx workflow.Context, from, to, reason string, actor contract.Actor) error {
 	var out store.Consultation
-	err := workflow.ExecuteLocalActivity(dbActivityOptions(ctx), a.TransitionConsultation, activities.TransitionInput{
+	err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.TransitionConsultation, activities.TransitionInput{
 		ConsultationID: c.state.Consultation.ID, TenantID: c.state.Consultation.TenantID,
 		From: from, To: to, Reason: reason, Actor: actor,
 	}).Get(ctx, &out)

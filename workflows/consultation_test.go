@@ -5,16 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
-func consultationInput(h *harness) workflows.ConsultationInput {
-	return workflows.ConsultationInput{
+func consultationInput(h *harness) contract.ConsultationInput {
+	return contract.ConsultationInput{
 		Consultation: store.Consultation{ID: store.NewID(), Title: "Call", JitsiRoom: "consult-abcdefghijklmnopqrstuvwxyz",
 			Status: store.ConsultationScheduled, HostID: "ceo-1", ParticipantIDs: store.StringList{"ceo-1"}, TenantID: tenant},
-		Actor:               activities.Actor{ID: "ceo-1", Channel: store.ChannelAPI},
+		Actor:               contract.Actor{ID: "ceo-1", Channel: store.ChannelAPI},
 		MaxDurationSeconds:  int64((2 * time.Hour).Seconds()),
 		StartTimeoutSeconds: int64((24 * time.Hour).Seconds()),
 	}
@@ -32,22 +31,22 @@ func (h *harness) consultation(t *testing.T, id string) *store.Consultation {
 func TestConsultationStartAndEnd(t *testing.T) {
 	h := newHarness(t)
 	in := consultationInput(h)
-	endEarly := h.update(workflows.UpdateEnd, time.Minute, nil, workflows.TransitionRequest{ActorID: "ceo-1"})
-	start := h.update(workflows.UpdateStart, 2*time.Minute, nil, workflows.TransitionRequest{ActorID: "ceo-1"})
-	startAgain := h.update(workflows.UpdateStart, 3*time.Minute, nil, workflows.TransitionRequest{ActorID: "ceo-1"})
-	end := h.update(workflows.UpdateEnd, 30*time.Minute, nil, workflows.TransitionRequest{ActorID: "agent-1"})
-	h.env.ExecuteWorkflow(workflows.ConsultationWorkflow, in)
+	endEarly := h.update(contract.UpdateEnd, time.Minute, nil, contract.TransitionRequest{ActorID: "ceo-1"})
+	start := h.update(contract.UpdateStart, 2*time.Minute, nil, contract.TransitionRequest{ActorID: "ceo-1"})
+	startAgain := h.update(contract.UpdateStart, 3*time.Minute, nil, contract.TransitionRequest{ActorID: "ceo-1"})
+	end := h.update(contract.UpdateEnd, 30*time.Minute, nil, contract.TransitionRequest{ActorID: "agent-1"})
+	h.env.ExecuteWorkflow(contract.ConsultationWorkflow, in)
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if appType(endEarly.rejected) != workflows.ErrTypeInvalidState {
-		t.Fatalf("ending a scheduled consultation: want %s, got %v", workflows.ErrTypeInvalidState, endEarly.rejected)
+	if appType(endEarly.rejected) != contract.ErrTypeInvalidTransition {
+		t.Fatalf("ending a scheduled consultation: want %s, got %v", contract.ErrTypeInvalidTransition, endEarly.rejected)
 	}
 	if start.err != nil || start.rejected != nil || end.err != nil || end.rejected != nil {
 		t.Fatalf("start/end: %v %v %v %v", start.err, start.rejected, end.err, end.rejected)
 	}
-	if appType(startAgain.rejected) != workflows.ErrTypeInvalidState {
-		t.Fatalf("starting twice: want %s, got %v", workflows.ErrTypeInvalidState, startAgain.rejected)
+	if appType(startAgain.rejected) != contract.ErrTypeInvalidTransition {
+		t.Fatalf("starting twice: want %s, got %v", contract.ErrTypeInvalidTransition, startAgain.rejected)
 	}
 	c := h.consultation(t, in.Consultation.ID)
 	if c.Status != store.ConsultationEnded || c.StartedAt == nil || c.EndedAt == nil || *c.EndReason != "host" {
@@ -65,9 +64,9 @@ func TestConsultationStartAndEnd(t *testing.T) {
 func TestConsultationEndsAfterMaxDuration(t *testing.T) {
 	h := newHarness(t)
 	in := consultationInput(h)
-	h.update(workflows.UpdateStart, time.Minute, nil, workflows.TransitionRequest{ActorID: "ceo-1"})
-	late := h.update(workflows.UpdateEnd, 3*time.Hour, nil, workflows.TransitionRequest{ActorID: "ceo-1"})
-	h.env.ExecuteWorkflow(workflows.ConsultationWorkflow, in)
+	h.update(contract.UpdateStart, time.Minute, nil, contract.TransitionRequest{ActorID: "ceo-1"})
+	late := h.update(contract.UpdateEnd, 3*time.Hour, nil, contract.TransitionRequest{ActorID: "ceo-1"})
+	h.env.ExecuteWorkflow(contract.ConsultationWorkflow, in)
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +82,7 @@ func TestConsultationEndsAfterMaxDuration(t *testing.T) {
 func TestConsultationExpiresWhenNeverStarted(t *testing.T) {
 	h := newHarness(t)
 	in := consultationInput(h)
-	h.env.ExecuteWorkflow(workflows.ConsultationWorkflow, in)
+	h.env.ExecuteWorkflow(contract.ConsultationWorkflow, in)
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}

@@ -20,17 +20,17 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 	"github.com/orchestrator-dev/orchestrator/worker"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 const tenant = "/teams/support"
 
 type harness struct {
-	started []activities.StartWorkflowInput
+	started []contract.ConsultationInput
 	env     *testsuite.TestWorkflowEnvironment
 	store   *store.Store
 	acts    *activities.Activities
-	input   workflows.EscalationInput
+	input   contract.EscalationInput
 	notes   *recordingNotifier
 }
 
@@ -51,10 +51,10 @@ func newHarness(t *testing.T, before ...func(h *harness)) *harness {
 	acts := &activities.Activities{Store: s, Notifier: notes}
 	worker.Register(env, acts)
 	id := store.NewID()
-	h := &harness{env: env, store: s, acts: acts, notes: notes, input: workflows.EscalationInput{
+	h := &harness{env: env, store: s, acts: acts, notes: notes, input: contract.EscalationInput{
 		Approval: store.Approval{ID: id, TenantID: tenant, Title: "Refund over limit", Description: "Customer wants 2k",
 			Priority: store.PriorityHigh, RequestedBy: "agent-1", RequestedByName: "Agent One", Metadata: store.JSON(`{}`)},
-		Actor: activities.Actor{ID: "agent-1", Name: "Agent One", Channel: store.ChannelAPI},
+		Actor: contract.Actor{ID: "agent-1", Name: "Agent One", Channel: store.ChannelAPI},
 	}}
 	for _, f := range before {
 		f(h)
@@ -62,7 +62,7 @@ func newHarness(t *testing.T, before ...func(h *harness)) *harness {
 	// The consultation's own workflow is started through the Temporal client;
 	// here the start is recorded instead.
 	env.OnActivity(acts.StartConsultation, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.StartWorkflowInput) error {
+		func(_ context.Context, in contract.ConsultationInput) error {
 			h.started = append(h.started, in)
 			return nil
 		})
@@ -116,12 +116,12 @@ func (h *harness) approval(t *testing.T) *store.Approval {
 
 func TestApprove(t *testing.T) {
 	h := newHarness(t)
-	created := h.update(workflows.UpdateCreated, 0, nil)
-	decided := h.update(workflows.UpdateDecide, time.Minute, nil,
-		workflows.DecisionRequest{Status: "approved", Comment: "go ahead", DeciderID: "ceo-1", DeciderName: "The CEO"})
-	var state workflows.EscalationState
+	created := h.update(contract.UpdateCreated, 0, nil)
+	decided := h.update(contract.UpdateDecide, time.Minute, nil,
+		contract.DecisionRequest{Status: "approved", Comment: "go ahead", DeciderID: "ceo-1", DeciderName: "The CEO"})
+	var state contract.EscalationState
 	h.env.RegisterDelayedCallback(func() {
-		v, err := h.env.QueryWorkflow(workflows.QueryState)
+		v, err := h.env.QueryWorkflow(contract.QueryState)
 		if err != nil {
 			t.Errorf("query: %v", err)
 			return
@@ -130,7 +130,7 @@ func TestApprove(t *testing.T) {
 			t.Errorf("decode state: %v", err)
 		}
 	}, 30*time.Second)
-	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
 
 	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
 		t.Fatalf("workflow did not complete: %v", h.env.GetWorkflowError())
@@ -138,7 +138,7 @@ func TestApprove(t *testing.T) {
 	if created.err != nil || created.value == nil {
 		t.Fatalf("created update: %v", created.err)
 	}
-	if state.Phase != workflows.PhasePending || state.Approval == nil || state.Approval.Status != store.StatusPending {
+	if state.Phase != contract.PhasePending || state.Approval == nil || state.Approval.Status != store.StatusPending {
 		t.Fatalf("state while waiting: %+v", state)
 	}
 	if !decided.accepted || decided.err != nil {
@@ -163,7 +163,7 @@ func TestApprove(t *testing.T) {
 	if cons[0].HostID != "ceo-1" || *cons[0].ApprovalID != ap.ID || len(cons[0].ParticipantIDs) != 2 || len(cons[0].JitsiRoom) < 24 {
 		t.Fatalf("consultation: %+v", cons[0])
 	}
-	if len(h.started) != 1 || h.started[0].WorkflowID != "consultation-"+cons[0].ID || h.started[0].Args.Consultation.JitsiRoom != cons[0].JitsiRoom {
+	if len(h.started) != 1 || h.started[0].Consultation.ID != cons[0].ID || h.started[0].Consultation.JitsiRoom != cons[0].JitsiRoom {
 		t.Fatalf("the consultation workflow must be started once for the stored consultation: %+v", h.started)
 	}
 	if got := h.notes.kinds; len(got) != 3 || got[0] != "escalated" || got[1] != "decided" || got[2] != "consultation" {
@@ -173,9 +173,9 @@ func TestApprove(t *testing.T) {
 
 func TestReject(t *testing.T) {
 	h := newHarness(t)
-	decided := h.update(workflows.UpdateDecide, time.Minute, nil,
-		workflows.DecisionRequest{Status: "rejected", Comment: "no", DeciderID: "ceo-1"})
-	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	decided := h.update(contract.UpdateDecide, time.Minute, nil,
+		contract.DecisionRequest{Status: "rejected", Comment: "no", DeciderID: "ceo-1"})
+	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
 	if decided.err != nil || h.env.GetWorkflowError() != nil {
 		t.Fatalf("reject: %v %v", decided.err, h.env.GetWorkflowError())
 	}
@@ -197,20 +197,20 @@ func TestReject(t *testing.T) {
 func TestDecisionRules(t *testing.T) {
 	cases := []struct {
 		name string
-		req  workflows.DecisionRequest
+		req  contract.DecisionRequest
 		want string
 	}{
-		{"invalid status", workflows.DecisionRequest{Status: "maybe", DeciderID: "ceo-1"}, workflows.ErrTypeInvalidDecision},
-		{"pending is not a decision", workflows.DecisionRequest{Status: "pending", DeciderID: "ceo-1"}, workflows.ErrTypeInvalidDecision},
-		{"no decider", workflows.DecisionRequest{Status: "approved"}, workflows.ErrTypeInvalidDecision},
-		{"self decision", workflows.DecisionRequest{Status: "approved", DeciderID: "agent-1"}, workflows.ErrTypeSelfDecision},
+		{"invalid status", contract.DecisionRequest{Status: "maybe", DeciderID: "ceo-1"}, contract.ErrTypeInvalidDecision},
+		{"pending is not a decision", contract.DecisionRequest{Status: "pending", DeciderID: "ceo-1"}, contract.ErrTypeInvalidDecision},
+		{"no decider", contract.DecisionRequest{Status: "approved"}, contract.ErrTypeInvalidDecision},
+		{"self decision", contract.DecisionRequest{Status: "approved", DeciderID: "agent-1"}, contract.ErrTypeSelfDecision},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			bad := h.update(workflows.UpdateDecide, time.Minute, nil, tc.req)
-			good := h.update(workflows.UpdateDecide, 2*time.Minute, nil, workflows.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
-			h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+			bad := h.update(contract.UpdateDecide, time.Minute, nil, tc.req)
+			good := h.update(contract.UpdateDecide, 2*time.Minute, nil, contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
+			h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
 			if appType(bad.rejected) != tc.want {
 				t.Fatalf("want rejection %s, got %v", tc.want, bad.rejected)
 			}
@@ -223,13 +223,13 @@ func TestDecisionRules(t *testing.T) {
 
 func TestSecondDecisionRefused(t *testing.T) {
 	h := newHarness(t)
-	first := h.update(workflows.UpdateDecide, time.Minute, nil, workflows.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
-	second := h.update(workflows.UpdateDecide, time.Minute, nil, workflows.DecisionRequest{Status: "rejected", DeciderID: "ceo-2"})
-	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	first := h.update(contract.UpdateDecide, time.Minute, nil, contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
+	second := h.update(contract.UpdateDecide, time.Minute, nil, contract.DecisionRequest{Status: "rejected", DeciderID: "ceo-2"})
+	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
 	if first.err != nil {
 		t.Fatal(first.err)
 	}
-	if appType(second.rejected) != workflows.ErrTypeAlreadyDecided && appType(second.err) != workflows.ErrTypeAlreadyDecided {
+	if appType(second.rejected) != contract.ErrTypeAlreadyDecided && appType(second.err) != contract.ErrTypeAlreadyDecided {
 		t.Fatalf("second decision: want AlreadyDecided, got rejected=%v err=%v", second.rejected, second.err)
 	}
 	if ap := h.approval(t); ap.Status != store.StatusApproved || *ap.ApprovedBy != "ceo-1" {
@@ -240,18 +240,18 @@ func TestSecondDecisionRefused(t *testing.T) {
 func TestSignalPath(t *testing.T) {
 	h := newHarness(t)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalDecision, workflows.DecisionRequest{Status: "bogus", DeciderID: "ops"})
+		h.env.SignalWorkflow(contract.SignalDecision, contract.DecisionRequest{Status: "bogus", DeciderID: "ops"})
 	}, time.Minute)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalDecision, map[string]any{"unexpected": []int{1, 2}})
+		h.env.SignalWorkflow(contract.SignalDecision, map[string]any{"unexpected": []int{1, 2}})
 	}, 2*time.Minute)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalDecision, workflows.DecisionRequest{Status: "agent-1-self", DeciderID: "agent-1"})
+		h.env.SignalWorkflow(contract.SignalDecision, contract.DecisionRequest{Status: "agent-1-self", DeciderID: "agent-1"})
 	}, 3*time.Minute)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalDecision, workflows.DecisionRequest{Status: "rejected", DeciderID: "ops-jane", DeciderName: "Jane (ops)", Comment: "fraud"})
+		h.env.SignalWorkflow(contract.SignalDecision, contract.DecisionRequest{Status: "rejected", DeciderID: "ops-jane", DeciderName: "Jane (ops)", Comment: "fraud"})
 	}, 4*time.Minute)
-	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatalf("invalid signals must not fail the workflow: %v", err)
 	}
@@ -285,8 +285,8 @@ func TestActivityRetriesDoNotDuplicateAudit(t *testing.T) {
 			return out, err
 		}, activity.RegisterOptions{Name: "ApplyDecision"})
 	})
-	h.update(workflows.UpdateDecide, time.Minute, nil, workflows.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
-	h.env.ExecuteWorkflow(workflows.EscalationWorkflow, h.input)
+	h.update(contract.UpdateDecide, time.Minute, nil, contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
+	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 func load(env config.Getenv, mode config.Mode) (*config.Config, error) {
@@ -218,7 +218,7 @@ func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) 
 		log.Warn("register namespace", "error", err.Error())
 	}
 	attrs := map[string]enumspb.IndexedValueType{}
-	for _, n := range workflows.SearchAttributeNames {
+	for _, n := range contract.SearchAttributeNames() {
 		attrs[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	for attempt := 0; ; attempt++ {
@@ -230,11 +230,11 @@ func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) 
 			break
 		}
 		if attempt >= 10 {
-			return fmt.Errorf("register search attributes %v: %w", workflows.SearchAttributeNames, err)
+			return fmt.Errorf("register search attributes %v: %w", contract.SearchAttributeNames(), err)
 		}
 		time.Sleep(time.Second)
 	}
-	fmt.Fprintf(stdout, "search attributes %v: registered\n", workflows.SearchAttributeNames)
+	fmt.Fprintf(stdout, "search attributes %v: registered\n", contract.SearchAttributeNames())
 	return nil
 }
 

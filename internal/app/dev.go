@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"io"
 	"net"
 	"net/http"
@@ -18,7 +19,6 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
-	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
 // runDev runs the whole system in one process on embedded defaults. The local
@@ -81,7 +81,7 @@ func startTemporalDevServer(ctx context.Context, cfg *config.Config) (func(), er
 		return nil, fmt.Errorf("open temporal log: %w", err)
 	}
 	extra := []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"}
-	for _, n := range workflows.SearchAttributeNames {
+	for _, n := range contract.SearchAttributeNames() {
 		extra = append(extra, "--search-attribute", n+"=Keyword")
 	}
 	ds, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{

@@ -16,7 +16,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 	"github.com/orchestrator-dev/orchestrator/worker"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 var updateHistories = flag.Bool("update-histories", false, "write the recorded histories to workflows/testdata/histories")
@@ -47,27 +47,27 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Fatalf("consultation %s: %d %s", step, r.status, r.body)
 		}
 	}
-	histories["escalation-approved"] = workflows.EscalationID(approved)
-	histories["consultation-started-ended"] = workflows.ConsultationIDFor(cons)
+	histories["escalation-approved"] = contract.EscalationWorkflowID(approved)
+	histories["consultation-started-ended"] = contract.ConsultationWorkflowID(cons)
 
 	rejected := create("Rejected flow")
 	if r := s.do("PATCH", "/api/approvals/"+rejected, ceo, map[string]any{"status": "rejected"}); r.status != http.StatusOK {
 		t.Fatalf("reject: %d %s", r.status, r.body)
 	}
-	histories["escalation-rejected"] = workflows.EscalationID(rejected)
+	histories["escalation-rejected"] = contract.EscalationWorkflowID(rejected)
 
 	signalled := create("Decided by ops signal")
 	tc := devServer.Client()
 	ctx := context.Background()
-	for _, d := range []workflows.DecisionRequest{{Status: "bogus", DeciderID: "ops-1"}, {Status: "approved", DeciderID: "ops-1", DeciderName: "Ops"}} {
-		if err := tc.SignalWorkflow(ctx, workflows.EscalationID(signalled), "", workflows.SignalDecision, d); err != nil {
+	for _, d := range []contract.DecisionRequest{{Status: "bogus", DeciderID: "ops-1"}, {Status: "approved", DeciderID: "ops-1", DeciderName: "Ops"}} {
+		if err := tc.SignalWorkflow(ctx, contract.EscalationWorkflowID(signalled), "", contract.SignalDecision, d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tc.GetWorkflow(ctx, workflows.EscalationID(signalled), "").Get(ctx, nil); err != nil {
+	if err := tc.GetWorkflow(ctx, contract.EscalationWorkflowID(signalled), "").Get(ctx, nil); err != nil {
 		t.Fatalf("signalled escalation: %v", err)
 	}
-	histories["escalation-ops-signal"] = workflows.EscalationID(signalled)
+	histories["escalation-ops-signal"] = contract.EscalationWorkflowID(signalled)
 
 	for name, id := range histories {
 		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {

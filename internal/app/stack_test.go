@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +23,6 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/app"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
-	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
 // devServer is the Temporal dev server shared by this package's tests.
@@ -43,7 +43,7 @@ func runMain(m *testing.M) int {
 		return 0
 	}
 	extra := []string{}
-	for _, n := range workflows.SearchAttributeNames {
+	for _, n := range contract.SearchAttributeNames() {
 		extra = append(extra, "--search-attribute", n+"=Keyword")
 	}
 	var err error

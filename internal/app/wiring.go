@@ -27,7 +27,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
 	"github.com/orchestrator-dev/orchestrator/worker"
-	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // newTelemetry builds the process's metrics registry (one per process) and
@@ -194,7 +194,7 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 	if err != nil {
 		return nil, err
 	}
-	pending := telemetry.VisibilityCount(tc, telemetry.PendingEscalationsQuery(workflows.EscalationWorkflow, cfg.TemporalTaskQueue))
+	pending := telemetry.VisibilityCount(tc, telemetry.PendingEscalationsQuery(contract.EscalationWorkflow, cfg.TemporalTaskQueue))
 	if err := tel.Metrics.RegisterPending(pending, telemetry.PendingOptions{}); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

@@ -3,12 +3,11 @@ package drills
 import (
 	"context"
 	"fmt"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-
-	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
 // diagnose describes a workflow that did not finish: its pending work and the
@@ -21,9 +20,9 @@ func (c *cluster) diagnose(ctx context.Context, wid string) string {
 	}
 	info := d.GetWorkflowExecutionInfo()
 	fmt.Fprintf(&b, "%s: %s, %d history events", wid, info.GetStatus(), info.GetHistoryLength())
-	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && strings.HasPrefix(wid, workflows.EscalationID("")) {
-		var state workflows.EscalationState
-		if q, err := c.tc.QueryWorkflow(ctx, wid, "", workflows.QueryState); err != nil {
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && strings.HasPrefix(wid, contract.EscalationWorkflowID("")) {
+		var state contract.EscalationState
+		if q, err := c.tc.QueryWorkflow(ctx, wid, "", contract.QueryState); err != nil {
 			fmt.Fprintf(&b, "; state query: %v", err)
 		} else if err := q.Get(&state); err == nil {
 			fmt.Fprintf(&b, "; state query: phase %s, decision %+v", state.Phase, state.Decision)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,7 +26,6 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
-	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
 const (
@@ -388,7 +388,7 @@ func (c *cluster) startTemporal() {
 		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
 		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
 	}
-	for _, n := range workflows.SearchAttributeNames {
+	for _, n := range contract.SearchAttributeNames() {
 		args = append(args, "--search-attribute", n+"=Keyword")
 	}
 	tc, err := client.NewLazyClient(client.Options{HostPort: c.temporalAddr, Namespace: "default", Logger: quietLogger{}})
@@ -421,7 +421,7 @@ func (c *cluster) searchAttributesReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range workflows.SearchAttributeNames {
+	for _, n := range contract.SearchAttributeNames() {
 		if _, ok := resp.GetCustomAttributes()[n]; !ok {
 			return fmt.Errorf("search attribute %s not registered yet", n)
 		}

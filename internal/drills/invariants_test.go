@@ -3,14 +3,13 @@ package drills
 import (
 	"context"
 	"fmt"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-
-	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
 // Echo ids of the orchestrator's Chatwoot messages (activities/outbound.go):
@@ -156,7 +155,7 @@ func (c *cluster) snapshot(ctx context.Context, es []*escalation, known map[stri
 		if id == "" {
 			continue
 		}
-		wid := workflows.EscalationID(id)
+		wid := contract.EscalationWorkflowID(id)
 		if st, ok := known[wid]; ok && st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			s.workflows[wid] = st
 			continue
@@ -185,7 +184,7 @@ func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
 		if id == "" {
 			continue
 		}
-		wid := workflows.EscalationID(id)
+		wid := contract.EscalationWorkflowID(id)
 		ap, ok := s.approvals[id]
 		m := s.messages[e.conv]
 		switch {
@@ -199,7 +198,7 @@ func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
 	}
 	for _, c := range s.consultations {
 		if s.audit["consultation/"+c.id]["consultation.created"] == 0 {
-			note(workflows.ConsultationIDFor(c.id), "consultation %s: no consultation.created yet", c.id)
+			note(contract.ConsultationWorkflowID(c.id), "consultation %s: no consultation.created yet", c.id)
 		}
 	}
 	return n, first, firstWID
@@ -348,15 +347,15 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 		}
 
 		// Temporal: the escalation's workflow closed, completed.
-		wid := workflows.EscalationID(id)
+		wid := contract.EscalationWorkflowID(id)
 		if st := s.workflows[wid]; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 			v.add("escalation workflow not completed", "#%d %s: %s", e.n, wid, st)
 		} else {
-			var state workflows.EscalationState
+			var state contract.EscalationState
 			if err := c.tc.GetWorkflow(ctx, wid, "").Get(ctx, &state); err != nil {
 				v.add("escalation workflow result unreadable", "#%d %s: %v", e.n, wid, err)
 			} else {
-				if state.Phase != workflows.PhaseDecided || state.Decision == nil || state.Decision.Status != e.want {
+				if state.Phase != contract.PhaseDecided || state.Decision == nil || state.Decision.Status != e.want {
 					v.add("escalation workflow ended in the wrong phase", "#%d %s: phase %s decision %+v", e.n, wid, state.Phase, state.Decision)
 				}
 				for _, n := range state.Notifications {
@@ -430,7 +429,7 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 				v.add("unexpected audit entry on a consultation", "%s: %s ×%d", cr.id, action, n)
 			}
 		}
-		wid := workflows.ConsultationIDFor(cr.id)
+		wid := contract.ConsultationWorkflowID(cr.id)
 		if d, err := c.tc.DescribeWorkflowExecution(ctx, wid, ""); err != nil {
 			v.add("consultation workflow missing", "%s: %v", wid, err)
 		} else if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -486,7 +485,7 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 	if stuck := v.byKind["escalation workflow not completed"]; len(stuck) > 0 {
 		n := 0
 		for _, e := range es {
-			wid := workflows.EscalationID(e.ID())
+			wid := contract.EscalationWorkflowID(e.ID())
 			if e.ID() == "" || s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 				continue
 			}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +31,6 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
-	"github.com/orchestrator-dev/orchestrator/workflows"
 )
 
 // Options configure a run.
@@ -156,7 +156,7 @@ func freeAddr() (string, error) {
 
 func (e *env) startTemporal(ctx context.Context) error {
 	var extra []string
-	for _, n := range workflows.SearchAttributeNames {
+	for _, n := range contract.SearchAttributeNames() {
 		extra = append(extra, "--search-attribute", n+"=Keyword")
 	}
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
@@ -301,7 +301,7 @@ func (e *env) product(ctx context.Context, concurrency int, d time.Duration) *Re
 		decided := time.Now()
 		r.Steps["decide"].add(decided.Sub(created))
 		for {
-			_, err := e.call(ctx, "GET", "/api/consultations/"+workflows.ConsultationOf(id), e.ceo, nil, http.StatusOK)
+			_, err := e.call(ctx, "GET", "/api/consultations/"+contract.ApprovalConsultationID(id), e.ceo, nil, http.StatusOK)
 			if err == nil {
 				break
 			}

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// ValidText reports whether s can be stored as text on every backend: valid
+// UTF-8 without control characters (PostgreSQL refuses NUL outright; the
+// others would reach Chatwoot notes and logs), except tabs and, in multiline
+// fields, line breaks.
+func ValidText(s string, multiline bool) bool {
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			return false
+		case r == '\t' || (multiline && (r == '\n' || r == '\r')):
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			return false
+		}
+	}
+	return true
+}
+
+// StorableJSON reports whether the \u escapes of a JSON document can be
+// stored by PostgreSQL's jsonb: no NUL, surrogates only in pairs.
+func StorableJSON(b []byte) bool {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '"':
+			inString = !inString
+		case inString && b[i] == '\\' && i+1 < len(b):
+			if b[i+1] != 'u' {
+				i++
+				continue
+			}
+			code, ok := hex4(b, i+2)
+			if !ok {
+				return false
+			}
+			switch {
+			case code == 0:
+				return false
+			case code >= 0xdc00 && code <= 0xdfff:
+				return false // a low surrogate without its high half
+			case code >= 0xd800 && code <= 0xdbff:
+				low, ok := hex4(b, i+8)
+				if !ok || i+7 >= len(b) || b[i+6] != '\\' || b[i+7] != 'u' || low < 0xdc00 || low > 0xdfff {
+					return false
+				}
+				i += 6
+			}
+			i += 5
+		}
+	}
+	return true
+}
+
+func hex4(b []byte, at int) (int, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[at:at+4]), 16, 16)
+	return int(n), err == nil
+}

@@ -1,0 +1,177 @@
+package contract
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+)
+
+// Actor is who did something, as the audit trail records it.
+type Actor struct {
+	ID      string `json:"id"`
+	Name    string `json:"name,omitempty"`
+	Channel string `json:"channel"`
+}
+
+// System is the actor of what the workflows do on their own (timeouts).
+var System = Actor{ID: "system", Channel: store.ChannelSystem}
+
+// EscalationInput starts an escalation.
+type EscalationInput struct {
+	Approval store.Approval `json:"approval"`
+	Actor    Actor          `json:"actor"`
+	// Participants are extra consultation participants named by the request.
+	Participants []string `json:"participants,omitempty"`
+	// Settings of the consultation an approval opens.
+	ConsultationMaxDurationSeconds  int64 `json:"consultationMaxDurationSeconds,omitempty"`
+	ConsultationStartTimeoutSeconds int64 `json:"consultationStartTimeoutSeconds,omitempty"`
+}
+
+// ConsultationInput starts a consultation's workflow.
+type ConsultationInput struct {
+	Consultation        store.Consultation `json:"consultation"`
+	Actor               Actor              `json:"actor"`
+	MaxDurationSeconds  int64              `json:"maxDurationSeconds,omitempty"`
+	StartTimeoutSeconds int64              `json:"startTimeoutSeconds,omitempty"`
+}
+
+// Defaults of a consultation whose input leaves the durations out.
+const (
+	DefaultConsultationMaxDuration  = 2 * time.Hour
+	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
+)
+
+// MaxDuration is how long the consultation may run once started.
+func (in ConsultationInput) MaxDuration() time.Duration {
+	return seconds(in.MaxDurationSeconds, DefaultConsultationMaxDuration)
+}
+
+// StartTimeout is how long the consultation waits to be started.
+func (in ConsultationInput) StartTimeout() time.Duration {
+	return seconds(in.StartTimeoutSeconds, DefaultConsultationStartTimeout)
+}
+
+func seconds(n int64, def time.Duration) time.Duration {
+	if n <= 0 {
+		return def
+	}
+	return time.Duration(n) * time.Second
+}
+
+// Participants lists who takes part in a consultation: the given users first,
+// then the extra ones, each once, empty ids left out.
+func Participants(first []string, extra ...string) []string {
+	out := make([]string, 0, len(first)+len(extra))
+	for _, id := range append(append([]string(nil), first...), extra...) {
+		if id != "" && !contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxCommentBytes bounds a decision comment.
+const MaxCommentBytes = 4000
+
+// DecisionRequest is the payload of the decide update and the decision signal.
+type DecisionRequest struct {
+	Status      string `json:"status"`
+	Comment     string `json:"comment,omitempty"`
+	DeciderID   string `json:"deciderId"`
+	DeciderName string `json:"deciderName,omitempty"`
+	// Channel is api or webhook for updates; signals are always ops-signal.
+	Channel string `json:"channel,omitempty"`
+}
+
+// FieldError names the field of a request that breaks a rule.
+type FieldError struct {
+	Field, Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+
+// Validate checks what a decision says, whoever sends it: the API before it
+// sends the update, the workflow before it accepts one. Whether the decider
+// may decide is for the caller to know.
+func (r DecisionRequest) Validate() error {
+	switch {
+	case r.Status != store.StatusApproved && r.Status != store.StatusRejected:
+		return &FieldError{"status", fmt.Sprintf("must be %q or %q", store.StatusApproved, store.StatusRejected)}
+	case len(r.Comment) > MaxCommentBytes:
+		return &FieldError{"comment", fmt.Sprintf("must be at most %d bytes", MaxCommentBytes)}
+	case !store.ValidText(r.Comment, true):
+		return &FieldError{"comment", "must not contain control characters other than tabs and line breaks"}
+	case r.DeciderID == "":
+		return &FieldError{"deciderId", "is required: a decision must name its decider"}
+	}
+	return nil
+}
+
+// DecisionResult answers the decide update.
+type DecisionResult struct {
+	Approval     *store.Approval     `json:"approval"`
+	Consultation *store.Consultation `json:"consultation,omitempty"`
+}
+
+// TransitionRequest is the payload of a consultation's start and end updates.
+type TransitionRequest struct {
+	ActorID   string `json:"actorId"`
+	ActorName string `json:"actorName,omitempty"`
+}
+
+// Phases of an escalation, as the state query reports them.
+const (
+	// PhaseRecording: the approval is being stored.
+	PhaseRecording = "recording"
+	// PhasePending: stored and waiting for a decision.
+	PhasePending = "pending"
+	// PhaseDeciding: a decision was accepted and is being applied.
+	PhaseDeciding = "deciding"
+	// PhaseDecided: the decision is stored; notifications may still be on
+	// their way.
+	PhaseDecided = "decided"
+	// PhaseDiscarded: the approval was never stored because the database
+	// refused it as a conflict (the conversation already has a pending
+	// escalation, or the id was taken); the workflow ends without effects.
+	PhaseDiscarded = "discarded"
+)
+
+// Notification outcomes.
+const (
+	NotificationPending = "pending"
+	NotificationSent    = "sent"
+	NotificationSkipped = "skipped"
+	NotificationFailed  = "failed"
+)
+
+// NotificationState is one notification's outcome.
+type NotificationState struct {
+	Kind   string `json:"kind"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// EscalationState answers the state query and is the workflow's result.
+type EscalationState struct {
+	Phase          string              `json:"phase"`
+	Approval       *store.Approval     `json:"approval,omitempty"`
+	Decision       *DecisionRequest    `json:"decision,omitempty"`
+	ConsultationID string              `json:"consultationId,omitempty"`
+	Notifications  []NotificationState `json:"notifications,omitempty"`
+	Error          string              `json:"error,omitempty"`
+}
+
+// ConsultationState answers the state query and is the workflow's result.
+type ConsultationState struct {
+	Consultation *store.Consultation `json:"consultation,omitempty"`
+}

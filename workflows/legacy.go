@@ -1,0 +1,72 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
+)
+
+// Generations of the escalation. New runs take the newest path; the other
+// branches exist only so that escalations started by older code replay
+// (workflows/testdata/histories/v0-* and v1-* are such histories).
+//
+// A branch can be deleted once no workflow that took it is open. Ask the
+// namespace, for each change id below, e.g.:
+//
+//	temporal workflow count --query "WorkflowType='Escalation' AND ExecutionStatus='Running' AND TemporalChangeVersion NOT IN ('inline-effects-1')"
+//
+// (TemporalChangeVersion lists "<change id>-<version>" for the versions a run
+// recorded.) When it answers 0 for a change id, delete its branch, keep the
+// GetVersion call with the old version as the minimum, and drop the matching
+// fixtures.
+const (
+	// inlineEffects (v0 → 1): notifications first try a local activity, and
+	// the consultation starts from a local activity. Before it: regular
+	// activities only, and the consultation was a child workflow.
+	inlineEffects = "inline-effects"
+	// durableDecision (v0 → 1): the decision is applied by a regular
+	// activity. Before it: a local activity inside the task that accepted
+	// the update (see escalation.apply for why that was unsafe).
+	durableDecision = "durable-decision"
+)
+
+// generation is which of the escalation's generations a run follows.
+type generation struct {
+	inlineEffects bool
+}
+
+// currentGeneration is decided once, at the start of a run.
+func currentGeneration(ctx workflow.Context) generation {
+	return generation{inlineEffects: workflow.GetVersion(ctx, inlineEffects, workflow.DefaultVersion, 1) == 1}
+}
+
+// durableDecision is decided when the decision arrives, which is where the
+// histories of older runs recorded it.
+func (generation) durableDecision(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, durableDecision, workflow.DefaultVersion, 1) == 1
+}
+
+// startConsultationAsChild is how the first generation started the
+// consultation: a child workflow, abandoned when the escalation closes.
+func startConsultationAsChild(ctx workflow.Context, in contract.ConsultationInput) error {
+	opts := contract.ConsultationStart("", in.Consultation)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            opts.ID,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: opts.TypedSearchAttributes,
+		StaticSummary:         opts.StaticSummary,
+	})
+	var started workflow.Execution
+	err := workflow.ExecuteChildWorkflow(cctx, contract.ConsultationWorkflow, in).GetChildWorkflowExecution().Get(ctx, &started)
+	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
+	if err != nil && !errors.As(err, &already) {
+		return fmt.Errorf("child workflow: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,53 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
+)
+
+// outbox delivers an escalation's notifications in order, one at a time,
+// beside the main flow: a slow or down Chatwoot never holds up a decision,
+// and the decision note never overtakes the escalation note. Each
+// notification's outcome is kept in the escalation's state.
+type outbox struct {
+	queue   []activities.NotifyInput
+	sending bool
+}
+
+func (o *outbox) enqueue(state *contract.EscalationState, in activities.NotifyInput) {
+	state.Notifications = append(state.Notifications, contract.NotificationState{Kind: in.Kind, Status: contract.NotificationPending})
+	o.queue = append(o.queue, in)
+}
+
+// idle reports whether everything enqueued has been delivered.
+func (o *outbox) idle() bool { return len(o.queue) == 0 && !o.sending }
+
+// deliver runs for the workflow's lifetime, sending what is enqueued. A
+// notification first gets one quick attempt inside the workflow task (a
+// local activity within notifyFastBudget); anything but success hands it to
+// a regular activity, retried for as long as Chatwoot takes to come back.
+func (o *outbox) deliver(ctx workflow.Context, gen generation, state *contract.EscalationState) {
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(o.queue) > 0 }); err != nil {
+			return
+		}
+		o.sending = true
+		in := o.queue[0]
+		var res activities.NotifyResult
+		sent := gen.inlineEffects && workflow.ExecuteLocalActivity(notifyFastOptions(ctx), a.Notify, in).Get(ctx, &res) == nil
+		if !sent {
+			if err := workflow.ExecuteActivity(notifyOptions(ctx), a.Notify, in).Get(ctx, &res); err != nil {
+				res = activities.NotifyResult{Status: contract.NotificationFailed, Reason: err.Error()}
+			}
+		}
+		for i := range state.Notifications {
+			if state.Notifications[i].Kind == in.Kind {
+				state.Notifications[i].Status, state.Notifications[i].Reason = res.Status, res.Reason
+			}
+		}
+		o.queue = o.queue[1:]
+		o.sending = false
+	}
+}
