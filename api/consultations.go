@@ -1,24 +1,19 @@
 package api
 
 import (
-	"errors"
 	"net/http"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
+
+// Consultation handlers: create starts a consultation's workflow, start and
+// end send it updates, list and get read the database. Every consultation
+// is shown with the caller's own join link.
 
 // consultationView is a consultation with the caller's own join link.
 type consultationView struct {
@@ -39,47 +34,13 @@ func (s *Server) view(p *auth.Principal, c *store.Consultation) (consultationVie
 	return v, nil
 }
 
-type createConsultationRequest struct {
-	TenantID       string     `json:"tenantId"`
-	Title          string     `json:"title"`
-	ParticipantIDs []string   `json:"participantIds"`
-	ScheduledAt    *time.Time `json:"scheduledAt"`
-	ApprovalID     *string    `json:"approvalId"`
-}
-
-func (r *createConsultationRequest) validate() error {
-	var fe []FieldError
-	add := func(f, d string) { fe = append(fe, FieldError{f, d}) }
-	if r.TenantID == "" || !store.ValidTenantID(r.TenantID) {
-		add("tenantId", "is required and must be a valid tenant id")
-	}
-	r.Title = strings.TrimSpace(r.Title)
-	if n := utf8.RuneCountInString(r.Title); n == 0 || n > maxTitle || !cleanText(r.Title, false) {
-		add("title", "is required: at most 200 characters, no control characters")
-	}
-	if len(r.ParticipantIDs) > maxParticipants {
-		add("participantIds", "must list at most 20 users")
-	}
-	for _, p := range r.ParticipantIDs {
-		if p == "" || len(p) > maxIDLength || !cleanText(p, false) {
-			add("participantIds", "every participant must be a user id of 1 to 256 printable bytes")
-			break
-		}
-	}
-	if r.ApprovalID != nil {
-		add("approvalId", "is set by the escalation that creates the consultation, not by the caller")
-	}
-	if len(fe) > 0 {
-		return invalid(fe...)
-	}
-	return nil
-}
-
-func (r *createConsultationRequest) tenant() string { return r.TenantID }
-
 func (s *Server) createConsultation(c *gin.Context) error {
 	var req createConsultationRequest
 	p, err := bindCreate(c, &req)
+	if err != nil {
+		return err
+	}
+	key, err := idempotencyKey(c)
 	if err != nil {
 		return err
 	}
@@ -88,36 +49,15 @@ func (s *Server) createConsultation(c *gin.Context) error {
 		return err
 	}
 	id := store.NewID()
-	if key := c.GetHeader("Idempotency-Key"); key != "" && len(key) <= maxIdemKey {
-		id = uuid.NewSHA1(idempotencyNamespace, []byte("consultation\x00"+req.TenantID+"\x00"+p.Subject+"\x00"+key)).String()
-	}
-	participants := []string{p.Subject}
-	for _, x := range req.ParticipantIDs {
-		if !contains(participants, x) {
-			participants = append(participants, x)
-		}
+	if key != "" {
+		id = keyedID(keyedConsultation, req.TenantID, p.Subject, key)
 	}
 	cons := store.Consultation{
 		ID: id, Title: req.Title, JitsiRoom: room, Status: store.ConsultationScheduled, HostID: p.Subject,
-		ParticipantIDs: participants, TenantID: req.TenantID, ScheduledAt: req.ScheduledAt,
+		ParticipantIDs: contract.Participants([]string{p.Subject}, req.ParticipantIDs...), TenantID: req.TenantID, ScheduledAt: req.ScheduledAt,
 	}
-	ctx := c.Request.Context()
-	wfID := contract.ConsultationWorkflowID(id)
-	c.Set("workflow_id", wfID)
-	out, err := startAndWaitCreated(ctx, s.d.Temporal, client.StartWorkflowOptions{
-		ID: wfID, TaskQueue: s.d.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(contract.TenantIDKey.ValueSet(req.TenantID)),
-		Memo:                     map[string]any{"title": req.Title, "tenantId": req.TenantID, "hostId": p.Subject},
-		StaticSummary:            "Consultation: " + req.Title,
-	}, contract.ConsultationWorkflow, contract.ConsultationInput{
-		Consultation: cons, Actor: contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI},
-		MaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
-		StartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
-	}, func() (*store.Consultation, error) {
-		return s.d.Store.GetConsultation(ctx, store.ScopeOf(req.TenantID), id)
-	})
+	actor := contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI}
+	out, err := s.startConsultationWorkflow(c, s.consultationInput(cons, actor))
 	if err != nil {
 		return err
 	}
@@ -167,39 +107,26 @@ func (s *Server) getConsultation(c *gin.Context) error {
 func (s *Server) startConsultation(c *gin.Context) error {
 	return s.transition(c, contract.UpdateStart)
 }
+
 func (s *Server) endConsultation(c *gin.Context) error { return s.transition(c, contract.UpdateEnd) }
 
+// transition sends start or end to the consultation's workflow, which
+// decides whether the consultation can make that step.
 func (s *Server) transition(c *gin.Context, update string) error {
-	if c.Request.ContentLength > 0 {
-		// No body is expected; read it to enforce the limits and refuse junk.
-		var empty struct{}
-		if err := decodeJSON(c, &empty); err != nil {
-			return err
-		}
+	if err := noBody(c); err != nil {
+		return err
 	}
 	p := principal(c)
-	ctx := c.Request.Context()
-	cons, err := s.d.Store.GetConsultation(ctx, scopeOf(p), c.Param("id"))
+	cons, err := s.d.Store.GetConsultation(c.Request.Context(), scopeOf(p), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	c.Set("tenant", cons.TenantID)
-	wfID := contract.ConsultationWorkflowID(cons.ID)
-	c.Set("workflow_id", wfID)
-	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: wfID, UpdateName: update, UpdateID: update + "-" + uuid.NewString(),
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args:         []any{contract.TransitionRequest{ActorID: p.Subject, ActorName: p.Name}},
-	})
+	logTenant(c, cons.TenantID)
 	var out store.Consultation
-	if err == nil {
-		err = h.Get(ctx, &out)
-	}
+	err = s.update(c, contract.ConsultationWorkflowID(cons.ID), update, update+"-"+store.NewID(),
+		contract.TransitionRequest{ActorID: p.Subject, ActorName: p.Name}, &out,
+		problem(http.StatusConflict, "invalid_transition", "the consultation has %s", cons.Status))
 	if err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return problem(http.StatusConflict, "invalid_transition", "the consultation has %s", cons.Status)
-		}
 		return err
 	}
 	v, err := s.view(p, &out)

@@ -152,7 +152,7 @@ func TestHostileBodies(t *testing.T) {
 		{"decide: unknown field", hostileRequest{method: http.MethodPatch, path: "/api/approvals/" + s.approvalID, body: []byte(`{"status":"approved","approvedBy":"ceo-1"}`)}, 400, "validation_failed", "approvedBy"},
 		{"decide: text/plain", hostileRequest{method: http.MethodPatch, path: "/api/approvals/" + s.approvalID, body: []byte(`{"status":"approved"}`), contentType: hostileStrPtr("text/plain")}, 415, "unsupported_media_type", ""},
 		{"decide: empty body", hostileRequest{method: http.MethodPatch, path: "/api/approvals/" + s.approvalID, body: []byte{}}, 400, "body_empty", ""},
-		{"decide: Idempotency-Key not UTF-8", hostileRequest{method: http.MethodPatch, path: "/api/approvals/" + s.approvalID, body: []byte(`{"status":"approved"}`), header: map[string]string{"Idempotency-Key": "k\xff"}}, 503, "unavailable", ""},
+		{"decide: Idempotency-Key not UTF-8", hostileRequest{method: http.MethodPatch, path: "/api/approvals/" + s.approvalID, body: []byte(`{"status":"approved"}`), header: map[string]string{"Idempotency-Key": "k\xff"}}, 400, "validation_failed", "Idempotency-Key"},
 		{"decide: trailing closing brace", hostileRequest{method: http.MethodPatch, path: "/api/approvals/" + s.approvalID, body: []byte(`{"status":"approved"}}`)}, 400, "malformed_json", ""},
 		{"decide: 1 MiB + 1 byte", hostileRequest{method: http.MethodPatch, path: "/api/approvals/" + s.approvalID, body: hostileBodyOfSize(api.MaxBodyBytes + 1)}, 413, "body_too_large", ""},
 

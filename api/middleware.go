@@ -15,12 +15,6 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 )
 
-const (
-	ctxRequestID = "requestId"
-	ctxLogger    = "logger"
-	ctxPrincipal = "principal"
-)
-
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func newRequestID() string {
@@ -51,10 +45,10 @@ func (s *Server) requestContext(c *gin.Context) {
 	}
 	attrs := []any{"method", c.Request.Method, "route", route, "status", c.Writer.Status(),
 		"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "bytes", c.Writer.Size()}
-	if t := c.GetString("tenant"); t != "" {
+	if t := c.GetString(ctxTenant); t != "" {
 		attrs = append(attrs, "tenant", t)
 	}
-	if w := c.GetString("workflow_id"); w != "" {
+	if w := c.GetString(ctxWorkflowID); w != "" {
 		attrs = append(attrs, "workflow_id", w)
 	}
 	// The caller's sub is already on the logger (authenticate adds it).

@@ -129,14 +129,6 @@ func (s *Server) handle(fn func(c *gin.Context) error) gin.HandlerFunc {
 	}
 }
 
-// principal is the authenticated caller; the auth middleware guarantees it.
-func principal(c *gin.Context) *auth.Principal {
-	return c.MustGet(ctxPrincipal).(*auth.Principal)
-}
-
-// scopeOf is the store scope of everything the caller may see.
-func scopeOf(p *auth.Principal) store.Scope { return store.ScopeOf(p.TenantIDs()...) }
-
 func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }

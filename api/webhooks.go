@@ -135,9 +135,10 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		Priority: escalationPriority(ev.Conversation.Priority), RequestedBy: trigger.agentID, RequestedByName: trigger.agentName,
 		Metadata: store.MustJSON(map[string]any{"source": "chatwoot", "delivery": delivery}), Conversation: &conv,
 	}
-	opts, in := s.escalationStart(ap, contract.Actor{ID: trigger.agentID, Name: trigger.agentName, Channel: store.ChannelWebhook}, nil)
-	c.Set("workflow_id", opts.ID)
-	c.Set("tenant", tenant)
+	in := s.escalationInput(ap, contract.Actor{ID: trigger.agentID, Name: trigger.agentName, Channel: store.ChannelWebhook}, nil)
+	opts := contract.EscalationStart(s.d.TaskQueue, ap)
+	logWorkflow(c, opts.ID)
+	logTenant(c, tenant)
 	if _, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, contract.EscalationWorkflow, in); err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if !errors.As(err, &started) {

@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
+)
+
+// How the API reaches the workflows: it starts them and sends them updates,
+// with the contract's names and options, and nothing else.
+
+// escalationInput is what an approval's escalation starts with.
+func (s *Server) escalationInput(ap store.Approval, actor contract.Actor, participants []string) contract.EscalationInput {
+	return contract.EscalationInput{
+		Approval: ap, Actor: actor, Participants: participants,
+		ConsultationMaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
+		ConsultationStartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
+	}
+}
+
+// consultationInput is what a consultation created through the API starts with.
+func (s *Server) consultationInput(cons store.Consultation, actor contract.Actor) contract.ConsultationInput {
+	return contract.ConsultationInput{
+		Consultation: cons, Actor: actor,
+		MaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
+		StartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
+	}
+}
+
+// startEscalationWorkflow starts the approval's workflow and waits, in the same call
+// (Update-With-Start), until the workflow has stored the approval.
+func (s *Server) startEscalationWorkflow(c *gin.Context, in contract.EscalationInput) (*store.Approval, error) {
+	opts := contract.EscalationStart(s.d.TaskQueue, in.Approval)
+	logWorkflow(c, opts.ID)
+	ctx := c.Request.Context()
+	return startAndWaitCreated(ctx, s.d.Temporal, opts, contract.EscalationWorkflow, in, func() (*store.Approval, error) {
+		return s.d.Store.GetApproval(ctx, store.ScopeOf(in.Approval.TenantID), in.Approval.ID)
+	})
+}
+
+// startConsultationWorkflow starts a consultation's workflow the same way.
+func (s *Server) startConsultationWorkflow(c *gin.Context, in contract.ConsultationInput) (*store.Consultation, error) {
+	opts := contract.ConsultationStart(s.d.TaskQueue, in.Consultation)
+	logWorkflow(c, opts.ID)
+	ctx := c.Request.Context()
+	return startAndWaitCreated(ctx, s.d.Temporal, opts, contract.ConsultationWorkflow, in, func() (*store.Consultation, error) {
+		return s.d.Store.GetConsultation(ctx, store.ScopeOf(in.Consultation.TenantID), in.Consultation.ID)
+	})
+}
+
+// startAndWaitCreated starts a workflow (or joins the running one with the
+// same id) and waits for its "created" update, which answers with the stored
+// row. When the id belongs to a workflow that has already closed (the same
+// Idempotency-Key, later), the stored row is read instead.
+func startAndWaitCreated[T any](ctx context.Context, tc client.Client, opts client.StartWorkflowOptions, workflowType string, input any,
+	stored func() (*T, error)) (*T, error) {
+	op := tc.NewWithStartWorkflowOperation(opts, workflowType, input)
+	h, err := tc.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName: contract.UpdateCreated, UpdateID: "created", WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	var out T
+	if err == nil {
+		err = h.Get(ctx, &out)
+	}
+	if err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return stored()
+		}
+		return nil, err
+	}
+	return &out, nil
+}
+
+// update sends an update and waits for its answer. A workflow that has closed
+// since the caller read its row answers closed (the handler says what that
+// means for the resource).
+func (s *Server) update(c *gin.Context, workflowID, name, updateID string, arg, out any, closed error) error {
+	logWorkflow(c, workflowID)
+	ctx := c.Request.Context()
+	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, UpdateID: updateID,
+		WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{arg},
+	})
+	if err == nil {
+		err = h.Get(ctx, out)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return closed
+	}
+	return err
+}
