@@ -84,8 +84,7 @@ func (o *Outbound) chatwoot(ctx context.Context, in NotifyInput) (*NotifyResult,
 		return nil, fmt.Errorf("notify: unknown kind %q", in.Kind)
 	}
 	for _, st := range steps {
-		key := "chatwoot:" + in.Approval.ID + ":" + in.Kind + ":" + st.name
-		status, err := o.once(ctx, in, key, "chatwoot", st.run)
+		status, err := o.once(ctx, in, chatwootStepKey(in, st.name), "chatwoot", st.run)
 		if err != nil {
 			return nil, err
 		}
@@ -104,8 +103,7 @@ func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl strin
 		conv := in.Approval.Conversation
 		acct, cid := int(conv.AccountID), int(conv.ConversationID)
 		echoID := "orchestrator:" + in.Approval.ID + ":" + in.Kind + ":" + step
-		key := "chatwoot:" + in.Approval.ID + ":" + in.Kind + ":" + step
-		if n, err := o.Store.GetNotification(ctx, key); err == nil && n.Attempts > 1 {
+		if n, err := o.Store.GetNotification(ctx, chatwootStepKey(in, step)); err == nil && n.Attempts > 1 {
 			m, found, err := o.Chatwoot.FindMessageByEchoID(ctx, acct, cid, echoID, n.CreatedAt.Add(-time.Minute))
 			if err != nil {
 				return "", err
@@ -124,6 +122,14 @@ func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl strin
 		}
 		return fmt.Sprint(msg.ID), nil
 	}
+}
+
+// chatwootStepKey names one Chatwoot step of a notification in the
+// notifications table. once records attempts under it and message looks the
+// attempts up by it to decide whether to reconcile by echo id, so both must
+// use this one spelling.
+func chatwootStepKey(in NotifyInput, step string) string {
+	return "chatwoot:" + in.Approval.ID + ":" + in.Kind + ":" + step
 }
 
 type permanentError struct{ err error }

@@ -15,6 +15,13 @@ import (
 	"time"
 )
 
+// Defaults of a consultation's durations (CONSULTATION_MAX_DURATION and
+// CONSULTATION_START_TIMEOUT); a workflow input without them means these.
+const (
+	DefaultConsultationMaxDuration  = 2 * time.Hour
+	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
+)
+
 // Mode says which process is being configured. Some settings only matter to
 // one process, and the dev mode fills in embedded defaults.
 type Mode string
@@ -153,8 +160,8 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.JitsiPrivateKeyFile = r.str("JITSI_PRIVATE_KEY_FILE", "")
 	c.JitsiKeyID = r.str("JITSI_KEY_ID", "")
 
-	c.ConsultationMaxDuration = r.duration("CONSULTATION_MAX_DURATION", 2*time.Hour)
-	c.ConsultationStartTimeout = r.duration("CONSULTATION_START_TIMEOUT", 7*24*time.Hour)
+	c.ConsultationMaxDuration = r.duration("CONSULTATION_MAX_DURATION", DefaultConsultationMaxDuration)
+	c.ConsultationStartTimeout = r.duration("CONSULTATION_START_TIMEOUT", DefaultConsultationStartTimeout)
 
 	c.MatrixHomeserverURL = strings.TrimRight(r.str("MATRIX_HOMESERVER_URL", ""), "/")
 	c.MatrixASToken = r.str("MATRIX_AS_TOKEN", "")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
@@ -36,20 +37,14 @@ type ConsultationInput struct {
 	StartTimeoutSeconds int64              `json:"startTimeoutSeconds,omitempty"`
 }
 
-// Defaults of a consultation whose input leaves the durations out.
-const (
-	DefaultConsultationMaxDuration  = 2 * time.Hour
-	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
-)
-
 // MaxDuration is how long the consultation may run once started.
 func (in ConsultationInput) MaxDuration() time.Duration {
-	return seconds(in.MaxDurationSeconds, DefaultConsultationMaxDuration)
+	return seconds(in.MaxDurationSeconds, config.DefaultConsultationMaxDuration)
 }
 
 // StartTimeout is how long the consultation waits to be started.
 func (in ConsultationInput) StartTimeout() time.Duration {
-	return seconds(in.StartTimeoutSeconds, DefaultConsultationStartTimeout)
+	return seconds(in.StartTimeoutSeconds, config.DefaultConsultationStartTimeout)
 }
 
 func seconds(n int64, def time.Duration) time.Duration {
