@@ -204,6 +204,9 @@ func TestDecisionRules(t *testing.T) {
 		{"pending is not a decision", contract.DecisionRequest{Status: "pending", DeciderID: "ceo-1"}, contract.ErrTypeInvalidDecision},
 		{"no decider", contract.DecisionRequest{Status: "approved"}, contract.ErrTypeInvalidDecision},
 		{"self decision", contract.DecisionRequest{Status: "approved", DeciderID: "agent-1"}, contract.ErrTypeSelfDecision},
+		// The API refused these before the workflow did: one rule now.
+		{"control character in comment", contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Comment: "a\x00b"}, contract.ErrTypeInvalidDecision},
+		{"comment over the limit", contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Comment: strings.Repeat("c", contract.MaxCommentBytes+1)}, contract.ErrTypeInvalidDecision},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
