@@ -103,7 +103,7 @@ func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl strin
 		conv := in.Approval.Conversation
 		acct, cid := int(conv.AccountID), int(conv.ConversationID)
 		echoID := "orchestrator:" + in.Approval.ID + ":" + in.Kind + ":" + step
-		if n, err := o.Store.GetNotification(ctx, chatwootStepKey(in, step)); err == nil && n.Attempts > 1 {
+		if n, err := o.Store.GetNotification(ctx, store.ScopeOf(in.Approval.TenantID), chatwootStepKey(in, step)); err == nil && n.Attempts > 1 {
 			m, found, err := o.Chatwoot.FindMessageByEchoID(ctx, acct, cid, echoID, n.CreatedAt.Add(-time.Minute))
 			if err != nil {
 				return "", err
@@ -157,7 +157,7 @@ func (o *Outbound) once(ctx context.Context, in NotifyInput, key, target string,
 	ext, err := run()
 	if err == nil {
 		o.count(target, "sent")
-		return nil, o.Store.FinishNotification(ctx, key, store.NotificationSent, ext, "")
+		return nil, o.Store.FinishNotification(ctx, store.ScopeOf(in.Approval.TenantID), key, store.NotificationSent, ext, "")
 	}
 	var perm *permanentError
 	if !errors.As(err, &perm) && !chatwoot.IsPermanent(err) && !matrix.IsPermanent(err) {
@@ -167,7 +167,7 @@ func (o *Outbound) once(ctx context.Context, in NotifyInput, key, target string,
 	}
 	o.count(target, "failed")
 	reason := err.Error()
-	if ferr := o.Store.FinishNotification(ctx, key, store.NotificationFailed, "", reason); ferr != nil {
+	if ferr := o.Store.FinishNotification(ctx, store.ScopeOf(in.Approval.TenantID), key, store.NotificationFailed, "", reason); ferr != nil {
 		return nil, ferr
 	}
 	if aerr := o.audit(ctx, in, target+".failed", reason); aerr != nil {

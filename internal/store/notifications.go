@@ -35,32 +35,47 @@ type Notification struct {
 	UpdatedAt  time.Time `gorm:"autoUpdateTime:false"`
 }
 
-// GetNotification reads a notification by key; ErrNotFound when none.
-func (s *Store) GetNotification(ctx context.Context, key string) (*Notification, error) {
-	var n Notification
-	err := s.db.WithContext(ctx).First(&n, "key = ?", key).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
+// GetNotification reads the notification key of a tenant in scope;
+// ErrNotFound when there is none.
+func (s *Store) GetNotification(ctx context.Context, scope Scope, key string) (*Notification, error) {
+	n, err := findOne[Notification](ctx, s, scope, query{table: "notifications", where: []string{"key = ?"}, args: []any{key}, order: "key"})
 	if err != nil {
 		return nil, fmt.Errorf("get notification %s: %w", key, err)
 	}
-	return &n, nil
+	return n, nil
 }
 
 // BeginNotification marks an attempt: it inserts the row in "sending" or
 // counts one more attempt of an unfinished one, and returns the row as it was
-// before (nil for the first attempt).
+// before (nil for the first attempt). It runs in n.TenantID's scope; a key
+// already used by another tenant is ErrConflict.
 func (s *Store) BeginNotification(ctx context.Context, n Notification) (*Notification, error) {
 	var prev *Notification
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, ScopeOf(n.TenantID), func(tx *gorm.DB) error {
 		var cur Notification
-		err := tx.First(&cur, "key = ?", n.Key).Error
+		read := func() error {
+			// The tenant condition repeats the policy for SQLite, which has none.
+			return tx.Where("key = ? AND tenant_id = ?", n.Key, n.TenantID).First(&cur).Error
+		}
+		err := read()
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound):
 			now := s.Now()
 			n.Status, n.Attempts, n.CreatedAt, n.UpdatedAt = NotificationSending, 1, now, now
-			return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&n).Error
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&n)
+			if res.Error != nil || res.RowsAffected == 1 {
+				return res.Error
+			}
+			// The key exists but was not visible: another tenant's row
+			// (the policy hides it), or one inserted since the read.
+			if err := read(); err != nil {
+				if errors.Is(err, gorm.ErrRecordNotFound) {
+					return fmt.Errorf("the key is another tenant's: %w", ErrConflict)
+				}
+				return err
+			}
+			prev = &cur
+			return nil
 		case err != nil:
 			return err
 		}
@@ -68,7 +83,7 @@ func (s *Store) BeginNotification(ctx context.Context, n Notification) (*Notific
 		if cur.Status != NotificationSending {
 			return nil
 		}
-		return tx.Model(&Notification{}).Where("key = ?", n.Key).
+		return tx.Model(&Notification{}).Where("key = ? AND tenant_id = ?", n.Key, n.TenantID).
 			Updates(map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": s.Now()}).Error
 	})
 	if err != nil {
@@ -77,8 +92,9 @@ func (s *Store) BeginNotification(ctx context.Context, n Notification) (*Notific
 	return prev, nil
 }
 
-// FinishNotification records the outcome of an attempt.
-func (s *Store) FinishNotification(ctx context.Context, key, status, externalID, lastError string) error {
+// FinishNotification records the outcome of an attempt of a notification of
+// a tenant in scope; ErrNotFound when there is none.
+func (s *Store) FinishNotification(ctx context.Context, scope Scope, key, status, externalID, lastError string) error {
 	updates := map[string]any{"status": status, "updated_at": s.Now()}
 	if externalID != "" {
 		updates["external_id"] = externalID
@@ -89,17 +105,28 @@ func (s *Store) FinishNotification(ctx context.Context, key, status, externalID,
 		}
 		updates["last_error"] = lastError
 	}
-	if err := s.db.WithContext(ctx).Model(&Notification{}).Where("key = ?", key).Updates(updates).Error; err != nil {
+	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+		res := tx.Model(&Notification{}).Where("key = ? AND tenant_id IN ?", key, scope.tenants).Updates(updates)
+		if res.Error == nil && res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return res.Error
+	})
+	if err != nil {
 		return fmt.Errorf("finish notification %s: %w", key, err)
 	}
 	return nil
 }
 
-// ListNotifications returns an approval's notifications (tests, fault drills).
-func (s *Store) ListNotifications(ctx context.Context, approvalID string) ([]Notification, error) {
+// ListNotifications returns an approval's notifications within scope (tests,
+// fault drills).
+func (s *Store) ListNotifications(ctx context.Context, scope Scope, approvalID string) ([]Notification, error) {
 	var out []Notification
-	err := s.db.WithContext(ctx).Where("approval_id = ?", approvalID).Order("created_at, key").Find(&out).Error
-	return out, err
+	q := query{table: "notifications", where: []string{"approval_id = ?"}, args: []any{approvalID}, order: "created_at, key"}
+	if err := s.find(ctx, scope, q, &out); err != nil {
+		return nil, fmt.Errorf("list notifications of %s: %w", approvalID, err)
+	}
+	return out, nil
 }
 
 // WebhookDelivery is a delivery already handled.
