@@ -14,11 +14,11 @@ import (
 // tail of its history, for the failure report.
 func (c *cluster) diagnose(ctx context.Context, wid string) string {
 	var b strings.Builder
-	d, err := c.tc.DescribeWorkflowExecution(ctx, wid, "")
+	d, err := c.tc.DescribeWorkflow(ctx, wid, "")
 	if err != nil {
 		return fmt.Sprintf("%s: describe: %v", wid, err)
 	}
-	info := d.GetWorkflowExecutionInfo()
+	info := d.RawResponse.GetWorkflowExecutionInfo()
 	fmt.Fprintf(&b, "%s: %s, %d history events", wid, info.GetStatus(), info.GetHistoryLength())
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && strings.HasPrefix(wid, contract.EscalationWorkflowID("")) {
 		var state contract.EscalationState
@@ -28,15 +28,15 @@ func (c *cluster) diagnose(ctx context.Context, wid string) string {
 			fmt.Fprintf(&b, "; state query: phase %s, decision %+v", state.Phase, state.Decision)
 		}
 	}
-	if wt := d.GetPendingWorkflowTask(); wt != nil {
+	if wt := d.RawResponse.GetPendingWorkflowTask(); wt != nil {
 		fmt.Fprintf(&b, "; pending workflow task %s attempt %d scheduled %s started %s", wt.GetState(), wt.GetAttempt(),
 			wt.GetScheduledTime().AsTime().Format("15:04:05.000"), wt.GetStartedTime().AsTime().Format("15:04:05.000"))
 	}
-	for _, a := range d.GetPendingActivities() {
+	for _, a := range d.RawResponse.GetPendingActivities() {
 		fmt.Fprintf(&b, "; pending activity %s %s attempt %d last failure %q", a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(),
 			a.GetLastFailure().GetMessage())
 	}
-	for _, ch := range d.GetPendingChildren() {
+	for _, ch := range d.RawResponse.GetPendingChildren() {
 		fmt.Fprintf(&b, "; pending child %s", ch.GetWorkflowId())
 	}
 	var events []*historypb.HistoryEvent

@@ -160,12 +160,12 @@ func (c *cluster) snapshot(ctx context.Context, es []*escalation, known map[stri
 			s.workflows[wid] = st
 			continue
 		}
-		d, err := c.tc.DescribeWorkflowExecution(ctx, wid, "")
+		d, err := c.tc.DescribeWorkflow(ctx, wid, "")
 		if err != nil {
 			s.workflows[wid] = enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED
 			continue
 		}
-		s.workflows[wid] = d.GetWorkflowExecutionInfo().GetStatus()
+		s.workflows[wid] = d.RawResponse.GetWorkflowExecutionInfo().GetStatus()
 	}
 	return s, nil
 }
@@ -430,9 +430,9 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 			}
 		}
 		wid := contract.ConsultationWorkflowID(cr.id)
-		if d, err := c.tc.DescribeWorkflowExecution(ctx, wid, ""); err != nil {
+		if d, err := c.tc.DescribeWorkflow(ctx, wid, ""); err != nil {
 			v.add("consultation workflow missing", "%s: %v", wid, err)
-		} else if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		} else if st := d.RawResponse.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			v.add("consultation workflow not running", "%s: %s", wid, st)
 		}
 	}
