@@ -2,6 +2,7 @@ package openapitest
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,7 @@ func (d *Doc) lint() []error {
 			if !ok {
 				continue
 			}
-			op := &operation{located: located{ptr: "/paths/" + escape(p.template) + "/" + m, obj: obj}, tmpl: &p, method: m}
+			op := &docOp{located: located{ptr: "/paths/" + escape(p.template) + "/" + m, obj: obj}, tmpl: &p, method: m}
 			where := strings.ToUpper(m) + " " + p.template
 			if id, _ := obj["operationId"].(string); id != "" {
 				if other, dup := ids[id]; dup {
@@ -185,38 +186,65 @@ func init() {
 // lintSchema refuses unknown keywords and object schemas that can never
 // validate (a required property that additionalProperties: false forbids).
 func lintSchema(v any, ptr string, errs *[]error) {
+	walkSchema(v, ptr, func(m map[string]any, ptr string) {
+		for _, k := range sortedKeys(m) {
+			if !schemaKeywords[k] && !strings.HasPrefix(k, "x-") {
+				*errs = append(*errs, fmt.Errorf("%s: unknown schema keyword %q", ptr, k))
+			}
+		}
+		if open, isBool := m["additionalProperties"].(bool); isBool && !open {
+			props, _ := m["properties"].(map[string]any)
+			req, _ := m["required"].([]any)
+			for _, r := range req {
+				if name, _ := r.(string); props[name] == nil && m["patternProperties"] == nil {
+					*errs = append(*errs, fmt.Errorf("%s: %q is required but additionalProperties is false and it is not a property", ptr, name))
+				}
+			}
+		}
+	})
+}
+
+// walkSchema calls fn for the schema v at ptr and then for each of its
+// subschemas, depth first. A $ref is not followed: its target is a schema
+// location of its own.
+func walkSchema(v any, ptr string, fn func(m map[string]any, ptr string)) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return
 	}
-	for _, k := range sortedKeys(m) {
-		if !schemaKeywords[k] && !strings.HasPrefix(k, "x-") {
-			*errs = append(*errs, fmt.Errorf("%s: unknown schema keyword %q", ptr, k))
-		}
-	}
-	if open, isBool := m["additionalProperties"].(bool); isBool && !open {
-		props, _ := m["properties"].(map[string]any)
-		req, _ := m["required"].([]any)
-		for _, r := range req {
-			if name, _ := r.(string); props[name] == nil && m["patternProperties"] == nil {
-				*errs = append(*errs, fmt.Errorf("%s: %q is required but additionalProperties is false and it is not a property", ptr, name))
-			}
-		}
-	}
+	fn(m, ptr)
 	for _, k := range []string{"properties", "patternProperties", "$defs", "dependentSchemas"} {
 		sub, _ := m[k].(map[string]any)
 		for _, name := range sortedKeys(sub) {
-			lintSchema(sub[name], ptr+"/"+k+"/"+escape(name), errs)
+			walkSchema(sub[name], ptr+"/"+k+"/"+escape(name), fn)
 		}
 	}
 	for _, k := range []string{"additionalProperties", "items", "contains", "propertyNames", "not", "if", "then",
 		"else", "unevaluatedItems", "unevaluatedProperties", "contentSchema"} {
-		lintSchema(m[k], ptr+"/"+k, errs)
+		walkSchema(m[k], ptr+"/"+k, fn)
 	}
 	for _, k := range []string{"prefixItems", "allOf", "anyOf", "oneOf"} {
 		list, _ := m[k].([]any)
 		for i, s := range list {
-			lintSchema(s, ptr+"/"+k+"/"+strconv.Itoa(i), errs)
+			walkSchema(s, ptr+"/"+k+"/"+strconv.Itoa(i), fn)
 		}
 	}
+}
+
+// translateNullable rewrites a schema with OpenAPI 3.0's "nullable": true
+// into its 2020-12 meaning, anyOf null or the schema without the keyword
+// (see Nullable). It works in place, so that whatever refers to the schema
+// sees the translation; walkSchema then descends into the moved copy.
+func translateNullable(m map[string]any, _ string) {
+	nullable, ok := m["nullable"].(bool)
+	if !ok {
+		return // absent, or not a boolean: lintSchema reports the latter
+	}
+	delete(m, "nullable")
+	if !nullable {
+		return
+	}
+	rest := maps.Clone(m)
+	clear(m)
+	m["anyOf"] = []any{map[string]any{"type": "null"}, rest}
 }

@@ -1,7 +1,10 @@
 // Package openapitest checks HTTP traffic against an OpenAPI 3.1 document in
 // tests: that a response (status, content type, headers, body) or a request
 // is one the document describes, with JSON bodies validated against their
-// JSON Schema (draft 2020-12, $refs resolved, formats asserted).
+// JSON Schema (draft 2020-12, $refs resolved, formats asserted). The
+// product's contract tests use it with api/openapi.json, and the Chatwoot
+// stand-in (chatwoottest) with Chatwoot's document, so both sides of the
+// orchestrator are held to one reading of OpenAPI.
 //
 // Load also checks the document itself: it must validate against the
 // official OpenAPI 3.1 schema (oas-3.1-schema.json, published by the OpenAPI
@@ -35,6 +38,12 @@ import (
 // unknown path, method, status or media type, or a body where none is
 // documented. Schema violations are other errors.
 var ErrUndocumented = errors.New("not documented")
+
+// ErrBodySchema marks a body that is well-formed and of a documented media
+// type but does not match its schema. A strict server answers that with 422
+// where it answers every other problem of a request with 400, so callers
+// that play a server need to tell them apart.
+var ErrBodySchema = errors.New("the body does not match the schema")
 
 const (
 	docURL       = "mem:///openapi.json"
@@ -76,9 +85,27 @@ type pathTemplate struct {
 	params   []string
 }
 
+// Option changes how Load reads a document.
+type Option func(*loadOptions)
+
+type loadOptions struct {
+	nullable bool
+}
+
+// Nullable makes Load accept OpenAPI 3.0's "nullable": true in a 3.1
+// document and read it as its authors meant: null is allowed besides what
+// the schema accepts. Documents converted from 3.0 keep it here and there
+// (Chatwoot's does); JSON Schema 2020-12 would silently ignore it and refuse
+// the nulls, so without this option Load refuses it as an unknown keyword.
+func Nullable() Option { return func(o *loadOptions) { o.nullable = true } }
+
 // Load parses and checks an OpenAPI 3.1 document (see the package comment
 // for what is checked). The error lists every problem found.
-func Load(doc []byte) (*Doc, error) {
+func Load(doc []byte, opts ...Option) (*Doc, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
 		return nil, fmt.Errorf("openapitest: the document is not JSON: %w", err)
@@ -97,13 +124,19 @@ func Load(doc []byte) (*Doc, error) {
 	if err := meta.Validate(v); err != nil {
 		return nil, fmt.Errorf("openapitest: the document does not validate against the OpenAPI 3.1 schema: %w", err)
 	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
-	if err := c.AddResource(docURL, v); err != nil {
+	d := &Doc{root: root, compiled: map[string]*jsonschema.Schema{}}
+	if o.nullable {
+		// Before the compiler sees the document: it keeps what it is given.
+		for _, ptr := range d.schemaLocations() {
+			walkSchema(d.at(ptr), ptr, translateNullable)
+		}
+	}
+	d.compiler = jsonschema.NewCompiler()
+	d.compiler.DefaultDraft(jsonschema.Draft2020)
+	d.compiler.AssertFormat()
+	if err := d.compiler.AddResource(docURL, v); err != nil {
 		return nil, fmt.Errorf("openapitest: %w", err)
 	}
-	d := &Doc{root: root, compiler: c, compiled: map[string]*jsonschema.Schema{}}
 	paths, _ := root["paths"].(map[string]any)
 	for _, tmpl := range sortedKeys(paths) {
 		d.paths = append(d.paths, parseTemplate(tmpl))
@@ -182,6 +215,34 @@ func (d *Doc) CompareRoutes(routes [][2]string) (undocumented, unregistered [][2
 	return undocumented, unregistered
 }
 
+// Operation is the documented operation a request falls under.
+type Operation struct {
+	ID       string // the operationId, "" when the document gives none
+	Method   string // upper case
+	Template string // the path template as the document spells it
+	// PathParams holds the placeholders' values, unescaped.
+	PathParams map[string]string
+}
+
+// FindOperation finds the operation for method on target (a path with an
+// optional query). The error wraps ErrUndocumented when no path template
+// matches or the method is not documented for it.
+func (d *Doc) FindOperation(method, target string) (*Operation, error) {
+	op, err := d.operation(method, target)
+	if err != nil {
+		return nil, err
+	}
+	path, _, _ := strings.Cut(target, "?")
+	params := op.tmpl.values(strings.Split(path, "/"))
+	for name, v := range params {
+		if u, err := url.PathUnescape(v); err == nil {
+			params[name] = u
+		}
+	}
+	id, _ := op.obj["operationId"].(string)
+	return &Operation{ID: id, Method: strings.ToUpper(method), Template: op.tmpl.template, PathParams: params}, nil
+}
+
 var ginParam = regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
 
 // GinPath converts a Gin route path (/api/approvals/:id, /files/*path) to an
@@ -236,10 +297,14 @@ func (d *Doc) ValidateHTTPResponse(method, path string, status int, header http.
 // undocumented query parameters are refused; the body must match the request
 // body's media type and schema (an empty body is fine unless the request
 // body is required). Pass a nil header when there are none.
+//
+// The error joins one error per problem (errors.Join), so that a caller can
+// weigh each: a body that breaks its schema wraps ErrBodySchema, traffic the
+// document does not describe wraps ErrUndocumented.
 func (d *Doc) ValidateRequest(method, target string, header http.Header, body []byte) error {
 	op, err := d.operation(method, target)
 	if err != nil {
-		return err
+		return errors.Join(err)
 	}
 	var errs []error
 	path, rawQuery, _ := strings.Cut(target, "?")
@@ -314,7 +379,8 @@ type located struct {
 	where string // for messages: "GET /api/approvals/{id} 200"
 }
 
-type operation struct {
+// docOp is an operation object with what matching found out about it.
+type docOp struct {
 	located
 	tmpl   *pathTemplate
 	method string
@@ -326,7 +392,7 @@ func (d *Doc) pathItem(template string) map[string]any {
 	return item
 }
 
-func (d *Doc) operation(method, path string) (*operation, error) {
+func (d *Doc) operation(method, path string) (*docOp, error) {
 	tmpl, ok := d.MatchPath(path)
 	if !ok {
 		return nil, fmt.Errorf("%s %s: no path template matches: %w", method, path, ErrUndocumented)
@@ -343,12 +409,12 @@ func (d *Doc) operation(method, path string) (*operation, error) {
 		}
 	}
 	where := strings.ToUpper(method) + " " + tmpl
-	return &operation{located: located{ptr: "/paths/" + escape(tmpl) + "/" + m, obj: obj, where: where}, tmpl: pt, method: m}, nil
+	return &docOp{located: located{ptr: "/paths/" + escape(tmpl) + "/" + m, obj: obj, where: where}, tmpl: pt, method: m}, nil
 }
 
 // queryAPIKeys lists the query parameters that the operation's security
 // schemes (apiKey in query) name: they are not parameters but are allowed.
-func (d *Doc) queryAPIKeys(op *operation) []string {
+func (d *Doc) queryAPIKeys(op *docOp) []string {
 	reqs, ok := op.obj["security"].([]any)
 	if !ok {
 		reqs, _ = d.root["security"].([]any)
@@ -371,7 +437,7 @@ func (d *Doc) queryAPIKeys(op *operation) []string {
 }
 
 // parameters merges path-item and operation parameters (the operation's win).
-func (d *Doc) parameters(op *operation) []located {
+func (d *Doc) parameters(op *docOp) []located {
 	type key struct{ name, in string }
 	var out []located
 	index := map[key]int{}
@@ -466,7 +532,7 @@ func (d *Doc) validateContent(where string, holder located, contentType string, 
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	if err := sch.Validate(instance); err != nil {
-		return fmt.Errorf("%s: the body does not match the schema: %w\nbody: %s", where, err, truncate(body, 2000))
+		return fmt.Errorf("%s: %w: %w\nbody: %s", where, ErrBodySchema, err, truncate(body, 2000))
 	}
 	return nil
 }

@@ -292,3 +292,89 @@ func TestCompareRoutes(t *testing.T) {
 		t.Errorf("GinPath: %s", got)
 	}
 }
+
+func TestFindOperation(t *testing.T) {
+	d := load(t)
+	op, err := d.FindOperation("get", "/pets/a%2Fb?kind=cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.ID != "getPet" || op.Method != "GET" || op.Template != "/pets/{id}" || op.PathParams["id"] != "a/b" {
+		t.Fatalf("FindOperation: %+v", op)
+	}
+	if op, err := d.FindOperation("GET", "/pets/mine"); err != nil || op.ID != "myPets" || len(op.PathParams) != 0 {
+		t.Fatalf("a literal path: %+v %v", op, err)
+	}
+	for _, c := range [][2]string{{"DELETE", "/pets/1"}, {"GET", "/cats"}} {
+		if _, err := d.FindOperation(c[0], c[1]); !errors.Is(err, openapitest.ErrUndocumented) {
+			t.Errorf("%s %s: %v", c[0], c[1], err)
+		}
+	}
+}
+
+// Each problem of a request is its own error, and only a body that breaks
+// its schema is ErrBodySchema: a server built on this answers 422 for those
+// and 400 for the rest.
+func TestValidateRequestErrorsOnePerProblem(t *testing.T) {
+	d := load(t)
+	jsonCT := http.Header{"Content-Type": {"application/json"}}
+	problems := func(err error) []error {
+		t.Helper()
+		j, ok := err.(interface{ Unwrap() []error })
+		if !ok {
+			t.Fatalf("not a joined error: %v", err)
+		}
+		return j.Unwrap()
+	}
+
+	got := problems(d.ValidateRequest("POST", "/pets", jsonCT, []byte(`{"name": ""}`)))
+	if len(got) != 1 || !errors.Is(got[0], openapitest.ErrBodySchema) {
+		t.Fatalf("a schema violation: %v", got)
+	}
+	got = problems(d.ValidateRequest("POST", "/pets?x=1", jsonCT, []byte(`{"name": 5}`)))
+	if len(got) != 2 || errors.Is(got[0], openapitest.ErrBodySchema) || !errors.Is(got[1], openapitest.ErrBodySchema) {
+		t.Fatalf("an unknown parameter and a schema violation: %v", got)
+	}
+	for _, body := range []string{`{"name": `, ``} {
+		if err := d.ValidateRequest("POST", "/pets", jsonCT, []byte(body)); err == nil || errors.Is(err, openapitest.ErrBodySchema) {
+			t.Errorf("body %q: a malformed or missing body is not a schema violation: %v", body, err)
+		}
+	}
+	if got := problems(d.ValidateRequest("PUT", "/pets", nil, nil)); len(got) != 1 || !errors.Is(got[0], openapitest.ErrUndocumented) {
+		t.Fatalf("an undocumented method: %v", got)
+	}
+}
+
+func TestNullable(t *testing.T) {
+	const nullable = `"tag": {"type": "string", "nullable": true}`
+	doc := strings.Replace(petstore, `"tag": {"type": "string"}`, nullable, 1)
+	if !strings.Contains(doc, nullable) {
+		t.Fatal("the fixture has no tag property")
+	}
+	if _, err := openapitest.Load([]byte(doc)); err == nil || !strings.Contains(err.Error(), `unknown schema keyword "nullable"`) {
+		t.Fatalf("without the option: %v", err)
+	}
+	// A nullable schema without a type (an allOf around a $ref, as
+	// converters from 3.0 write it) must take null too.
+	doc = strings.Replace(doc, `"items": {"$ref": "#/components/schemas/Pet"}`, `"items": {"allOf": [{"$ref": "#/components/schemas/Pet"}], "nullable": true}`, 1)
+	d, err := openapitest.Load([]byte(doc), openapitest.Nullable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for body, ok := range map[string]bool{
+		`[{"id": "1", "name": "Rex", "born": null, "tag": null}]`: true,
+		`[{"id": "1", "name": "Rex", "born": null, "tag": "x"}]`:  true,
+		`[null]`: true,
+		`[{"id": "1", "name": "Rex", "born": null, "tag": 5}]`: false,
+		`[{"id": "1", "name": "Rex"}]`:                         false,
+		`[5]`:                                                  false,
+	} {
+		if err := d.ValidateResponse("GET", "/pets", 200, "application/json", []byte(body)); (err == nil) != ok {
+			t.Errorf("%s: %v, want ok=%v", body, err, ok)
+		}
+	}
+	bad := strings.Replace(petstore, `"tag": {"type": "string"}`, `"tag": {"type": "string", "nullable": "yes"}`, 1)
+	if _, err := openapitest.Load([]byte(bad), openapitest.Nullable()); err == nil || !strings.Contains(err.Error(), `"nullable"`) {
+		t.Fatalf("a nullable that is not a boolean: %v", err)
+	}
+}

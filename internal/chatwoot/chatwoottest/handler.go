@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
 )
 
 const (
@@ -39,9 +41,8 @@ type incoming struct {
 	r               *http.Request
 	body            []byte
 	tokenOK         bool
-	op              *operation // nil when the path or method is not in the spec
-	pathParams      map[string]string
-	violationStatus int // 400/422 when the request breaks the spec
+	op              *openapitest.Operation // nil when the path or method is not in the spec
+	violationStatus int                    // what to answer when the request breaks the spec (see checkRequest)
 }
 
 // fault is the fault injection that applies to one request.
@@ -71,19 +72,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Header.Set("api_access_token", "[redacted]")
 	}
 
-	op, pathParams, pathKnown := s.spec.find(r.Method, r.URL.Path)
 	var violations []string
-	switch {
-	case !pathKnown:
-		violations = append(violations, "no such path in the spec")
-	case op == nil:
-		violations = append(violations, "method not in the spec for this path")
-	default:
-		in.op, in.pathParams = op, pathParams
-		violations, in.violationStatus = s.spec.checkRequest(op, pathParams, r.URL.Query(), r.Header.Get("Content-Type"), body)
-		if token == "" {
-			violations = append(violations, "api_access_token header missing")
-		}
+	in.op, violations, in.violationStatus = checkRequest(s.spec, r, body)
+	if in.op != nil && token == "" {
+		violations = append(violations, "api_access_token header missing")
 	}
 
 	s.mu.Lock()
@@ -152,7 +144,7 @@ func (s *Server) serve(w http.ResponseWriter, in incoming, f fault) int {
 	case in.violationStatus != 0:
 		rep = errorReply(in.violationStatus, "request does not match the Chatwoot API spec")
 	default:
-		rep = s.apply(in.op, in.pathParams, in.r.URL.Query(), in.body)
+		rep = s.apply(in.op, in.r.URL.Query(), in.body)
 	}
 
 	if !s.sleep(f.hangAfter, in.r, f.down) {
@@ -160,19 +152,19 @@ func (s *Server) serve(w http.ResponseWriter, in incoming, f fault) int {
 	}
 
 	var out []byte
+	var contentType string
 	if rep.body != nil {
 		var err error
 		if out, err = json.Marshal(rep.body); err != nil {
 			rep = errorReply(http.StatusInternalServerError, "encode: "+err.Error())
 			out, _ = json.Marshal(rep.body)
 		}
+		contentType = "application/json; charset=utf-8"
 	}
 	if in.op != nil {
-		if problems := s.spec.checkResponse(in.op, rep.status, out); len(problems) > 0 {
+		if err := checkResponse(s.spec, in.r, rep.status, contentType, out); err != nil {
 			s.mu.Lock()
-			for _, p := range problems {
-				s.violations = append(s.violations, fmt.Sprintf("%s %s: stand-in %s", in.r.Method, in.r.URL.Path, p))
-			}
+			s.violations = append(s.violations, fmt.Sprintf("%s %s: stand-in response: %v", in.r.Method, in.r.URL.Path, err))
 			s.mu.Unlock()
 		}
 	}
@@ -180,7 +172,7 @@ func (s *Server) serve(w http.ResponseWriter, in incoming, f fault) int {
 		w.WriteHeader(rep.status)
 		return rep.status
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(rep.status)
 	_, _ = w.Write(out)
 	return rep.status
@@ -194,9 +186,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // apply runs an operation the request has been checked for.
-func (s *Server) apply(op *operation, pathParams map[string]string, query map[string][]string, body []byte) reply {
-	accountID, err1 := strconv.Atoi(pathParams["account_id"])
-	conversationID, err2 := strconv.Atoi(pathParams["conversation_id"])
+func (s *Server) apply(op *openapitest.Operation, query map[string][]string, body []byte) reply {
+	accountID, err1 := strconv.Atoi(op.PathParams["account_id"])
+	conversationID, err2 := strconv.Atoi(op.PathParams["conversation_id"])
 	if err1 != nil || err2 != nil {
 		return errorReply(http.StatusNotFound, "Resource could not be found")
 	}
@@ -219,7 +211,7 @@ func (s *Server) apply(op *operation, pathParams map[string]string, query map[st
 	return rep
 }
 
-func (s *Server) applyLocked(op *operation, accountID, conversationID int, query map[string][]string, in map[string]any) reply {
+func (s *Server) applyLocked(op *openapitest.Operation, accountID, conversationID int, query map[string][]string, in map[string]any) reply {
 	if !s.accountExistsLocked(accountID) && !s.autoCreate {
 		return errorReply(http.StatusNotFound, "Resource could not be found")
 	}
@@ -228,7 +220,7 @@ func (s *Server) applyLocked(op *operation, accountID, conversationID int, query
 		return errorReply(http.StatusNotFound, "Resource could not be found")
 	}
 
-	switch op.id {
+	switch op.ID {
 	case "create-a-new-message-in-a-conversation":
 		return s.createMessageLocked(accountID, c, in)
 	case "list-all-messages":
@@ -248,7 +240,7 @@ func (s *Server) applyLocked(op *operation, accountID, conversationID int, query
 	case "toggle-status-of-a-conversation":
 		return s.toggleStatusLocked(accountID, c, in)
 	}
-	s.violations = append(s.violations, fmt.Sprintf("%s %s: operation %q is not implemented by the stand-in", op.method, op.route.template, op.id))
+	s.violations = append(s.violations, fmt.Sprintf("%s %s: operation %q is not implemented by the stand-in", op.Method, op.Template, op.ID))
 	return errorReply(http.StatusNotImplemented, "not implemented by the stand-in")
 }
 
