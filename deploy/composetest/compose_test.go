@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -476,8 +477,35 @@ func TestAppEnvironmentIsCompleteForProduction(t *testing.T) {
 				t.Errorf("service %s: %s differs from service %s", name, k, first.Name)
 			}
 		}
-		if len(s.Environment) != len(first.Environment) {
-			t.Errorf("service %s has %d variables, %s has %d", name, len(s.Environment), first.Name, len(first.Environment))
+		extra := 0
+		for k := range migrationOnly {
+			if _, ok := s.Environment[k]; ok {
+				extra++
+			}
+		}
+		if len(s.Environment)-extra != len(first.Environment) {
+			t.Errorf("service %s has %d variables besides %v, %s has %d", name, len(s.Environment)-extra, slices.Collect(maps.Keys(migrationOnly)), first.Name, len(first.Environment))
+		}
+	}
+	// migrate and setup connect as the owner of the same database.
+	for _, name := range migrationServices {
+		s := service(t, p, name)
+		app, err := url.Parse(mustEnv(t, s, "DATABASE_URL"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, err := url.Parse(mustEnv(t, s, "DATABASE_OWNER_URL"))
+		if err != nil {
+			t.Fatalf("service %s: DATABASE_OWNER_URL does not parse: %v", name, err)
+		}
+		if owner.Host != app.Host || owner.Path != app.Path {
+			t.Errorf("service %s: DATABASE_OWNER_URL points to %s%s, DATABASE_URL to %s%s", name, owner.Host, owner.Path, app.Host, app.Path)
+		}
+		if pw, _ := owner.User.Password(); pw != envFile["ORCHESTRATOR_OWNER_DB_PASSWORD"] {
+			t.Errorf("service %s: DATABASE_OWNER_URL password is not ORCHESTRATOR_OWNER_DB_PASSWORD", name)
+		}
+		if owner.User.Username() == app.User.Username() {
+			t.Errorf("service %s: migrations run as the app's role %s", name, app.User.Username())
 		}
 	}
 	ns := mustEnv(t, service(t, p, "temporal-namespace"), "NAMESPACE")
@@ -648,6 +676,9 @@ func hasOption(options, opt string) bool {
 	return regexp.MustCompile(`(^|\s)` + opt + `(\s|$)`).MatchString(options)
 }
 
+// The app's role and the migrations' role are two roles, neither superuser nor BYPASSRLS; the
+// database (and so every table the migrations create) belongs to the migrations' role, so the app's
+// role can neither switch row-level security off nor change a policy.
 func TestAppRoleIsSubjectToRowLevelSecurity(t *testing.T) {
 	p := mustLoad(t, exampleEnv(t))
 	sql := initSQL(t, p)
@@ -655,24 +686,37 @@ func TestAppRoleIsSubjectToRowLevelSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user := u.User.Username()
-	if super := mustEnv(t, service(t, p, "postgres"), "POSTGRES_USER"); user == super {
-		t.Fatalf("the app connects as the superuser %q: row-level security would not apply", user)
+	o, err := url.Parse(mustEnv(t, service(t, p, "migrate"), "DATABASE_OWNER_URL"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	opts := roleOptions(t, sql, user)
-	for _, forbidden := range []string{"SUPERUSER", "BYPASSRLS"} {
-		if hasOption(opts, forbidden) {
-			t.Errorf("role %s is created with %s: the tables' row-level security would not apply", user, forbidden)
+	user, owner, db := u.User.Username(), o.User.Username(), strings.TrimPrefix(u.Path, "/")
+	super := mustEnv(t, service(t, p, "postgres"), "POSTGRES_USER")
+	if user == super || owner == super {
+		t.Fatalf("the app (%q) or the migrations (%q) connect as the superuser: row-level security would not apply", user, owner)
+	}
+	if user == owner {
+		t.Fatalf("the app connects as %q, the role that owns the tables: it could switch row-level security off", user)
+	}
+	for _, role := range []string{user, owner} {
+		opts := roleOptions(t, sql, role)
+		for _, forbidden := range []string{"SUPERUSER", "BYPASSRLS"} {
+			if hasOption(opts, forbidden) {
+				t.Errorf("role %s is created with %s: the tables' row-level security would not apply", role, forbidden)
+			}
+			if !hasOption(opts, "NO"+forbidden) {
+				t.Errorf("role %s: state NO%s explicitly", role, forbidden)
+			}
 		}
-		if !hasOption(opts, "NO"+forbidden) {
-			t.Errorf("role %s: state NO%s explicitly", user, forbidden)
+		if !hasOption(opts, "LOGIN") {
+			t.Errorf("role %s cannot log in", role)
 		}
 	}
-	if !hasOption(opts, "LOGIN") {
-		t.Errorf("role %s cannot log in", user)
+	if !regexp.MustCompile(`(?i)CREATE\s+DATABASE\s+"?` + db + `"?\s+OWNER\s+"?` + owner + `"?`).MatchString(sql) {
+		t.Errorf("the init scripts do not create database %s owned by %s", db, owner)
 	}
-	if !regexp.MustCompile(`(?i)CREATE\s+DATABASE\s+"?` + strings.TrimPrefix(u.Path, "/") + `"?\s+OWNER\s+"?` + user + `"?`).MatchString(sql) {
-		t.Errorf("the init scripts do not create database %s owned by %s", u.Path, user)
+	if !regexp.MustCompile(`(?i)GRANT\s+CONNECT\s+ON\s+DATABASE\s+"?` + db + `"?\s+TO\s+"?` + user + `"?`).MatchString(sql) {
+		t.Errorf("the init scripts do not let %s connect to %s", user, db)
 	}
 }
 
@@ -761,7 +805,8 @@ func TestTemporalServerConfiguration(t *testing.T) {
 
 func TestRequiredSecretsHaveNoDefaults(t *testing.T) {
 	for _, secret := range []string{
-		"POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "ORCHESTRATOR_DB_PASSWORD", "KC_BOOTSTRAP_ADMIN_PASSWORD",
+		"POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "ORCHESTRATOR_DB_PASSWORD", "ORCHESTRATOR_OWNER_DB_PASSWORD",
+		"KC_BOOTSTRAP_ADMIN_PASSWORD",
 	} {
 		t.Run(secret, func(t *testing.T) {
 			e := exampleEnv(t)
@@ -814,6 +859,7 @@ func TestEnvExampleDocumentsEveryVariable(t *testing.T) {
 func TestManagedOverlay(t *testing.T) {
 	e := exampleEnv(t)
 	e["DATABASE_URL"] = "postgres://orchestrator:s3cret@db.example.com:5432/orchestrator?sslmode=verify-full"
+	e["DATABASE_OWNER_URL"] = "postgres://orchestrator_owner:0wn3r@db.example.com:5432/orchestrator?sslmode=verify-full"
 	e["TEMPORAL_ADDRESS"] = "orchestrator.a1b2c.tmprl.cloud:7233"
 	e["TEMPORAL_NAMESPACE"] = "orchestrator.a1b2c"
 	e["TEMPORAL_API_KEY"] = "key"
@@ -840,12 +886,22 @@ func TestManagedOverlay(t *testing.T) {
 			}
 		}
 	}
+	for _, name := range appServices {
+		got, passed := env(service(t, p, name), "DATABASE_OWNER_URL")
+		if want := slices.Contains(migrationServices, name); passed != want || (want && got != e["DATABASE_OWNER_URL"]) {
+			t.Errorf("service %s: DATABASE_OWNER_URL=%q (set: %v), want it only in %v, from .env", name, got, passed, migrationServices)
+		}
+	}
 	requireDependency(t, p, "setup", "migrate", types.ServiceConditionCompletedSuccessfully)
 	requireDependency(t, p, "api", "setup", types.ServiceConditionCompletedSuccessfully)
 
-	// Without a managed database the overlay must refuse to start rather than fall back.
-	delete(e, "DATABASE_URL")
-	if _, err := load(t, e, composeFile, managedFile); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
-		t.Errorf("the managed overlay loads without DATABASE_URL (err %v)", err)
+	// Without a managed database, or without its owner's connection, the overlay must refuse to
+	// start rather than fall back (to the bundled database, or to migrating as the app's role).
+	for _, k := range []string{"DATABASE_URL", "DATABASE_OWNER_URL"} {
+		without := maps.Clone(e)
+		delete(without, k)
+		if _, err := load(t, without, composeFile, managedFile); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("the managed overlay loads without %s (err %v)", k, err)
+		}
 	}
 }

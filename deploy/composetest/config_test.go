@@ -2,6 +2,7 @@ package composetest
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -17,6 +18,15 @@ var notPassed = map[string]string{
 	"TEMPORAL_UI_PORT":   "dev mode only (the dev server's UI)",
 	"OIDC_DISCOVERY_URL": "OIDC_JWKS_URL is set, and the binary refuses both",
 }
+
+// migrationOnly are the binary's variables that only migrate and setup get: the long-running
+// services must not hold the credentials of the role that owns the tables.
+var migrationOnly = map[string]string{
+	"DATABASE_OWNER_URL": "the role that owns the tables: only migrate and setup connect as it",
+}
+
+// migrationServices run the migrations.
+var migrationServices = []string{"migrate", "setup"}
 
 // getenv looks variables up in a service's environment, as the process would see them.
 func getenv(s types.ServiceConfig) config.Getenv {
@@ -40,6 +50,12 @@ func TestComposePassesEveryVariableTheBinaryReads(t *testing.T) {
 				continue
 			}
 			_, passed := s.Environment[key]
+			if why, only := migrationOnly[key]; only {
+				if want := slices.Contains(migrationServices, name); passed != want {
+					t.Errorf("service %s: passes %s = %v, want %v: %s", name, key, passed, want, why)
+				}
+				continue
+			}
 			if why, skip := notPassed[key]; skip {
 				if passed {
 					t.Errorf("service %s sets %s, which compose should leave out: %s", name, key, why)
@@ -62,6 +78,7 @@ func TestComposeEnvironmentPassesTheBinarysValidation(t *testing.T) {
 	e := exampleEnv(t)
 	managed := exampleEnv(t)
 	managed["DATABASE_URL"] = "postgres://orchestrator:s3cret@db.example.com:5432/orchestrator?sslmode=verify-full"
+	managed["DATABASE_OWNER_URL"] = "postgres://orchestrator_owner:0wn3r@db.example.com:5432/orchestrator?sslmode=verify-full"
 	managed["TEMPORAL_ADDRESS"] = "orchestrator.a1b2c.tmprl.cloud:7233"
 	managed["TEMPORAL_TLS_CERT_FILE"] = "/run/secrets/orchestrator/temporal.crt"
 	managed["TEMPORAL_TLS_KEY_FILE"] = "/run/secrets/orchestrator/temporal.key"

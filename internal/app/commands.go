@@ -168,12 +168,7 @@ func runMigrate(ctx context.Context, env config.Getenv, stdout, stderr io.Writer
 		return err
 	}
 	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
-	s, err := openStore(ctx, cfg, log, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	applied, err := s.Migrate(ctx)
+	applied, err := migrateDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -112,24 +113,51 @@ func temporalTLS(cfg *config.Config) (*tls.Config, error) {
 	return tc, nil
 }
 
-// openStore connects to the database and, when migrate is set, applies
-// pending migrations.
+// openStore connects to the database as the application (DATABASE_URL),
+// when migrate is set after applying pending migrations (migrateDatabase).
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
-	s, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if migrate {
+		if _, err := migrateDatabase(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	return store.Open(ctx, cfg.DatabaseURL, store.Options{})
+}
+
+// migrateDatabase applies pending migrations and returns their versions.
+// With DATABASE_OWNER_URL it connects as that role, which owns the tables,
+// and then grants DATABASE_URL's role exactly what the application needs, so
+// that the application cannot switch row-level security off. Without it, it
+// connects as DATABASE_URL's role (the one-process dev setup, where that role
+// owns the tables).
+func migrateDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]int, error) {
+	dsn, appRole := cfg.DatabaseURL, ""
+	if cfg.DatabaseOwnerURL != "" {
+		dsn, appRole = cfg.DatabaseOwnerURL, cfg.AppRole()
+	}
+	s, err := store.Open(ctx, dsn, store.Options{MaxOpenConns: 2})
 	if err != nil {
 		return nil, err
 	}
-	if migrate {
-		applied, err := s.Migrate(ctx)
-		if err != nil {
-			_ = s.Close()
+	defer s.Close()
+	applied, err := s.Migrate(ctx)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" && appRole == "" {
+		return nil, fmt.Errorf("%w (this role may not change the schema: set DATABASE_OWNER_URL to the tables' owner)", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(applied) > 0 {
+		log.Info("database migrated", "applied", applied)
+	}
+	if appRole != "" {
+		if err := s.GrantAppRole(ctx, appRole); err != nil {
 			return nil, err
 		}
-		if len(applied) > 0 {
-			log.Info("database migrated", "applied", applied)
-		}
+		log.Info("application role granted its privileges", "role", appRole)
 	}
-	return s, nil
+	return applied, nil
 }
 
 func newVerifier(cfg *config.Config) (*auth.Verifier, error) {

@@ -47,6 +47,11 @@ type Config struct {
 	DataDir        string        `env:"DATA_DIR"`
 
 	DatabaseURL string `env:"DATABASE_URL" secret:"url"`
+	// DatabaseOwnerURL is the connection migrate and setup use: a role that
+	// owns the tables, unlike DATABASE_URL's, which then only gets the
+	// privileges the application needs. Empty: migrations run as
+	// DATABASE_URL's role (the one-process dev setup).
+	DatabaseOwnerURL string `env:"DATABASE_OWNER_URL" secret:"url"`
 
 	TemporalAddress       string `env:"TEMPORAL_ADDRESS"`
 	TemporalNamespace     string `env:"TEMPORAL_NAMESPACE"`
@@ -122,6 +127,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.LogFormat = r.oneOf("LOG_FORMAT", "json", "json", "text")
 
 	c.DatabaseURL = r.str("DATABASE_URL", "sqlite://"+filepath.Join(dataDir, "orchestrator.db"))
+	c.DatabaseOwnerURL = r.str("DATABASE_OWNER_URL", "")
 
 	c.TemporalAddress = r.str("TEMPORAL_ADDRESS", "127.0.0.1:7233")
 	c.TemporalNamespace = r.str("TEMPORAL_NAMESPACE", "default")
@@ -182,6 +188,9 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 func (c *Config) validate(r *reader) {
 	if _, _, err := SplitDatabaseURL(c.DatabaseURL); err != nil {
 		r.bad("DATABASE_URL", err.Error())
+	}
+	if c.DatabaseOwnerURL != "" {
+		c.validateOwnerURL(r)
 	}
 	if c.Mode == ModeAPI || c.Mode == ModeDev {
 		if c.OIDCIssuerURL == "" {
@@ -249,6 +258,42 @@ func (c *Config) validate(r *reader) {
 	if c.MatrixHomeserverURL != "" && (c.MatrixASToken == "" || c.MatrixHSToken == "" || c.MatrixRoomID == "") {
 		r.bad("MATRIX_HOMESERVER_URL", "needs MATRIX_AS_TOKEN, MATRIX_HS_TOKEN and MATRIX_ROOM_ID too")
 	}
+}
+
+// validateOwnerURL checks that DATABASE_OWNER_URL and DATABASE_URL name two
+// different PostgreSQL roles: the point is that the application's role is
+// not the tables' owner.
+func (c *Config) validateOwnerURL(r *reader) {
+	driver, _, err := SplitDatabaseURL(c.DatabaseOwnerURL)
+	switch {
+	case err != nil:
+		r.bad("DATABASE_OWNER_URL", err.Error())
+		return
+	case driver != "postgres":
+		r.bad("DATABASE_OWNER_URL", "only PostgreSQL has roles: leave it unset with SQLite")
+		return
+	}
+	if d, _, _ := SplitDatabaseURL(c.DatabaseURL); d != "postgres" {
+		r.bad("DATABASE_URL", "must be a postgres:// URL when DATABASE_OWNER_URL is set")
+		return
+	}
+	app := c.AppRole()
+	if app == "" {
+		r.bad("DATABASE_URL", "must name its user (postgres://<app role>:…@…) when DATABASE_OWNER_URL is set: that role gets the application's grants")
+		return
+	}
+	if owner, err := url.Parse(c.DatabaseOwnerURL); err == nil && owner.User != nil && owner.User.Username() == app {
+		r.bad("DATABASE_OWNER_URL", fmt.Sprintf("names the same role as DATABASE_URL (%q): the application's role must not own the tables", app))
+	}
+}
+
+// AppRole is the PostgreSQL role DATABASE_URL connects as, when it names one.
+func (c *Config) AppRole() string {
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	return u.User.Username()
 }
 
 // ChatwootEnabled reports whether outgoing Chatwoot calls are configured.

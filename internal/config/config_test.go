@@ -104,3 +104,35 @@ func TestJWKSMinRefresh(t *testing.T) {
 		}
 	}
 }
+
+func TestDatabaseOwnerURL(t *testing.T) {
+	const app = "postgres://orchestrator:app-secret@db:5432/orchestrator"
+	c, err := config.Load(config.ModeTool, env(map[string]string{
+		"DATABASE_URL": app, "DATABASE_OWNER_URL": "postgres://orchestrator_owner:owner-secret@db:5432/orchestrator",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AppRole() != "orchestrator" {
+		t.Errorf("AppRole = %q", c.AppRole())
+	}
+	var b strings.Builder
+	if err := c.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "owner-secret") || !strings.Contains(b.String(), "DATABASE_OWNER_URL=postgres://orchestrator_owner:") {
+		t.Errorf("DATABASE_OWNER_URL printed unmasked or not at all:\n%s", b.String())
+	}
+	for _, tc := range []struct{ name, app, owner string }{
+		{"same role", app, "postgres://orchestrator:other@db:5432/orchestrator"},
+		{"sqlite owner", app, "sqlite://x.db"},
+		{"sqlite app", "sqlite://x.db", "postgres://orchestrator_owner:s@db:5432/orchestrator"},
+		{"app without a user", "postgres://db:5432/orchestrator", "postgres://orchestrator_owner:s@db:5432/orchestrator"},
+		{"not a URL", app, "mysql://x"},
+	} {
+		_, err := config.Load(config.ModeTool, env(map[string]string{"DATABASE_URL": tc.app, "DATABASE_OWNER_URL": tc.owner}))
+		if err == nil || !strings.Contains(err.Error(), "DATABASE_") {
+			t.Errorf("%s: err = %v, want one naming the variable", tc.name, err)
+		}
+	}
+}

@@ -71,11 +71,17 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			}
 			defer conn.Exec("SELECT pg_advisory_unlock(?)", migrationLock)
 		}
-		if err := conn.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-			version integer PRIMARY KEY,
-			name varchar(200) NOT NULL,
-			applied_at varchar(40) NOT NULL)`).Error; err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
+		// Checked first rather than CREATE TABLE IF NOT EXISTS, which
+		// needs the right to create tables even when there is nothing to
+		// create: the application role, which has no such right, can then
+		// run migrate on an up-to-date database as a no-op.
+		if !conn.Migrator().HasTable("schema_migrations") {
+			if err := conn.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+				version integer PRIMARY KEY,
+				name varchar(200) NOT NULL,
+				applied_at varchar(40) NOT NULL)`).Error; err != nil {
+				return fmt.Errorf("create schema_migrations: %w", err)
+			}
 		}
 		var done []int
 		if err := conn.Raw("SELECT version FROM schema_migrations").Scan(&done).Error; err != nil {
