@@ -1,0 +1,74 @@
+// Package clustertest runs the orchestrator in its production shape on a
+// real Temporal cluster (internal/temporalcluster: the server built from
+// go.temporal.io/server on PostgreSQL with SQL visibility, not the dev
+// server): `orchestrator setup`, then separate api and worker processes of
+// the built binary, PostgreSQL as the unprivileged app role, driven over
+// HTTP and inspected with the Temporal API as ops would.
+package clustertest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+)
+
+// binary is the orchestrator built once for this test binary.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	_, err := temporalcluster.ToolsFromEnv()
+	switch {
+	case errors.Is(err, temporalcluster.ErrNotConfigured) && os.Getenv("CI") != "true":
+		fmt.Fprintln(os.Stderr, strings.Repeat("!", 78))
+		fmt.Fprintln(os.Stderr, "SKIPPING the Temporal cluster end-to-end test:", err, "(CI=true makes this a failure)")
+		fmt.Fprintln(os.Stderr, strings.Repeat("!", 78))
+		return 0
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "orchestrator-clustertest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "orchestrator")
+	start := time.Now()
+	if err := build(binary); err != nil {
+		fmt.Fprintln(os.Stderr, "build the orchestrator binary:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "clustertest: built %s in %s\n", binary, time.Since(start).Round(time.Millisecond))
+	return m.Run()
+}
+
+// build compiles the repository's main package (the module root) into out.
+func build(out string) error {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if root == "" || root == "." {
+		return fmt.Errorf("no go.mod above the clustertest package")
+	}
+	// No -trimpath: the build then shares the cache of `go test`.
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w\n%s", err, b)
+	}
+	return nil
+}
