@@ -192,11 +192,11 @@ func TestProductionShapeOnCluster(t *testing.T) {
 		t.Fatalf("consultation: %v", cons)
 	}
 	eventually(t, 20*time.Second, "the consultation workflow running", func() error {
-		d, err := tc.DescribeWorkflowExecution(context.Background(), "consultation-"+consID, "")
+		d, err := tc.DescribeWorkflow(context.Background(), "consultation-"+consID, "")
 		if err != nil {
 			return err
 		}
-		if s := d.GetWorkflowExecutionInfo().GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if s := d.RawResponse.GetWorkflowExecutionInfo().GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return fmt.Errorf("status %s", s)
 		}
 		return nil

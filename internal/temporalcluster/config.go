@@ -190,30 +190,25 @@ func splitYAMLBlocks(doc string) []yamlBlock {
 // mergeYAMLBlocks joins dynamic config documents; a top-level key in a later
 // document replaces the same key of earlier ones.
 func mergeYAMLBlocks(docs ...string) string {
-	type entry struct {
-		key, text string
-	}
-	var order []entry
+	var order []yamlBlock
 	index := map[string]int{}
 	for _, d := range docs {
 		if d != "" && !strings.HasSuffix(d, "\n") {
 			d += "\n"
 		}
 		for _, b := range splitYAMLBlocks(d) {
-			if b.key == "" {
-				order = append(order, entry{text: b.text})
-				continue
+			if b.key != "" {
+				if i, ok := index[b.key]; ok {
+					order[i].text = "" // replaced below, at its new place
+				}
+				index[b.key] = len(order)
 			}
-			if i, ok := index[b.key]; ok {
-				order[i].text = "" // replaced below, at its new place
-			}
-			index[b.key] = len(order)
-			order = append(order, entry{key: b.key, text: b.text})
+			order = append(order, b)
 		}
 	}
 	var sb strings.Builder
-	for _, e := range order {
-		sb.WriteString(e.text)
+	for _, b := range order {
+		sb.WriteString(b.text)
 	}
 	return sb.String()
 }
