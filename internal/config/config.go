@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/keycloak"
 )
 
 // Defaults of a consultation's durations (CONSULTATION_MAX_DURATION and
@@ -73,6 +75,16 @@ type Config struct {
 	// issuer's signing keys: tokens naming unknown keys cannot make the API
 	// fetch them more often than this.
 	OIDCJWKSMinRefresh time.Duration `env:"OIDC_JWKS_MIN_REFRESH"`
+
+	// The Keycloak directory answers who a person is and what they may do
+	// when no token of theirs is at hand (Matrix, Chatwoot). It is on when
+	// a client id and secret are set; KeycloakAdminURL is derived from the
+	// issuer unless set, e.g. to an internal hostname. A grant withdrawn in
+	// Keycloak stays in effect for up to KeycloakDirectoryCacheTTL.
+	KeycloakAdminURL          string        `env:"KEYCLOAK_ADMIN_URL"`
+	KeycloakAdminClientID     string        `env:"KEYCLOAK_ADMIN_CLIENT_ID"`
+	KeycloakAdminClientSecret string        `env:"KEYCLOAK_ADMIN_CLIENT_SECRET" secret:"true"`
+	KeycloakDirectoryCacheTTL time.Duration `env:"KEYCLOAK_DIRECTORY_CACHE_TTL"`
 
 	DevIssuerAddr  string `env:"DEV_ISSUER_ADDR"`
 	TemporalCLI    string `env:"TEMPORAL_CLI"`
@@ -151,6 +163,10 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.OIDCJWKSURL = r.str("OIDC_JWKS_URL", "")
 	c.OIDCAllowedAlgs = r.list("OIDC_ALLOWED_ALGS", []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 	c.OIDCJWKSMinRefresh = r.duration("OIDC_JWKS_MIN_REFRESH", 30*time.Second)
+	c.KeycloakAdminURL = strings.TrimRight(r.str("KEYCLOAK_ADMIN_URL", ""), "/")
+	c.KeycloakAdminClientID = r.str("KEYCLOAK_ADMIN_CLIENT_ID", "")
+	c.KeycloakAdminClientSecret = r.str("KEYCLOAK_ADMIN_CLIENT_SECRET", "")
+	c.KeycloakDirectoryCacheTTL = r.duration("KEYCLOAK_DIRECTORY_CACHE_TTL", time.Minute)
 	c.ApproverRole = r.str("APPROVER_ROLE", "approver")
 
 	c.ChatwootBaseURL = strings.TrimRight(r.str("CHATWOOT_BASE_URL", ""), "/")
@@ -226,6 +242,7 @@ func (c *Config) validate(r *reader) {
 	if c.OIDCDiscoveryURL != "" && c.OIDCJWKSURL != "" {
 		r.bad("OIDC_JWKS_URL", "set either OIDC_DISCOVERY_URL or OIDC_JWKS_URL, not both")
 	}
+	c.settleKeycloakDirectory(r)
 	if (c.ChatwootBaseURL == "") != (c.ChatwootAPIToken == "") {
 		r.bad("CHATWOOT_API_TOKEN", "CHATWOOT_BASE_URL and CHATWOOT_API_TOKEN must be set together")
 	}
@@ -298,6 +315,40 @@ func (c *Config) AppRole() string {
 
 // ChatwootEnabled reports whether outgoing Chatwoot calls are configured.
 func (c *Config) ChatwootEnabled() bool { return c.ChatwootBaseURL != "" && c.ChatwootAPIToken != "" }
+
+// KeycloakDirectoryEnabled reports whether the Keycloak Admin REST API
+// client is configured.
+func (c *Config) KeycloakDirectoryEnabled() bool {
+	return c.KeycloakAdminClientID != "" && c.KeycloakAdminClientSecret != ""
+}
+
+// settleKeycloakDirectory checks the directory settings and, when the
+// directory is on without KEYCLOAK_ADMIN_URL, derives it from the issuer so
+// that `config` shows the URL actually used.
+func (c *Config) settleKeycloakDirectory(r *reader) {
+	if (c.KeycloakAdminClientID == "") != (c.KeycloakAdminClientSecret == "") {
+		r.bad("KEYCLOAK_ADMIN_CLIENT_SECRET", "KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET must be set together (a confidential client whose service account has view-users, query-groups and query-clients)")
+	}
+	switch {
+	case c.KeycloakAdminURL != "" && c.KeycloakAdminClientID == "":
+		r.bad("KEYCLOAK_ADMIN_URL", "has no effect without KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET")
+	case c.KeycloakAdminURL != "":
+		if err := keycloak.ValidateAdminURL(c.KeycloakAdminURL); err != nil {
+			r.bad("KEYCLOAK_ADMIN_URL", "must be an absolute http(s) URL ending in /admin/realms/<realm> (e.g. http://keycloak:8080/admin/realms/acme)")
+		}
+	case c.KeycloakDirectoryEnabled():
+		admin, err := keycloak.AdminURLFromIssuer(c.OIDCIssuerURL)
+		if err != nil {
+			r.bad("KEYCLOAK_ADMIN_URL", "is required: it cannot be derived from OIDC_ISSUER_URL, which does not end in /realms/<realm>")
+		}
+		c.KeycloakAdminURL = admin
+	}
+	// Zero turns the cache off. Above ten minutes, an approver removed in
+	// Keycloak would keep deciding for too long.
+	if c.KeycloakDirectoryCacheTTL < 0 || c.KeycloakDirectoryCacheTTL > 10*time.Minute {
+		r.bad("KEYCLOAK_DIRECTORY_CACHE_TTL", fmt.Sprintf("%s is not between 0s (no cache) and 10m", c.KeycloakDirectoryCacheTTL))
+	}
+}
 
 // SplitDatabaseURL returns the driver ("postgres" or "sqlite") and the DSN the
 // driver takes.

@@ -136,3 +136,73 @@ func TestDatabaseOwnerURL(t *testing.T) {
 		}
 	}
 }
+
+func TestKeycloakDirectory(t *testing.T) {
+	issuer := map[string]string{"OIDC_ISSUER_URL": "https://sso.example.com/realms/acme"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range issuer {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+
+	c, err := config.Load(config.ModeDev, env(issuer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KeycloakDirectoryEnabled() || c.KeycloakAdminURL != "" || c.KeycloakDirectoryCacheTTL != time.Minute {
+		t.Fatalf("defaults: enabled=%v admin=%q ttl=%s; want off, none, 1m", c.KeycloakDirectoryEnabled(), c.KeycloakAdminURL, c.KeycloakDirectoryCacheTTL)
+	}
+
+	creds := map[string]string{"KEYCLOAK_ADMIN_CLIENT_ID": "orchestrator-directory", "KEYCLOAK_ADMIN_CLIENT_SECRET": "kc-directory-secret"}
+	c, err = config.Load(config.ModeDev, env(with(creds)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.KeycloakDirectoryEnabled() || c.KeycloakAdminURL != "https://sso.example.com/admin/realms/acme" {
+		t.Fatalf("with credentials: enabled=%v admin=%q; want on, derived from the issuer", c.KeycloakDirectoryEnabled(), c.KeycloakAdminURL)
+	}
+	var b strings.Builder
+	if err := c.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); strings.Contains(out, "kc-directory-secret") || !strings.Contains(out, "KEYCLOAK_ADMIN_CLIENT_SECRET=********") ||
+		!strings.Contains(out, "KEYCLOAK_ADMIN_URL=https://sso.example.com/admin/realms/acme") {
+		t.Fatalf("config output:\n%s", out)
+	}
+
+	override := with(creds)
+	override["KEYCLOAK_ADMIN_URL"] = "http://keycloak:8080/admin/realms/acme/"
+	override["KEYCLOAK_DIRECTORY_CACHE_TTL"] = "0s"
+	c, err = config.Load(config.ModeDev, env(override))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KeycloakAdminURL != "http://keycloak:8080/admin/realms/acme" || c.KeycloakDirectoryCacheTTL != 0 {
+		t.Fatalf("override: admin=%q ttl=%s", c.KeycloakAdminURL, c.KeycloakDirectoryCacheTTL)
+	}
+
+	for name, tc := range map[string]struct {
+		vars map[string]string
+		want string // variable named, with a word of its message
+	}{
+		"id without secret":   {with(map[string]string{"KEYCLOAK_ADMIN_CLIENT_ID": "x"}), "KEYCLOAK_ADMIN_CLIENT_SECRET: KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET must be set together"},
+		"secret without id":   {with(map[string]string{"KEYCLOAK_ADMIN_CLIENT_SECRET": "x"}), "KEYCLOAK_ADMIN_CLIENT_SECRET: KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET must be set together"},
+		"issuer URL as admin": {with(map[string]string{"KEYCLOAK_ADMIN_CLIENT_ID": "x", "KEYCLOAK_ADMIN_CLIENT_SECRET": "y", "KEYCLOAK_ADMIN_URL": "https://sso.example.com/realms/acme"}), "KEYCLOAK_ADMIN_URL: must be an absolute http(s) URL ending in /admin/realms/<realm>"},
+		"admin URL alone":     {with(map[string]string{"KEYCLOAK_ADMIN_URL": "https://sso.example.com/admin/realms/acme"}), "KEYCLOAK_ADMIN_URL: has no effect"},
+		"issuer not a realm":  {map[string]string{"KEYCLOAK_ADMIN_CLIENT_ID": "x", "KEYCLOAK_ADMIN_CLIENT_SECRET": "y"}, "KEYCLOAK_ADMIN_URL: is required"},
+		"negative TTL":        {with(map[string]string{"KEYCLOAK_DIRECTORY_CACHE_TTL": "-1s"}), "KEYCLOAK_DIRECTORY_CACHE_TTL: -1s is not between"},
+		"TTL too long":        {with(map[string]string{"KEYCLOAK_DIRECTORY_CACHE_TTL": "1h"}), "KEYCLOAK_DIRECTORY_CACHE_TTL: 1h0m0s is not between"},
+		"TTL not a duration":  {with(map[string]string{"KEYCLOAK_DIRECTORY_CACHE_TTL": "soon"}), "KEYCLOAK_DIRECTORY_CACHE_TTL: \"soon\" is not a duration"},
+	} {
+		_, err := config.Load(config.ModeDev, env(tc.vars))
+		var ce *config.Error
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one containing %q", name, err, tc.want)
+		}
+	}
+}
