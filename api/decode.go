@@ -17,14 +17,22 @@ import (
 // MaxBodyBytes caps every request body.
 const MaxBodyBytes = 1 << 20
 
-// readBody reads a bounded body: 413 past the cap, 400 for invalid UTF-8.
+// readBody reads a body of at most MaxBodyBytes: 413 past the cap, 400 for
+// invalid UTF-8.
 func readBody(c *gin.Context) ([]byte, error) {
-	r := http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	return readBodyLimit(c, MaxBodyBytes)
+}
+
+// readBodyLimit is readBody with another cap. The cap is applied here only:
+// wrapping the body in a second MaxBytesReader would make the smaller of the
+// two the real limit.
+func readBodyLimit(c *gin.Context, limit int64) ([]byte, error) {
+	r := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	b, err := io.ReadAll(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, problem(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", MaxBodyBytes)
+			return nil, problem(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", limit)
 		}
 		return nil, problem(http.StatusBadRequest, "body_unreadable", "the body could not be read")
 	}

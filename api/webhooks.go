@@ -60,8 +60,7 @@ func (s *Server) now() time.Time {
 
 // readWebhookBody reads at most limit bytes of a webhook body.
 func readWebhookBody(c *gin.Context, limit int64) ([]byte, error) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	return readBody(c)
+	return readBodyLimit(c, limit)
 }
 
 func (s *Server) chatwootWebhook(c *gin.Context) error {
