@@ -84,3 +84,82 @@ func TestChatwootWebhookBodyLimit(t *testing.T) {
 		t.Errorf("413 body %s (%v): want code body_too_large naming the %d-byte limit", rec.Body.String(), err, chatwoot.MaxWebhookBytes)
 	}
 }
+
+// escalateNote is an agent's /escalate note in account (conversation conv);
+// the receiver then needs Temporal, which is down: 503 when it gets that far.
+func escalateNote(account, conv int64) []byte {
+	return fmt.Appendf(nil, `{"event":"message_created","id":11,"content":"/escalate Refund","message_type":"outgoing",`+
+		`"private":true,"account":{"id":%d},"sender":{"id":9,"name":"Agent","type":"user"},"conversation":{"id":%d}}`, account, conv)
+}
+
+func ackStatus(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var ack struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &ack); err != nil {
+		t.Fatalf("%d %s: %v", rec.Code, rec.Body.String(), err)
+	}
+	return ack.Status
+}
+
+// The account in the URL cannot redirect a signed delivery of another
+// account into the URL account's tenant.
+func TestChatwootWebhookPathAccountMustMatchTheBody(t *testing.T) {
+	const secret = "cw-secret"
+	r := newChatwootReceiver(t, Webhooks{ChatwootSecret: secret, ChatwootAccountTenants: map[string]string{"1": "/teams/support"}})
+	rec := r.post("/api/webhooks/chatwoot/1", secret, "d-1", escalateNote(2, 7))
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("body of account 2 posted to /chatwoot/1: %d %s, want 403", rec.Code, rec.Body.String())
+	}
+	var p Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Code != "account_mismatch" {
+		t.Fatalf("problem %s: want code account_mismatch", rec.Body.String())
+	}
+	// The same path with the body's own account, or a body naming none
+	// (conversation events), is the path's.
+	if rec := r.post("/api/webhooks/chatwoot/1", secret, "d-2", incomingMessage(1, 0)); rec.Code != http.StatusOK {
+		t.Fatalf("matching account: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// A captured delivery replayed with a new X-Chatwoot-Delivery (an unsigned
+// header) is the same delivery.
+func TestChatwootWebhookReplayWithANewDeliveryHeaderIsADuplicate(t *testing.T) {
+	const secret = "cw-secret"
+	r := newChatwootReceiver(t, Webhooks{ChatwootSecret: secret, ChatwootAccountTenants: map[string]string{"1": "/teams/support"}})
+	body := incomingMessage(1, 0)
+	if rec := r.post("/api/webhooks/chatwoot", secret, "d-1", body); rec.Code != http.StatusOK || ackStatus(t, rec) != "ignored" {
+		t.Fatalf("first delivery: %d %s", rec.Code, rec.Body.String())
+	}
+	for _, delivery := range []string{"d-1", "d-2", ""} {
+		rec := r.post("/api/webhooks/chatwoot", secret, delivery, body)
+		if rec.Code != http.StatusOK || ackStatus(t, rec) != "duplicate" {
+			t.Fatalf("replay with X-Chatwoot-Delivery %q: %d %s, want duplicate", delivery, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+// With a secret per account, one account's secret cannot sign for another:
+// neither with the victim's account in the body nor in the URL.
+func TestChatwootWebhookForeignAccountSecretIsRefused(t *testing.T) {
+	secrets := map[string]string{"1": "secret-one", "2": "secret-two"}
+	r := newChatwootReceiver(t, Webhooks{ChatwootSecrets: secrets,
+		ChatwootAccountTenants: map[string]string{"1": "/teams/support", "2": "/teams/attacker"}})
+	for _, path := range []string{"/api/webhooks/chatwoot", "/api/webhooks/chatwoot/1"} {
+		rec := r.post(path, "secret-two", "d-1", escalateNote(1, 7))
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("account 1's note signed with account 2's secret at %s: %d %s, want 401", path, rec.Code, rec.Body.String())
+		}
+	}
+	// Each account with its own secret gets through (to Temporal, down here).
+	for acct, secret := range map[int64]string{1: "secret-one", 2: "secret-two"} {
+		if rec := r.post("/api/webhooks/chatwoot", secret, "", escalateNote(acct, 7)); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("account %d's own secret: %d %s, want 503 (Temporal down)", acct, rec.Code, rec.Body.String())
+		}
+	}
+	// An account without a secret cannot be posted for at all.
+	if rec := r.post("/api/webhooks/chatwoot", "secret-one", "", escalateNote(3, 7)); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("account 3 without a secret: %d %s, want 401", rec.Code, rec.Body.String())
+	}
+}

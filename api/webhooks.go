@@ -30,6 +30,10 @@ type Webhooks struct {
 	// ChatwootUnsigned accepts unsigned deliveries (old Chatwoot); it must be
 	// set explicitly and cannot be combined with a secret.
 	ChatwootUnsigned bool
+	// ChatwootSecrets are the webhook secrets by Chatwoot account id: each
+	// account signs its own deliveries. ChatwootSecret is one secret for a
+	// single-account setup.
+	ChatwootSecrets map[string]string
 	// ChatwootAccountTenants maps a Chatwoot account id to a tenant.
 	ChatwootAccountTenants map[string]string
 	// MatrixHSToken is the token the homeserver presents; empty disables Matrix.
@@ -69,30 +73,27 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	// The account, and the key a delivery is handled once by, come from
+	// what the account's secret signed, never from the URL or a header alone.
+	auth := chatwoot.WebhookAuth{Secrets: wh.ChatwootSecrets, Secret: wh.ChatwootSecret, Unsigned: wh.ChatwootUnsigned}
+	d, err := auth.Authenticate(c.Param("account"), c.Request.Header, body, s.now())
 	switch {
-	case wh.ChatwootSecret != "":
-		if err := chatwoot.VerifySignature(wh.ChatwootSecret, c.GetHeader(chatwoot.HeaderTimestamp), body,
-			c.GetHeader(chatwoot.HeaderSignature), s.now(), chatwoot.DefaultSignatureWindow); err != nil {
-			return problem(http.StatusUnauthorized, "bad_signature", "%s", signatureReason(err))
-		}
-	case !wh.ChatwootUnsigned:
-		return problem(http.StatusUnauthorized, "bad_signature", "this receiver needs CHATWOOT_WEBHOOK_SECRET (or CHATWOOT_WEBHOOK_UNSIGNED=true)")
+	case errors.Is(err, chatwoot.ErrBadPathAccount):
+		return errNotFound
+	case errors.Is(err, chatwoot.ErrInvalidWebhook):
+		return problem(http.StatusBadRequest, "invalid_webhook", "the body is not a Chatwoot webhook")
+	case errors.Is(err, chatwoot.ErrAccountMismatch):
+		return problem(http.StatusForbidden, "account_mismatch", "the account in the URL is not the account the delivery is signed for")
+	case err != nil:
+		return problem(http.StatusUnauthorized, "bad_signature", "%s", signatureReason(err))
 	}
 	ctx := c.Request.Context()
-	delivery := c.GetHeader(chatwoot.HeaderDelivery)
-	if delivery == "" || len(delivery) > 200 {
-		sum := sha256.Sum256(body)
-		delivery = "sha256:" + hex.EncodeToString(sum[:])
-	}
+	delivery, ev := d.Key, d.Event
 	if seen, err := s.d.Store.SeenDelivery(ctx, "chatwoot", delivery); err != nil {
 		return err
 	} else if seen {
 		c.JSON(http.StatusOK, gin.H{"status": "duplicate"})
 		return nil
-	}
-	ev, err := chatwoot.ParseWebhook(body)
-	if err != nil {
-		return problem(http.StatusBadRequest, "invalid_webhook", "the body is not a Chatwoot webhook")
 	}
 	answer := func(status int, state string, extra ...any) error {
 		h := gin.H{"status": state}
@@ -109,14 +110,7 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 	if !ok {
 		return answer(http.StatusOK, "ignored")
 	}
-	account := ev.AccountID
-	if p := c.Param("account"); p != "" {
-		n, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || n <= 0 {
-			return errNotFound
-		}
-		account = n
-	}
+	account := d.AccountID
 	tenant, ok := wh.ChatwootAccountTenants[strconv.FormatInt(account, 10)]
 	if !ok {
 		loggerFrom(c).Warn("chatwoot webhook from an unmapped account", "account", account)
@@ -219,6 +213,8 @@ func escalationPriority(chatwootPriority string) string {
 
 func signatureReason(err error) string {
 	switch {
+	case errors.Is(err, chatwoot.ErrNoSecret):
+		return "no webhook secret is configured for this account (CHATWOOT_WEBHOOK_SECRETS, or CHATWOOT_WEBHOOK_UNSIGNED=true)"
 	case errors.Is(err, chatwoot.ErrMissingSignature):
 		return "X-Chatwoot-Signature or X-Chatwoot-Timestamp is missing"
 	case errors.Is(err, chatwoot.ErrStaleTimestamp):

@@ -237,7 +237,7 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 		},
 		Middleware: tel.HTTPMiddleware(), Metrics: tel.Metrics.Handler(),
 		Webhooks: api.Webhooks{
-			ChatwootSecret: cfg.ChatwootWebhookSecret, ChatwootUnsigned: cfg.ChatwootWebhookUnsigned,
+			ChatwootSecret: cfg.ChatwootWebhookSecret, ChatwootUnsigned: cfg.ChatwootWebhookUnsigned, ChatwootSecrets: cfg.ChatwootWebhookSecrets,
 			ChatwootAccountTenants: cfg.ChatwootAccountTenants, MatrixHSToken: cfg.MatrixHSToken,
 			MatrixUserSubjects: cfg.MatrixUserSubjects, Secrets: cfg.WebhookSecrets,
 		},

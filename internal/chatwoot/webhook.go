@@ -2,10 +2,13 @@ package chatwoot
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -475,4 +478,119 @@ func resolveAccountID(e *WebhookEvent, top *int64, body []byte) int64 {
 		}
 	}
 	return 0
+}
+
+// Reasons WebhookAuth refuses a delivery, besides VerifySignature's and
+// ErrInvalidWebhook.
+var (
+	// ErrBadPathAccount is an account in the webhook URL that is not a
+	// positive number.
+	ErrBadPathAccount = errors.New("chatwoot webhook: the account in the URL is not a positive number")
+	// ErrAccountMismatch is a delivery posted to one account's URL whose
+	// signed body names another account.
+	ErrAccountMismatch = errors.New("chatwoot webhook: the account in the URL differs from the account the body names")
+)
+
+// WebhookAuth authenticates webhook deliveries. Each account signs with its
+// own secret, so holding one account's secret is no way to post as another;
+// the account a delivery is for comes from its signed body, and the URL's
+// account (needed for conversation_* events, whose body names none) may only
+// repeat it.
+type WebhookAuth struct {
+	// Secrets are the webhook secrets by account id, in decimal as
+	// CHATWOOT_WEBHOOK_SECRETS and CHATWOOT_ACCOUNT_TENANTS write them.
+	Secrets map[string]string
+	// Secret signs for every account (CHATWOOT_WEBHOOK_SECRET): only for a
+	// setup with one account, which configuration enforces.
+	Secret string
+	// Unsigned accepts deliveries without a signature (Chatwoot before
+	// 4.11.2). Nothing about such a delivery is authenticated.
+	Unsigned bool
+	// Window bounds a delivery's timestamp; DefaultSignatureWindow when 0.
+	Window time.Duration
+}
+
+// Delivery is an authenticated webhook delivery.
+type Delivery struct {
+	Event *WebhookEvent
+	// AccountID is the account the delivery is for: the body's, else the
+	// URL's; 0 when neither names one.
+	AccountID int64
+	// Key identifies the delivery for deduplication. It is derived from
+	// what the signature covers, so a replay cannot dodge it with another
+	// X-Chatwoot-Delivery, which nothing signs.
+	Key string
+}
+
+// Authenticate checks a delivery posted to the webhook URL whose account
+// segment is pathAccount ("" for the URL without one): it picks the secret
+// of the account the delivery claims (the URL's, else the body's), verifies
+// signature and timestamp, then parses the body and refuses it if it names
+// another account than the URL. Errors wrap ErrBadPathAccount,
+// VerifySignature's errors (ErrNoSecret when the account has no secret),
+// ErrInvalidWebhook or ErrAccountMismatch.
+func (a WebhookAuth) Authenticate(pathAccount string, header http.Header, body []byte, now time.Time) (*Delivery, error) {
+	var path int64
+	if pathAccount != "" {
+		n, err := strconv.ParseInt(pathAccount, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, ErrBadPathAccount
+		}
+		path = n
+	}
+	claimed := path
+	if claimed == 0 {
+		// Only to choose the secret: nothing read here is trusted before
+		// the signature is checked with it.
+		claimed = peekAccountID(body)
+	}
+	if !a.Unsigned {
+		secret := a.Secrets[strconv.FormatInt(claimed, 10)]
+		if secret == "" {
+			secret = a.Secret
+		}
+		if err := VerifySignature(secret, header.Get(HeaderTimestamp), body, header.Get(HeaderSignature), now, a.Window); err != nil {
+			return nil, err
+		}
+	}
+	ev, err := ParseWebhook(body)
+	if err != nil {
+		return nil, err
+	}
+	account := ev.AccountID
+	switch {
+	case path != 0 && account != 0 && account != path:
+		return nil, fmt.Errorf("%w: URL %d, body %d", ErrAccountMismatch, path, account)
+	case path != 0:
+		account = path
+	case account != claimed:
+		// peekAccountID and ParseWebhook read the account alike; if they
+		// ever differ, the secret was chosen for another account.
+		return nil, fmt.Errorf("%w: account %d verified as %d", ErrAccountMismatch, account, claimed)
+	}
+	return &Delivery{Event: ev, AccountID: account, Key: deliveryKey(account, body)}, nil
+}
+
+// deliveryKey hashes the account and the body. The timestamp, though signed,
+// is left out: Chatwoot may sign a retry anew, and the body alone (message
+// ids, times) already tells deliveries apart.
+func deliveryKey(account int64, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(strconv.FormatInt(account, 10)))
+	h.Write([]byte{0})
+	h.Write(body)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// peekAccountID reads the account a body names the way ParseWebhook does,
+// without checking anything else; 0 when it names none or is not JSON.
+func peekAccountID(body []byte) int64 {
+	var w struct {
+		Account      *Account `json:"account"`
+		RawAccountID *int64   `json:"account_id"`
+	}
+	if json.Unmarshal(body, &w) != nil {
+		return 0
+	}
+	return resolveAccountID(&WebhookEvent{Account: w.Account}, w.RawAccountID, body)
 }

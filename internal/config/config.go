@@ -94,6 +94,7 @@ type Config struct {
 	ChatwootAPIToken        string            `env:"CHATWOOT_API_TOKEN" secret:"true"`
 	ChatwootWebhookSecret   string            `env:"CHATWOOT_WEBHOOK_SECRET" secret:"true"`
 	ChatwootWebhookUnsigned bool              `env:"CHATWOOT_WEBHOOK_UNSIGNED"`
+	ChatwootWebhookSecrets  map[string]string `env:"CHATWOOT_WEBHOOK_SECRETS" secret:"map"`
 	ChatwootAccountTenants  map[string]string `env:"CHATWOOT_ACCOUNT_TENANTS"`
 	ChatwootTemplatesFile   string            `env:"CHATWOOT_TEMPLATES_FILE"`
 
@@ -173,6 +174,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.ChatwootAPIToken = r.str("CHATWOOT_API_TOKEN", "")
 	c.ChatwootWebhookSecret = r.str("CHATWOOT_WEBHOOK_SECRET", "")
 	c.ChatwootWebhookUnsigned = r.boolean("CHATWOOT_WEBHOOK_UNSIGNED", false)
+	c.ChatwootWebhookSecrets = r.pairs("CHATWOOT_WEBHOOK_SECRETS")
 	c.ChatwootAccountTenants = r.pairs("CHATWOOT_ACCOUNT_TENANTS")
 	c.ChatwootTemplatesFile = r.str("CHATWOOT_TEMPLATES_FILE", "")
 
@@ -249,6 +251,7 @@ func (c *Config) validate(r *reader) {
 	if c.ChatwootWebhookSecret != "" && c.ChatwootWebhookUnsigned {
 		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRET is set")
 	}
+	c.validateChatwootSecrets(r)
 	for acct := range c.ChatwootAccountTenants {
 		if n, err := strconv.Atoi(acct); err != nil || n <= 0 {
 			r.bad("CHATWOOT_ACCOUNT_TENANTS", fmt.Sprintf("account id %q is not a positive number", acct))
@@ -311,6 +314,29 @@ func (c *Config) AppRole() string {
 		return ""
 	}
 	return u.User.Username()
+}
+
+// validateChatwootSecrets keeps one secret from signing for several
+// accounts: whoever holds it could post as any of them.
+func (c *Config) validateChatwootSecrets(r *reader) {
+	for acct := range c.ChatwootWebhookSecrets {
+		if n, err := strconv.Atoi(acct); err != nil || n <= 0 {
+			r.bad("CHATWOOT_WEBHOOK_SECRETS", fmt.Sprintf("account id %q is not a positive number", acct))
+		}
+	}
+	if len(c.ChatwootWebhookSecrets) == 0 {
+		if c.ChatwootWebhookSecret != "" && len(c.ChatwootAccountTenants) > 1 {
+			r.bad("CHATWOOT_WEBHOOK_SECRET", "is one secret for every account, but CHATWOOT_ACCOUNT_TENANTS maps several: "+
+				"set CHATWOOT_WEBHOOK_SECRETS (1=secret,2=other) so that each account signs its own deliveries")
+		}
+		return
+	}
+	if c.ChatwootWebhookSecret != "" {
+		r.bad("CHATWOOT_WEBHOOK_SECRET", "set either CHATWOOT_WEBHOOK_SECRETS (one secret per account) or, for a single account, CHATWOOT_WEBHOOK_SECRET")
+	}
+	if c.ChatwootWebhookUnsigned {
+		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRETS is set")
+	}
 }
 
 // ChatwootEnabled reports whether outgoing Chatwoot calls are configured.

@@ -206,3 +206,47 @@ func TestKeycloakDirectory(t *testing.T) {
 		}
 	}
 }
+
+func TestChatwootWebhookSecrets(t *testing.T) {
+	c, err := config.Load(config.ModeTool, env(map[string]string{
+		"CHATWOOT_WEBHOOK_SECRETS": "1=cw-one-secret,2=cw-two-secret",
+		"CHATWOOT_ACCOUNT_TENANTS": "1=/teams/a,2=/teams/b",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ChatwootWebhookSecrets["1"] != "cw-one-secret" || c.ChatwootWebhookSecrets["2"] != "cw-two-secret" {
+		t.Fatalf("secrets = %v", c.ChatwootWebhookSecrets)
+	}
+	var b strings.Builder
+	if err := c.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "cw-one-secret") || !strings.Contains(b.String(), "CHATWOOT_WEBHOOK_SECRETS=1=********,2=********") {
+		t.Errorf("CHATWOOT_WEBHOOK_SECRETS printed unmasked or not at all:\n%s", b.String())
+	}
+	// The single secret stays valid for one account.
+	if _, err := config.Load(config.ModeTool, env(map[string]string{
+		"CHATWOOT_WEBHOOK_SECRET": "s", "CHATWOOT_ACCOUNT_TENANTS": "1=/teams/a",
+	})); err != nil {
+		t.Errorf("one secret, one account: %v", err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		env        map[string]string
+	}{
+		{"one secret for several accounts", "CHATWOOT_WEBHOOK_SECRET", map[string]string{
+			"CHATWOOT_WEBHOOK_SECRET": "s", "CHATWOOT_ACCOUNT_TENANTS": "1=/teams/a,2=/teams/b"}},
+		{"both forms", "CHATWOOT_WEBHOOK_SECRET", map[string]string{
+			"CHATWOOT_WEBHOOK_SECRET": "s", "CHATWOOT_WEBHOOK_SECRETS": "1=s1"}},
+		{"unsigned with secrets", "CHATWOOT_WEBHOOK_UNSIGNED", map[string]string{
+			"CHATWOOT_WEBHOOK_UNSIGNED": "true", "CHATWOOT_WEBHOOK_SECRETS": "1=s1"}},
+		{"account not a number", "CHATWOOT_WEBHOOK_SECRETS", map[string]string{"CHATWOOT_WEBHOOK_SECRETS": "one=s1"}},
+		{"entry without a secret", "CHATWOOT_WEBHOOK_SECRETS", map[string]string{"CHATWOOT_WEBHOOK_SECRETS": "1="}},
+	} {
+		_, err := config.Load(config.ModeTool, env(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one naming %s", tc.name, err, tc.want)
+		}
+	}
+}
