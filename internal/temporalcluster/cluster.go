@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -203,10 +204,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 
-	var b [5]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
-	suffix := hex.EncodeToString(b[:])
-	db, err := newDBTarget(opts.AdminURL, "temporal_kit_"+suffix, "temporal_kit_"+suffix+"_vis")
+	base := fmt.Sprintf("%s%d_%s", dbPrefix, time.Now().Unix(), hex.EncodeToString(b[:]))
+	db, err := newDBTarget(opts.AdminURL, base, base+"_vis")
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +223,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := ensureRole(ctx, opts.AdminURL); err != nil {
 		return c, err
 	}
+	dropAbandoned(ctx, opts.AdminURL, opts.Logf)
 	if err := c.setupSchemas(ctx, db); err != nil {
 		return c, err
 	}
@@ -302,6 +304,44 @@ func ensureRole(ctx context.Context, adminURL string) error {
 		return fmt.Errorf("temporalcluster: create role %s: %w", RoleName, err)
 	}
 	return nil
+}
+
+// dbPrefix starts the name of every database a cluster creates; the unix
+// time of its creation follows.
+const dbPrefix = "temporal_kit_"
+
+// abandonedAfter is the age from which a cluster database is taken for the
+// leftover of a test binary that was killed before it could drop it.
+const abandonedAfter = 6 * time.Hour
+
+// dropAbandoned drops cluster databases older than abandonedAfter. Errors
+// are only reported: they never stop a new cluster.
+func dropAbandoned(ctx context.Context, adminURL string, logf func(string, ...any)) {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1", dbPrefix+"%")
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		ts, _, _ := strings.Cut(strings.TrimPrefix(name, dbPrefix), "_")
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil || time.Since(time.Unix(sec, 0)) < abandonedAfter {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			logf("temporalcluster: drop abandoned database %s: %v", name, err)
+		} else {
+			logf("temporalcluster: dropped abandoned database %s", name)
+		}
+	}
 }
 
 // setupSchemas runs the schema tool for both databases exactly as the
