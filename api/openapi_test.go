@@ -218,7 +218,7 @@ func newOAServer(t *testing.T) *oaServer {
 		Webhooks: Webhooks{
 			ChatwootSecret: oaChatwootSecret, ChatwootAccountTenants: map[string]string{"1": "/teams/support"},
 			MatrixHSToken: oaHSToken, MatrixUserSubjects: map[string]string{"@ceo:example.com": "ceo-1"},
-			Secrets: map[string]string{"billing": oaServiceSecret},
+			Secrets: map[string]string{"billing": oaServiceSecret}, ServiceTenants: map[string][]string{"billing": {"/teams/support"}},
 		},
 	})
 	return s
@@ -359,6 +359,12 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 		return out
 	}
 	idem := func(key string) http.Header { return http.Header{"Idempotency-Key": {key}} }
+	// A signed service webhook delivery of the body `{}`.
+	delivery := func(id, tenant string) http.Header {
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		return http.Header{"X-Webhook-Timestamp": {ts}, "X-Delivery-Id": {id}, "X-Tenant-Id": {tenant},
+			"X-Signature": {"v1=" + oaHMAC(oaServiceSecret, []byte("v1\n"+ts+"\n"+id+"\n"+tenant+"\n{}"))}}
+	}
 	cases := []oaCase{
 		{name: "approval minimal", method: "POST", path: "/api/approvals", body: approval(nil), valid: true, wantStatus: 403},
 		{name: "approval everything", method: "POST", path: "/api/approvals", valid: true, wantStatus: 403, body: approval(map[string]any{
@@ -457,6 +463,13 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 		{name: "list consultations limit", method: "GET", path: "/api/consultations?tenantId=agent-1&limit=abc"},
 		{name: "resource audit", method: "GET", path: "/api/audit/resource/approval/" + s.pending + "?limit=5", valid: true, wantStatus: 200},
 		{name: "resource audit limit", method: "GET", path: "/api/audit/resource/approval/x?limit=300"},
+		{name: "service webhook", method: "POST", path: "/api/webhooks/billing", header: delivery("evt_1:"+ascii(maxDeliveryID-6), "/teams/support"),
+			body: `{}`, valid: true, wantStatus: 202},
+		{name: "service webhook delivery id too long", method: "POST", path: "/api/webhooks/billing", header: delivery(ascii(maxDeliveryID+1), "/teams/support"), body: `{}`},
+		{name: "service webhook delivery id with a space", method: "POST", path: "/api/webhooks/billing", header: delivery("evt 2", "/teams/support"), body: `{}`},
+		{name: "service webhook delivery id not ASCII", method: "POST", path: "/api/webhooks/billing", header: delivery("évt", "/teams/support"), body: `{}`},
+		{name: "service webhook no tenant", method: "POST", path: "/api/webhooks/billing", header: delivery("evt-3", ""), body: `{}`},
+		{name: "service webhook tenant too long", method: "POST", path: "/api/webhooks/billing", header: delivery("evt-4", "/"+ascii(256)), body: `{}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -524,8 +537,21 @@ func TestOpenAPIResponses(t *testing.T) {
 		`"content":{"msgtype":"m.text","body":"!approve ` + oaID + ` fine"}},{"type":"m.room.member","event_id":"$2","content":{}}]}`
 	matrixAuth := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + oaHSToken}}
 	billing := `{"invoice":7}`
-	billingHeader := http.Header{"Content-Type": {"application/json"}, "X-Signature": {"sha256=" + oaHMAC(oaServiceSecret, []byte(billing))},
-		"X-Tenant-Id": {"/teams/support"}, "X-Delivery-Id": {"d-1"}}
+	serviceHeader := func(delivery, tenant, body string, at time.Time) http.Header {
+		ts := strconv.FormatInt(at.Unix(), 10)
+		return http.Header{"Content-Type": {"application/json"}, "X-Webhook-Timestamp": {ts}, "X-Delivery-Id": {delivery}, "X-Tenant-Id": {tenant},
+			"X-Signature": {"v1=" + oaHMAC(oaServiceSecret, []byte("v1\n"+ts+"\n"+delivery+"\n"+tenant+"\n"+body))}}
+	}
+	billingHeader := serviceHeader("d-1", "/teams/support", billing, time.Now())
+	withHeader := func(h http.Header, k, v string) http.Header {
+		h = h.Clone()
+		if v == "" {
+			h.Del(k)
+		} else {
+			h.Set(k, v)
+		}
+		return h
+	}
 
 	cases := []struct {
 		name, method, path, token string
@@ -584,9 +610,16 @@ func TestOpenAPIResponses(t *testing.T) {
 
 		{"service webhook", "POST", "/api/webhooks/billing", "", billingHeader, billing, 202},
 		{"service webhook again", "POST", "/api/webhooks/billing", "", billingHeader, billing, 202},
-		{"service webhook bare hex", "POST", "/api/webhooks/billing", "", http.Header{"Content-Type": {"application/json"}, "X-Signature": {oaHMAC(oaServiceSecret, []byte(`[1]`))}}, `[1]`, 202},
+		{"service webhook any JSON", "POST", "/api/webhooks/billing", "", serviceHeader("d-2", "/teams/support", `[1]`, time.Now()), `[1]`, 202},
+		{"service webhook body-only signature", "POST", "/api/webhooks/billing", "",
+			withHeader(billingHeader, "X-Signature", "sha256="+oaHMAC(oaServiceSecret, []byte(billing))), billing, 401},
 		{"service webhook bad signature", "POST", "/api/webhooks/billing", "", billingHeader, billing + " ", 401},
-		{"service webhook not JSON", "POST", "/api/webhooks/billing", "", http.Header{"X-Signature": {"sha256=" + oaHMAC(oaServiceSecret, []byte(`{`))}}, `{`, 400},
+		{"service webhook replayed into another tenant", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "X-Tenant-Id", "/teams/other"), billing, 401},
+		{"service webhook stale", "POST", "/api/webhooks/billing", "", serviceHeader("d-3", "/teams/support", billing, time.Now().Add(-time.Hour)), billing, 401},
+		{"service webhook without timestamp", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "X-Webhook-Timestamp", ""), billing, 401},
+		{"service webhook tenant not allowed", "POST", "/api/webhooks/billing", "", serviceHeader("d-4", "/teams/other", billing, time.Now()), billing, 403},
+		{"service webhook without delivery id", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "X-Delivery-Id", ""), billing, 400},
+		{"service webhook not JSON", "POST", "/api/webhooks/billing", "", serviceHeader("d-5", "/teams/support", `{`, time.Now()), `{`, 400},
 		{"unknown service", "POST", "/api/webhooks/payroll", "", billingHeader, billing, 404},
 	}
 	for _, c := range cases {

@@ -42,6 +42,9 @@ type Webhooks struct {
 	MatrixUserSubjects map[string]string
 	// Secrets are the HMAC secrets of generic services, by service name.
 	Secrets map[string]string
+	// ServiceTenants are the tenants each generic service may write to, by
+	// service name; a service without any can write nowhere.
+	ServiceTenants map[string][]string
 	// Now is the clock for signature freshness (tests).
 	Now func() time.Time
 }
@@ -304,56 +307,4 @@ func (s *Server) matrixTransaction(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{})
-}
-
-// genericWebhook records an HMAC-signed event from another service in the
-// audit trail.
-func (s *Server) genericWebhook(c *gin.Context) error {
-	service := c.Param("service")
-	secret, ok := s.d.Webhooks.Secrets[service]
-	if !ok {
-		return errNotFound
-	}
-	body, err := readWebhookBody(c, MaxBodyBytes)
-	if err != nil {
-		return err
-	}
-	sig := strings.TrimPrefix(c.GetHeader("X-Signature"), "sha256=")
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(strings.ToLower(sig)), []byte(want)) {
-		return problem(http.StatusUnauthorized, "bad_signature", "X-Signature must be sha256=<hex HMAC-SHA256 of the body>")
-	}
-	var payload any
-	if err := jsonUnmarshalLenient(body, &payload); err != nil {
-		return problem(http.StatusBadRequest, "malformed_json", "the body is not valid JSON")
-	}
-	tenant := c.GetHeader("X-Tenant-Id")
-	if tenant == "" || !store.ValidTenantID(tenant) {
-		tenant = "system"
-	}
-	sum := sha256.Sum256(body)
-	id := c.GetHeader("X-Delivery-Id")
-	if id == "" || len(id) > 100 {
-		id = hex.EncodeToString(sum[:16])
-	}
-	key := "webhook:" + service + ":" + id
-	if len(body) > maxMetadata {
-		body = nil // kept out of the audit row; its hash identifies it
-	}
-	meta := map[string]any{"service": service, "sha256": hex.EncodeToString(sum[:])}
-	entry := &store.AuditLog{
-		EventKey: &key, Action: "webhook.received", Resource: "webhook", ResourceID: service + ":" + id,
-		UserID: "service:" + service, Channel: store.ChannelWebhook, TenantID: tenant,
-		Metadata: store.MustJSON(meta), CreatedAt: s.d.Store.Now(),
-	}
-	if body != nil {
-		entry.NewValues = store.JSON(body)
-	}
-	if _, err := s.d.Store.AppendAudit(c.Request.Context(), entry); err != nil {
-		return err
-	}
-	c.JSON(http.StatusAccepted, gin.H{"status": "recorded"})
-	return nil
 }

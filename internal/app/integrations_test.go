@@ -322,22 +322,37 @@ func TestNotificationsOnceAcrossWorkerRestart(t *testing.T) {
 func TestGenericWebhook(t *testing.T) {
 	env := newEnv(t, storetest.URL(t, store.SQLite))
 	env["WEBHOOK_SECRETS"] = "billing=billing-secret"
+	env["WEBHOOK_TENANTS"] = "billing=/teams/support|/teams/finance"
 	s := startStack(t, env)
 	body := `{"event":"invoice.paid","invoice":"in_1"}`
-	sign := func(secret string) string {
-		return "sha256=" + hmacHex(secret, body)
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	// send signs the canonical string of the README with secret and posts it.
+	send := func(service, secret, id, tenant string) response {
+		sig := hmacHex(secret, "v1\n"+ts+"\n"+id+"\n"+tenant+"\n"+body)
+		return s.do("POST", "/api/webhooks/"+service, "", body, "X-Webhook-Timestamp", ts, "X-Delivery-Id", id, "X-Tenant-Id", tenant,
+			"X-Signature", "v1="+sig)
 	}
-	if r := s.do("POST", "/api/webhooks/billing", "", body, "X-Signature", sign("billing-secret"), "X-Tenant-Id", "/teams/support", "X-Delivery-Id", "evt-1"); r.status != http.StatusAccepted {
+	if r := send("billing", "billing-secret", "evt-1", "/teams/support"); r.status != http.StatusAccepted {
 		t.Fatalf("good signature: %d %s", r.status, r.body)
 	}
-	if r := s.do("POST", "/api/webhooks/billing", "", body, "X-Signature", sign("other")); r.status != http.StatusUnauthorized {
+	if r := send("billing", "other", "evt-2", "/teams/support"); r.status != http.StatusUnauthorized {
 		t.Fatalf("bad signature: want 401, got %d", r.status)
 	}
-	if r := s.do("POST", "/api/webhooks/unknown", "", body, "X-Signature", sign("billing-secret")); r.status != http.StatusNotFound {
+	if r := send("unknown", "billing-secret", "evt-3", "/teams/support"); r.status != http.StatusNotFound {
 		t.Fatalf("unknown service: want 404, got %d", r.status)
 	}
-	// A redelivery is recorded once.
-	s.do("POST", "/api/webhooks/billing", "", body, "X-Signature", sign("billing-secret"), "X-Tenant-Id", "/teams/support", "X-Delivery-Id", "evt-1")
+	// WEBHOOK_TENANTS reaches the receiver: a tenant not listed is refused.
+	if r := send("billing", "billing-secret", "evt-4", "/teams/other"); r.status != http.StatusForbidden {
+		t.Fatalf("tenant not allowed: want 403, got %d %s", r.status, r.body)
+	}
+	// A redelivery is recorded once; the same delivery pointed at another
+	// tenant is not recorded at all.
+	send("billing", "billing-secret", "evt-1", "/teams/support")
+	sig := hmacHex("billing-secret", "v1\n"+ts+"\nevt-1\n/teams/support\n"+body)
+	if r := s.do("POST", "/api/webhooks/billing", "", body, "X-Webhook-Timestamp", ts, "X-Delivery-Id", "evt-1", "X-Tenant-Id", "/teams/finance",
+		"X-Signature", "v1="+sig); r.status != http.StatusUnauthorized {
+		t.Fatalf("replay into another tenant: want 401, got %d %s", r.status, r.body)
+	}
 	trail := s.do("GET", "/api/audit?tenantId="+url.QueryEscape("/teams/support"), s.token("agent-1", support), nil).json(t)["items"].([]any)
 	if len(trail) != 1 || trail[0].(map[string]any)["action"] != "webhook.received" {
 		t.Fatalf("want one webhook.received entry, got %v", trail)

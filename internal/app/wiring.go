@@ -240,6 +240,7 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 			ChatwootSecret: cfg.ChatwootWebhookSecret, ChatwootUnsigned: cfg.ChatwootWebhookUnsigned, ChatwootSecrets: cfg.ChatwootWebhookSecrets,
 			ChatwootAccountTenants: cfg.ChatwootAccountTenants, MatrixHSToken: cfg.MatrixHSToken,
 			MatrixUserSubjects: cfg.MatrixUserSubjects, Secrets: cfg.WebhookSecrets,
+			ServiceTenants: cfg.WebhookTenants,
 		},
 	}), nil
 }

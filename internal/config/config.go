@@ -6,9 +6,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,6 +116,10 @@ type Config struct {
 	MatrixUserSubjects  map[string]string `env:"MATRIX_USER_SUBJECTS"`
 
 	WebhookSecrets map[string]string `env:"WEBHOOK_SECRETS" secret:"map"`
+	// WebhookTenants are the tenants each generic webhook service may write
+	// to ("billing=/teams/support|/teams/finance,crm=/teams/sales"): the
+	// secret proves which service sends, this says where it may record.
+	WebhookTenants map[string][]string `env:"WEBHOOK_TENANTS"`
 
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 }
@@ -194,6 +200,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.MatrixUserSubjects = r.pairs("MATRIX_USER_SUBJECTS")
 
 	c.WebhookSecrets = r.pairs("WEBHOOK_SECRETS")
+	c.WebhookTenants = r.pairLists("WEBHOOK_TENANTS")
 	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 
 	c.validate(&r)
@@ -278,6 +285,7 @@ func (c *Config) validate(r *reader) {
 	if c.MatrixHomeserverURL != "" && (c.MatrixASToken == "" || c.MatrixHSToken == "" || c.MatrixRoomID == "") {
 		r.bad("MATRIX_HOMESERVER_URL", "needs MATRIX_AS_TOKEN, MATRIX_HS_TOKEN and MATRIX_ROOM_ID too")
 	}
+	c.validateWebhookTenants(r)
 }
 
 // validateOwnerURL checks that DATABASE_OWNER_URL and DATABASE_URL name two
@@ -337,6 +345,43 @@ func (c *Config) validateChatwootSecrets(r *reader) {
 	if c.ChatwootWebhookUnsigned {
 		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRETS is set")
 	}
+}
+
+// validateWebhookTenants requires every generic webhook service to have both
+// a secret and at least one tenant. A service with a secret and no tenants
+// could only ever be refused, which an operator would otherwise learn from
+// the sender's failed deliveries; tenants without a secret are a typo.
+func (c *Config) validateWebhookTenants(r *reader) {
+	for _, svc := range sortedKeys(c.WebhookSecrets) {
+		if len(c.WebhookTenants[svc]) == 0 {
+			r.bad("WEBHOOK_TENANTS", fmt.Sprintf("service %q has a secret in WEBHOOK_SECRETS but no tenants to write to: "+
+				"add %s=<tenant>|<tenant>, e.g. %s=/teams/support", svc, svc, svc))
+		}
+	}
+	for _, svc := range slices.Sorted(maps.Keys(c.WebhookTenants)) {
+		if _, ok := c.WebhookSecrets[svc]; !ok {
+			r.bad("WEBHOOK_TENANTS", fmt.Sprintf("service %q has no secret in WEBHOOK_SECRETS", svc))
+		}
+		for _, t := range c.WebhookTenants[svc] {
+			if !validTenantID(t) {
+				r.bad("WEBHOOK_TENANTS", fmt.Sprintf("service %q: %q is not a tenant id (at most 256 bytes, no control characters)", svc, t))
+			}
+		}
+	}
+}
+
+// validTenantID is store.ValidTenantID, which this package cannot import
+// (the store imports it); config_test checks that the two agree.
+func validTenantID(id string) bool {
+	if id == "" || len(id) > 256 {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0xfffd {
+			return false
+		}
+	}
+	return true
 }
 
 // ChatwootEnabled reports whether outgoing Chatwoot calls are configured.
@@ -499,6 +544,27 @@ func (r *reader) pairs(name string) map[string]string {
 			continue
 		}
 		out[strings.TrimSpace(k)] = strings.TrimSpace(val)
+	}
+	return out
+}
+
+// pairLists reads "k1=a|b,k2=c": pairs whose values are "|"-separated lists
+// (tenant ids contain "/" and ":", never "|" in practice).
+func (r *reader) pairLists(name string) map[string][]string {
+	out := map[string][]string{}
+	pairs := r.pairs(name)
+	for _, k := range sortedKeys(pairs) {
+		var list []string
+		for _, item := range strings.Split(pairs[k], "|") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		if len(list) == 0 {
+			r.bad(name, fmt.Sprintf("entry %q lists nothing: separate its values with |", k))
+			continue
+		}
+		out[k] = list
 	}
 	return out
 }

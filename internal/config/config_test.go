@@ -2,11 +2,13 @@ package config_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
 func env(m map[string]string) config.Getenv {
@@ -67,6 +69,7 @@ func TestPrintMasksSecrets(t *testing.T) {
 		"JITSI_APP_ID":            "app",
 		"JITSI_APP_SECRET":        "jitsi-secret-of-enough-length-123456",
 		"WEBHOOK_SECRETS":         "billing=billing-secret",
+		"WEBHOOK_TENANTS":         "billing=/teams/support|/teams/finance",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -81,9 +84,55 @@ func TestPrintMasksSecrets(t *testing.T) {
 			t.Errorf("config output shows a secret (%s):\n%s", secret, out)
 		}
 	}
-	for _, shown := range []string{"DATABASE_URL=postgres://app:xxxxx@db:5432/orchestrator?sslmode=require", "WEBHOOK_SECRETS=billing=********", "CHATWOOT_BASE_URL=https://chat.example.com"} {
+	for _, shown := range []string{"DATABASE_URL=postgres://app:xxxxx@db:5432/orchestrator?sslmode=require", "WEBHOOK_SECRETS=billing=********", "CHATWOOT_BASE_URL=https://chat.example.com",
+		"WEBHOOK_TENANTS=billing=/teams/support|/teams/finance"} {
 		if !strings.Contains(out, shown) {
 			t.Errorf("config output lacks %q:\n%s", shown, out)
+		}
+	}
+}
+
+// Every generic webhook service has a secret and the tenants it may write
+// to; anything else fails at start, naming the service.
+func TestWebhookTenants(t *testing.T) {
+	load := func(secrets, tenants string) (*config.Config, error) {
+		return config.Load(config.ModeTool, env(map[string]string{"WEBHOOK_SECRETS": secrets, "WEBHOOK_TENANTS": tenants}))
+	}
+	c, err := load("billing=s1,crm=s2", " billing = /teams/support | /teams/finance ,crm=/teams/sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"billing": {"/teams/support", "/teams/finance"}, "crm": {"/teams/sales"}}
+	if !reflect.DeepEqual(c.WebhookTenants, want) {
+		t.Fatalf("WebhookTenants = %v, want %v", c.WebhookTenants, want)
+	}
+	for _, bad := range []struct{ secrets, tenants, mention string }{
+		{"billing=s1", "", `service "billing" has a secret in WEBHOOK_SECRETS but no tenants`},
+		{"billing=s1,crm=s2", "billing=/teams/support", `service "crm" has a secret`},
+		{"billing=s1", "billing=/teams/support,crm=/teams/sales", `service "crm" has no secret`},
+		{"billing=s1", "billing=|", `entry "billing" lists nothing`},
+		{"billing=s1", "billing=/teams/\x01", `is not a tenant id`},
+		{"billing=s1", "billing=/" + strings.Repeat("t", 256), `is not a tenant id`},
+		{"billing=s1", "billing", `is not key=value`},
+	} {
+		_, err := load(bad.secrets, bad.tenants)
+		if err == nil || !strings.Contains(err.Error(), "WEBHOOK_TENANTS: ") || !strings.Contains(err.Error(), bad.mention) {
+			t.Errorf("WEBHOOK_SECRETS=%q WEBHOOK_TENANTS=%q: err = %v, want one naming WEBHOOK_TENANTS and %s", bad.secrets, bad.tenants, err, bad.mention)
+		}
+	}
+	if c, err := load("", ""); err != nil || len(c.WebhookTenants) != 0 {
+		t.Errorf("no generic webhooks: %v, %v", c, err)
+	}
+}
+
+// The configuration accepts exactly the tenant ids the store does, so that a
+// configured tenant is one a delivery can name.
+func TestWebhookTenantsAcceptWhatTheStoreDoes(t *testing.T) {
+	for _, id := range []string{"/teams/support", "agent-1", "/teams/ü", "/a:b", "/teams/\x7f/x", "/teams/\u0085/x", "/teams/\ufffd/x",
+		"/teams/\xff/x", strings.Repeat("x", 256), strings.Repeat("x", 257), strings.Repeat("é", 129)} {
+		_, err := config.Load(config.ModeTool, env(map[string]string{"WEBHOOK_SECRETS": "billing=s", "WEBHOOK_TENANTS": "billing=" + id}))
+		if (err == nil) != store.ValidTenantID(id) {
+			t.Errorf("tenant %q: config error %v, store.ValidTenantID %v", id, err, store.ValidTenantID(id))
 		}
 	}
 }

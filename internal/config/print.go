@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,6 +56,12 @@ func format(val any, secret string) string {
 			} else {
 				parts = append(parts, k+"="+x[k])
 			}
+		}
+		return strings.Join(parts, ",")
+	case map[string][]string:
+		parts := make([]string, 0, len(x))
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			parts = append(parts, k+"="+strings.Join(x[k], "|"))
 		}
 		return strings.Join(parts, ",")
 	}
