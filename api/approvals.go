@@ -1,10 +1,13 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orchestrator-dev/orchestrator/internal/decision"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -17,6 +20,12 @@ func (s *Server) createApproval(c *gin.Context) error {
 	p, err := bindCreate(c, &req)
 	if err != nil {
 		return err
+	}
+	if conv := req.Conversation; conv != nil && !s.conversationInTenant(*conv, req.TenantID) {
+		// Otherwise anyone could post into, relabel and send join links to
+		// another tenant's customer conversation.
+		return problem(http.StatusForbidden, "conversation_forbidden",
+			"the conversation's Chatwoot account is not mapped to tenant %s (CHATWOOT_ACCOUNT_TENANTS)", req.TenantID)
 	}
 	key, err := idempotencyKey(c)
 	if err != nil {
@@ -75,14 +84,18 @@ func (s *Server) getApproval(c *gin.Context) error {
 	return nil
 }
 
-// decideApproval checks what the API knows (the caller's tenant and role,
-// separation of duties, the stored status) and sends the decision to the
-// workflow, which checks it again under its own rules and applies it.
+// decideApproval asks the decision authority whether the caller may decide,
+// and sends the decision it allows to the workflow, which checks it again
+// under its own rules and applies it.
 func (s *Server) decideApproval(c *gin.Context) error {
 	p := principal(c)
-	d, err := bindDecision(c, p)
-	if err != nil {
+	var body decideRequest
+	if err := decodeJSON(c, &body); err != nil {
 		return err
+	}
+	d, err := decision.New(p, decision.Request{Status: body.Status, Comment: body.Comment, Channel: store.ChannelAPI})
+	if fe := (*contract.FieldError)(nil); errors.As(err, &fe) {
+		return invalid(FieldError{fe.Field, fe.Reason})
 	}
 	key, err := idempotencyKey(c)
 	if err != nil {
@@ -93,20 +106,23 @@ func (s *Server) decideApproval(c *gin.Context) error {
 		return err
 	}
 	logTenant(c, ap.TenantID)
-	if !p.HasRole(s.d.ApproverRole) {
+	d, err = decision.Authorize(s.d.DecisionKey, p, ap, d)
+	switch {
+	case errors.Is(err, decision.ErrNotVisible):
+		return errNotFound
+	case errors.Is(err, decision.ErrNotApprover):
 		return errNeedApprover(s.d.ApproverRole)
-	}
-	if ap.RequestedBy == p.Subject {
+	case errors.Is(err, decision.ErrSelfDecision):
 		return problem(http.StatusForbidden, "separation_of_duties", "the requester cannot decide their own escalation")
-	}
-	if ap.Status != store.StatusPending {
-		if ap.Status == d.Status && ap.ApprovedBy != nil && *ap.ApprovedBy == p.Subject {
-			// The caller's own decision, retried (say after a 503): the
-			// answer it would have had.
-			c.JSON(http.StatusOK, ap)
-			return nil
-		}
+	case errors.Is(err, decision.ErrDecided) && decision.Retried(p, ap, body.Status):
+		// The caller's own decision, retried (say after a 503): the
+		// answer it would have had.
+		c.JSON(http.StatusOK, ap)
+		return nil
+	case errors.Is(err, decision.ErrDecided):
 		return problem(http.StatusConflict, "already_decided", "the approval is already %s", ap.Status)
+	case err != nil:
+		return err
 	}
 	updateID := store.NewID()
 	if key != "" {
@@ -122,4 +138,11 @@ func (s *Server) decideApproval(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, res.Approval)
 	return nil
+}
+
+// conversationInTenant reports whether a Chatwoot conversation belongs to the
+// tenant: its account is mapped there.
+func (s *Server) conversationInTenant(conv store.Conversation, tenant string) bool {
+	t, ok := s.d.Webhooks.ChatwootAccountTenants[strconv.FormatInt(conv.AccountID, 10)]
+	return ok && t == tenant
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,9 +18,15 @@ func (s *Server) createAudit(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if store.ReservedAction(req.Action) {
+		return problem(http.StatusBadRequest, "reserved_action",
+			"actions under %q are written by the orchestrator itself; name yours after your service (e.g. ticket.updated)", strings.SplitN(req.Action, ".", 2)[0]+".")
+	}
+	// api-client: the API vouches for who wrote the entry, not for what it
+	// says, and a reader can tell it from what the orchestrator recorded.
 	entry := &store.AuditLog{
 		Action: req.Action, Resource: req.Resource, ResourceID: req.ResourceID, UserID: p.Subject, UserName: p.Name,
-		Channel: store.ChannelAPI, TenantID: req.TenantID, OldValues: rawOrNil(req.OldValues),
+		Channel: store.ChannelAPIClient, TenantID: req.TenantID, OldValues: rawOrNil(req.OldValues),
 		NewValues: rawOrNil(req.NewValues), Metadata: rawOrNil(req.Metadata), CreatedAt: s.d.Store.Now(),
 	}
 	key, err := idempotencyKey(c)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -21,9 +22,16 @@ type consultationView struct {
 	JoinURL string `json:"joinUrl"`
 }
 
+// takesPart reports whether p may join, start and end c: its host and
+// participants, and the approvers of its tenant. Other members of the
+// tenant see that it exists, not how to get in.
+func takesPart(p *auth.Principal, c *store.Consultation) bool {
+	return c.HostID == p.Subject || slices.Contains(c.ParticipantIDs, p.Subject) || p.CanApprove(c.TenantID)
+}
+
 func (s *Server) view(p *auth.Principal, c *store.Consultation) (consultationView, error) {
 	v := consultationView{Consultation: c}
-	if s.d.JoinURL == nil {
+	if s.d.JoinURL == nil || !takesPart(p, c) {
 		return v, nil
 	}
 	url, err := s.d.JoinURL(c.JitsiRoom, JoinUser{ID: p.Subject, Name: p.Name, Email: p.Email, Moderator: c.HostID == p.Subject})
@@ -122,6 +130,9 @@ func (s *Server) transition(c *gin.Context, update string) error {
 		return err
 	}
 	logTenant(c, cons.TenantID)
+	if !takesPart(p, cons) {
+		return problem(http.StatusForbidden, "not_a_participant", "only the host, the participants and the tenant's approvers can %s this consultation", update)
+	}
 	var out store.Consultation
 	err = s.update(c, contract.ConsultationWorkflowID(cons.ID), update, update+"-"+store.NewID(),
 		contract.TransitionRequest{ActorID: p.Subject, ActorName: p.Name}, &out,

@@ -159,6 +159,8 @@ func TestHostileBodies(t *testing.T) {
 		// Audit entries.
 		{"audit: trailing closing bracket is not stored", hostilePost("/api/audit", []byte(`{"tenantId":"/teams/support","action":"a","resource":"t","resourceId":"1"}]`)), 400, "malformed_json", ""},
 		{"audit: valid body is stored", hostilePost("/api/audit", []byte(`{"tenantId":"/teams/support","action":"ticket.updated","resource":"ticket","resourceId":"42","metadata":{"a":1}}`)), 201, "", ""},
+		{"audit: an orchestrator action is reserved", hostilePost("/api/audit", []byte(`{"tenantId":"/teams/support","action":"approval.approved","resource":"approval","resourceId":"`+s.approvalID+`","newValues":{"approvedBy":"ceo"}}`)), 400, "reserved_action", ""},
+		{"audit: a reserved namespace with a colon", hostilePost("/api/audit", []byte(`{"tenantId":"/teams/support","action":"chatwoot:failed","resource":"approval","resourceId":"1"}`)), 400, "reserved_action", ""},
 		{"audit: action with capitals", hostilePost("/api/audit", []byte(`{"tenantId":"/teams/support","action":"DROP TABLE","resource":"ticket","resourceId":"42"}`)), 400, "validation_failed", "action"},
 		{"audit: resource with a quote", hostilePost("/api/audit", []byte(`{"tenantId":"/teams/support","action":"a","resource":"t'","resourceId":"42"}`)), 400, "validation_failed", "resource"},
 		{"audit: resourceId with a control character", hostilePost("/api/audit", []byte(`{"tenantId":"/teams/support","action":"a","resource":"t","resourceId":"4\u00002"}`)), 400, "validation_failed", "resourceId"},

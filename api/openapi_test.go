@@ -463,6 +463,7 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 		{name: "list consultations limit", method: "GET", path: "/api/consultations?tenantId=agent-1&limit=abc"},
 		{name: "resource audit", method: "GET", path: "/api/audit/resource/approval/" + s.pending + "?limit=5", valid: true, wantStatus: 200},
 		{name: "resource audit limit", method: "GET", path: "/api/audit/resource/approval/x?limit=300"},
+
 		{name: "service webhook", method: "POST", path: "/api/webhooks/billing", header: delivery("evt_1:"+ascii(maxDeliveryID-6), "/teams/support"),
 			body: `{}`, valid: true, wantStatus: 202},
 		{name: "service webhook delivery id too long", method: "POST", path: "/api/webhooks/billing", header: delivery(ascii(maxDeliveryID+1), "/teams/support"), body: `{}`},

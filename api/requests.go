@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Request bodies and query strings: how each is read and what makes it valid.
@@ -175,23 +173,6 @@ func (r *createApprovalRequest) validate() error {
 type decideRequest struct {
 	Status  string `json:"status"`
 	Comment string `json:"comment"`
-}
-
-// bindDecision reads a decision body and checks it by the contract's rules
-// for what a decision says; who may decide is the handler's to check.
-func bindDecision(c *gin.Context, p *auth.Principal) (contract.DecisionRequest, error) {
-	var req decideRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return contract.DecisionRequest{}, err
-	}
-	d := contract.DecisionRequest{
-		Status: req.Status, Comment: req.Comment, DeciderID: p.Subject, DeciderName: p.Name, Channel: store.ChannelAPI,
-	}
-	var fe *contract.FieldError
-	if err := d.Validate(); errors.As(err, &fe) {
-		return d, invalid(FieldError{fe.Field, fe.Reason})
-	}
-	return d, nil
 }
 
 type createConsultationRequest struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Authenticator verifies bearer tokens.
@@ -40,14 +41,23 @@ type Deps struct {
 	JoinURL  JoinURLFunc
 	Log      *slog.Logger
 
-	TaskQueue                string
-	ApproverRole             string
+	TaskQueue string
+	// ApproverRole names the role in messages; who approves where is the
+	// principal's (auth.Approvers).
+	ApproverRole string
+	// DecisionKey seals the decisions the API sends (contract.DecisionKey).
+	DecisionKey              contract.DecisionKey
 	ConsultationMaxDuration  time.Duration
 	ConsultationStartTimeout time.Duration
 	// Timeout bounds one request's work (default 30s).
 	Timeout time.Duration
 
 	Webhooks Webhooks
+	// Directory finds people who send no token (Matrix deciders, Chatwoot
+	// agents); nil refuses Matrix decisions and leaves agents unmapped.
+	Directory Directory
+	// MatrixNotice answers Matrix commands in their room; nil stays silent.
+	MatrixNotice MatrixNoticeFunc
 
 	// Extra routes are added by the caller.
 	Extend func(r *gin.Engine, api *gin.RouterGroup)

@@ -154,6 +154,7 @@ func newHostileServer(tb testing.TB, d store.Dialect) *hostileServer {
 		ConsultationMaxDuration:  2 * time.Hour,
 		ConsultationStartTimeout: 168 * time.Hour,
 		Timeout:                  10 * time.Second,
+		Webhooks:                 api.Webhooks{ChatwootAccountTenants: map[string]string{"1": hostileTenant}},
 	})
 	return s
 }

@@ -1,9 +1,7 @@
 package api
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,10 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
-	"github.com/orchestrator-dev/orchestrator/internal/matrix"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -38,8 +34,13 @@ type Webhooks struct {
 	ChatwootAccountTenants map[string]string
 	// MatrixHSToken is the token the homeserver presents; empty disables Matrix.
 	MatrixHSToken string
-	// MatrixUserSubjects maps Matrix user ids to the subjects they decide as.
+	// MatrixUserSubjects maps Matrix user ids to the Keycloak subjects they
+	// decide as; MatrixCommandRooms are the rooms commands are taken from.
 	MatrixUserSubjects map[string]string
+	MatrixCommandRooms []string
+	// ChatwootAgentSubjects maps Chatwoot agent ids to Keycloak subjects;
+	// agents not listed are looked up by verified email (Directory).
+	ChatwootAgentSubjects map[string]string
 	// Secrets are the HMAC secrets of generic services, by service name.
 	Secrets map[string]string
 	// ServiceTenants are the tenants each generic service may write to, by
@@ -125,13 +126,20 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	requester, err := s.chatwootRequester(ctx, trigger)
+	if err != nil {
+		return err
+	}
 	ap := store.Approval{
 		ID:       uuid.NewSHA1(idempotencyNamespace, []byte("chatwoot\x00"+delivery)).String(),
 		TenantID: tenant, Title: trigger.title, Description: trigger.description, Status: store.StatusPending,
-		Priority: escalationPriority(ev.Conversation.Priority), RequestedBy: trigger.agentID, RequestedByName: trigger.agentName,
-		Metadata: store.MustJSON(map[string]any{"source": "chatwoot", "delivery": delivery}), Conversation: &conv,
+		Priority: escalationPriority(ev.Conversation.Priority), RequestedBy: requester.ID, RequestedByName: requester.Name,
+		Metadata: store.MustJSON(map[string]any{
+			"source": "chatwoot", "delivery": delivery, "chatwootAgentId": trigger.agent, "requesterMapped": requester.mapped,
+		}),
+		Conversation: &conv,
 	}
-	in := s.escalationInput(ap, contract.Actor{ID: trigger.agentID, Name: trigger.agentName, Channel: store.ChannelWebhook}, nil)
+	in := s.escalationInput(ap, contract.Actor{ID: requester.ID, Name: requester.Name, Channel: store.ChannelChatwoot}, nil)
 	opts := contract.EscalationStart(s.d.TaskQueue, ap)
 	logWorkflow(c, opts.ID)
 	logTenant(c, tenant)
@@ -145,7 +153,11 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 }
 
 type trigger struct {
-	title, description, agentID, agentName string
+	title, description string
+	// The Chatwoot agent who asked (0: none known) and their email, if
+	// Chatwoot sent it.
+	agent                 int64
+	agentName, agentEmail string
 }
 
 // escalationTrigger recognises an agent's request to escalate: a private
@@ -168,8 +180,12 @@ func escalationTrigger(ev *chatwoot.WebhookEvent) (trigger, bool) {
 		if first != "" && first[0] != ' ' && first[0] != '\t' {
 			return trigger{}, false // e.g. "/escalated": not the command
 		}
-		t := trigger{title: clip(strings.TrimSpace(first), maxTitle), description: clip(strings.TrimSpace(rest), maxDescription),
-			agentID: fmt.Sprintf("chatwoot-agent:%d", ev.Sender.ID), agentName: ev.Sender.Name}
+		// Cleaned like the API's text: the note is an agent's free text.
+		t := trigger{
+			title:       clip(strings.TrimSpace(store.CleanText(first, false)), maxTitle),
+			description: clip(strings.TrimSpace(store.CleanText(rest, true)), maxDescription),
+			agent:       ev.Sender.ID, agentName: ev.Sender.Name, agentEmail: ev.Sender.Email,
+		}
 		if t.title == "" {
 			t.title = fmt.Sprintf("Escalation of conversation #%d", ev.Conversation.ID)
 		}
@@ -179,9 +195,9 @@ func escalationTrigger(ev *chatwoot.WebhookEvent) (trigger, bool) {
 		if !ok || !containsFold(change.Added, "escalate") {
 			return trigger{}, false
 		}
-		t := trigger{title: fmt.Sprintf("Escalation of conversation #%d", ev.Conversation.ID), agentID: "chatwoot", agentName: "Chatwoot"}
+		t := trigger{title: fmt.Sprintf("Escalation of conversation #%d", ev.Conversation.ID), agentName: "Chatwoot"}
 		if m := ev.Conversation.Meta; m != nil && m.Assignee != nil {
-			t.agentID, t.agentName = fmt.Sprintf("chatwoot-agent:%d", m.Assignee.ID), m.Assignee.Name
+			t.agent, t.agentName = m.Assignee.ID, m.Assignee.Name
 		}
 		return t, true
 	}
@@ -226,85 +242,35 @@ func signatureReason(err error) string {
 	return "X-Chatwoot-Signature does not match the body"
 }
 
-// matrixTransaction is the application-service endpoint: the homeserver
-// pushes room events; "!approve <id> [comment]" and "!reject <id> [comment]"
-// from a mapped user are decisions with the workflow's rules.
-func (s *Server) matrixTransaction(c *gin.Context) {
-	wh := s.d.Webhooks
-	forbidden := func() {
-		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"errcode": "M_FORBIDDEN", "error": "bad hs_token"})
+// chatwootPerson is who asked for an escalation in Chatwoot, in Keycloak's
+// terms when they can be found there.
+type chatwootPerson struct {
+	ID, Name string
+	mapped   bool
+}
+
+// chatwootRequester maps the Chatwoot agent who asked to their Keycloak
+// subject, so that separation of duties holds for them: the explicit
+// CHATWOOT_AGENT_SUBJECTS mapping first, then the Keycloak user whose
+// verified email is the agent's. An agent found neither way is recorded as
+// the Chatwoot agent it is, marked unmapped.
+func (s *Server) chatwootRequester(ctx context.Context, t trigger) (chatwootPerson, error) {
+	if t.agent <= 0 {
+		return chatwootPerson{ID: "chatwoot", Name: "Chatwoot"}, nil
 	}
-	if wh.MatrixHSToken == "" {
-		writeProblem(c, errNotFound)
-		return
+	unmapped := chatwootPerson{ID: fmt.Sprintf("chatwoot-agent:%d", t.agent), Name: store.CleanText(clip(t.agentName, contract.MaxUserIDChars), false)}
+	if sub, ok := s.d.Webhooks.ChatwootAgentSubjects[strconv.FormatInt(t.agent, 10)]; ok {
+		return chatwootPerson{ID: sub, Name: unmapped.Name, mapped: true}, nil
 	}
-	tok := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if tok == "" {
-		tok = c.Query("access_token") // older homeservers
+	if t.agentEmail == "" || s.d.Directory == nil {
+		return unmapped, nil
 	}
-	if !hmac.Equal([]byte(tok), []byte(wh.MatrixHSToken)) {
-		forbidden()
-		return
-	}
-	body, err := readWebhookBody(c, MaxBodyBytes)
+	p, err := s.d.Directory.ByVerifiedEmail(ctx, t.agentEmail)
 	if err != nil {
-		writeProblem(c, err)
-		return
+		return chatwootPerson{}, fmt.Errorf("look up chatwoot agent %d by email: %w", t.agent, err)
 	}
-	txn := c.Param("txnId")
-	if txn == "" {
-		txn = c.Query("txnId")
+	if p == nil {
+		return unmapped, nil
 	}
-	if txn == "" || len(txn) > 200 {
-		sum := sha256.Sum256(body)
-		txn = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	ctx := c.Request.Context()
-	if seen, err := s.d.Store.SeenDelivery(ctx, "matrix", txn); err != nil {
-		writeProblem(c, err)
-		return
-	} else if seen {
-		c.JSON(http.StatusOK, gin.H{})
-		return
-	}
-	var tr matrix.Transaction
-	// Matrix events carry many fields the orchestrator ignores: decode leniently.
-	if err := jsonUnmarshalLenient(body, &tr); err != nil {
-		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"errcode": "M_NOT_JSON", "error": "body is not a transaction"})
-		return
-	}
-	for _, ev := range tr.Events {
-		if ev.Type != "m.room.message" {
-			continue
-		}
-		cmd, ok := matrix.ParseCommand(ev.Content.Body)
-		if !ok {
-			continue
-		}
-		sub, ok := wh.MatrixUserSubjects[ev.Sender]
-		if !ok {
-			loggerFrom(c).Warn("matrix decision from an unmapped user", "sender", ev.Sender)
-			continue
-		}
-		if !store.ValidID(cmd.ApprovalID) {
-			continue
-		}
-		h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID: contract.EscalationWorkflowID(cmd.ApprovalID), UpdateName: contract.UpdateDecide,
-			UpdateID: "matrix-" + ev.EventID, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{contract.DecisionRequest{Status: cmd.Status, Comment: clip(cmd.Comment, contract.MaxCommentBytes/4),
-				DeciderID: sub, DeciderName: ev.Sender, Channel: store.ChannelWebhook}},
-		})
-		if err == nil {
-			err = h.Get(ctx, nil)
-		}
-		if err != nil {
-			loggerFrom(c).Info("matrix decision refused", "approval", cmd.ApprovalID, "sender", ev.Sender, "error", err.Error())
-		}
-	}
-	if err := s.d.Store.RecordDelivery(ctx, "matrix", txn); err != nil {
-		writeProblem(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{})
+	return chatwootPerson{ID: p.Subject, Name: p.Name, mapped: true}, nil
 }

@@ -4,7 +4,6 @@ package worker
 
 import (
 	"fmt"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -13,18 +12,21 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/workflows"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Register adds every workflow and activity to r (a worker, or a test
 // environment), under the names running histories refer to.
-func Register(r sdkworker.Registry, acts *activities.Activities) {
-	RegisterWorkflows(r)
+func Register(r sdkworker.Registry, acts *activities.Activities, key contract.DecisionKey) {
+	RegisterWorkflows(r, key)
 	r.RegisterActivity(acts)
 }
 
 // RegisterWorkflows adds the workflows alone (replayers need no activities).
-func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
-	r.RegisterWorkflowWithOptions(workflows.Escalation, workflow.RegisterOptions{Name: contract.EscalationWorkflow})
+// key proves which channel sent a decision (contract.DecisionKey); a
+// replayer may pass nil.
+func RegisterWorkflows(r sdkworker.WorkflowRegistry, key contract.DecisionKey) {
+	r.RegisterWorkflowWithOptions(workflows.Escalation(key), workflow.RegisterOptions{Name: contract.EscalationWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.Consultation, workflow.RegisterOptions{Name: contract.ConsultationWorkflow})
 }
 
@@ -35,6 +37,9 @@ type Options struct {
 	MaxConcurrentActivities int
 	// StopTimeout is how long Stop lets running activities finish.
 	StopTimeout time.Duration
+	// DecisionKey is the key the API and the Matrix receiver seal decisions
+	// with; without it every decision is recorded as ops.
+	DecisionKey contract.DecisionKey
 }
 
 // New builds a worker on the task queue with everything registered. The
@@ -47,6 +52,6 @@ func New(c client.Client, acts *activities.Activities, opts Options) (sdkworker.
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
 		WorkerStopTimeout:                  opts.StopTimeout,
 	})
-	Register(w, acts)
+	Register(w, acts, opts.DecisionKey)
 	return w, nil
 }

@@ -24,17 +24,21 @@ import (
 // the real struct.
 var a *activities.Activities
 
-// Escalation is one approval from creation to decision.
-func Escalation(ctx workflow.Context, in contract.EscalationInput) (*contract.EscalationState, error) {
-	e := &escalation{in: in, state: contract.EscalationState{Phase: contract.PhaseRecording}}
-	if err := e.registerHandlers(ctx); err != nil {
-		return nil, err
+// Escalation is the workflow of one approval from creation to decision, for
+// a deployment whose channels seal their decisions with key.
+func Escalation(key contract.DecisionKey) func(workflow.Context, contract.EscalationInput) (*contract.EscalationState, error) {
+	return func(ctx workflow.Context, in contract.EscalationInput) (*contract.EscalationState, error) {
+		e := &escalation{in: in, key: key, state: contract.EscalationState{Phase: contract.PhaseRecording}}
+		if err := e.registerHandlers(ctx); err != nil {
+			return nil, err
+		}
+		return e.run(ctx)
 	}
-	return e.run(ctx)
 }
 
 type escalation struct {
 	in    contract.EscalationInput
+	key   contract.DecisionKey
 	state contract.EscalationState
 	gen   generation
 

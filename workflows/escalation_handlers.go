@@ -62,9 +62,9 @@ func (e *escalation) onDecide(ctx workflow.Context, req contract.DecisionRequest
 	if err := e.check(req); err != nil {
 		return nil, err
 	}
-	if req.Channel != store.ChannelWebhook {
-		req.Channel = store.ChannelAPI
-	}
+	// Recorded as the channel that sent it only if it proves it: anything
+	// else came through Temporal (UI, CLI) and is ops.
+	req.Channel, req.Proof = e.key.Channel(e.in.Approval.ID, req), ""
 	e.decision = &req
 	if err := workflow.Await(ctx, func() bool { return e.applied != nil }); err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func (e *escalation) receiveSignals(ctx workflow.Context) {
 	for {
 		var req contract.DecisionRequest
 		ch.Receive(ctx, &req)
-		req.Channel = store.ChannelOpsSignal
+		req.Channel, req.Proof = store.ChannelOpsSignal, ""
 		if err := e.check(req); err != nil {
 			workflow.GetLogger(ctx).Warn("Ignoring invalid decision signal", "error", err.Error(), "deciderId", req.DeciderID, "status", req.Status)
 			continue

@@ -25,6 +25,9 @@ import (
 
 const tenant = "/teams/support"
 
+// testKey is the decision key the harness's worker and its "API" share.
+var testKey = contract.DecisionKey("0123456789abcdef0123456789abcdef")
+
 type harness struct {
 	started []contract.ConsultationInput
 	env     *testsuite.TestWorkflowEnvironment
@@ -49,7 +52,7 @@ func newHarness(t *testing.T, before ...func(h *harness)) *harness {
 	s := storetest.Open(t, store.SQLite)
 	notes := &recordingNotifier{}
 	acts := &activities.Activities{Store: s, Notifier: notes}
-	worker.Register(env, acts)
+	worker.Register(env, acts, testKey)
 	id := store.NewID()
 	h := &harness{env: env, store: s, acts: acts, notes: notes, input: contract.EscalationInput{
 		Approval: store.Approval{ID: id, TenantID: tenant, Title: "Refund over limit", Description: "Customer wants 2k",
@@ -117,8 +120,8 @@ func (h *harness) approval(t *testing.T) *store.Approval {
 func TestApprove(t *testing.T) {
 	h := newHarness(t)
 	created := h.update(contract.UpdateCreated, 0, nil)
-	decided := h.update(contract.UpdateDecide, time.Minute, nil,
-		contract.DecisionRequest{Status: "approved", Comment: "go ahead", DeciderID: "ceo-1", DeciderName: "The CEO"})
+	decided := h.update(contract.UpdateDecide, time.Minute, nil, testKey.Seal(h.input.Approval.ID,
+		contract.DecisionRequest{Status: "approved", Comment: "go ahead", DeciderID: "ceo-1", DeciderName: "The CEO", Channel: store.ChannelAPI}))
 	var state contract.EscalationState
 	h.env.RegisterDelayedCallback(func() {
 		v, err := h.env.QueryWorkflow(contract.QueryState)
@@ -306,3 +309,50 @@ func TestActivityRetriesDoNotDuplicateAudit(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A decision that reaches the workflow through Temporal without the API's
+// seal (the Temporal UI or CLI) is recorded as ops, whatever it claims.
+func TestDecisionChannelNeedsProof(t *testing.T) {
+	forged := func(h *harness) contract.DecisionRequest {
+		d := testKey.Seal(h.input.Approval.ID, contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Channel: store.ChannelAPI})
+		d.DeciderID = "ceo-2" // the seal no longer matches
+		return d
+	}
+	cases := []struct {
+		name string
+		req  func(h *harness) contract.DecisionRequest
+		want string
+	}{
+		{"claims api without proof", func(*harness) contract.DecisionRequest {
+			return contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Channel: store.ChannelAPI}
+		}, store.ChannelOps},
+		{"proof sealed with another key", func(h *harness) contract.DecisionRequest {
+			return contract.DecisionKey("another key of at least 32 bytes!").Seal(h.input.Approval.ID,
+				contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Channel: store.ChannelAPI})
+		}, store.ChannelOps},
+		{"proof for another approval", func(*harness) contract.DecisionRequest {
+			return testKey.Seal("other-approval", contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Channel: store.ChannelAPI})
+		}, store.ChannelOps},
+		{"fields changed after sealing", forged, store.ChannelOps},
+		{"sealed by the Matrix receiver", func(h *harness) contract.DecisionRequest {
+			return testKey.Seal(h.input.Approval.ID, contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Channel: store.ChannelMatrix})
+		}, store.ChannelMatrix},
+		{"sealed by the API", func(h *harness) contract.DecisionRequest {
+			return testKey.Seal(h.input.Approval.ID, contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1", Channel: store.ChannelAPI})
+		}, store.ChannelAPI},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			decided := h.update(contract.UpdateDecide, time.Minute, nil, tc.req(h))
+			h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
+			if decided.err != nil || decided.rejected != nil {
+				t.Fatalf("decide: %v %v", decided.rejected, decided.err)
+			}
+			e := h.audit(t)
+			if len(e) != 2 || e[1].Action != "approval.approved" || e[1].Channel != tc.want {
+				t.Fatalf("want the decision recorded with channel %s: %+v", tc.want, e)
+			}
+		})
+	}
+}

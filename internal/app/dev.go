@@ -2,8 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // runDev runs the whole system in one process on embedded defaults. The local
@@ -27,6 +29,13 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	p, err := boot(ctx, env, config.ModeDev, telemetry.ServiceDev, stderr, true, func(cfg *config.Config) (func(), error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create DATA_DIR %s: %w", cfg.DataDir, err)
+		}
+		if cfg.DecisionKey == "" {
+			key, err := devDecisionKey(cfg.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			cfg.DecisionKey = key
 		}
 		if cfg.TemporalCLI == "" {
 			return func() {}, nil // a Temporal server runs at TEMPORAL_ADDRESS already
@@ -141,4 +150,22 @@ Create a first escalation:
     -d '{"tenantId":"/teams/support","title":"Refund above limit","priority":"high"}'
 
 `, cfg.DataDir, cfg.HTTPAddr, uiHost, cfg.TemporalUIPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.OIDCIssuerURL, cfg.HTTPAddr)
+}
+
+// devDecisionKey is dev mode's decision key, made once and kept in DATA_DIR
+// so that escalations decided after a restart keep their channel.
+func devDecisionKey(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "decision.key")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= contract.MinDecisionKeyBytes {
+		return string(b), nil
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("make the dev decision key: %w", err)
+	}
+	key := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(key), 0o600); err != nil {
+		return "", fmt.Errorf("write the dev decision key: %w", err)
+	}
+	return key, nil
 }

@@ -75,7 +75,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		}
 		h := fetchHistory(t, tc, id)
 		replayer := sdkworker.NewWorkflowReplayer()
-		worker.RegisterWorkflows(replayer)
+		worker.RegisterWorkflows(replayer, nil)
 		if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
 			t.Fatalf("replay %s: %v", name, err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
+	"github.com/orchestrator-dev/orchestrator/internal/keycloak/keycloaktest"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 )
@@ -218,31 +219,43 @@ func (f *fakeHomeserver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"event_id": "$1"})
 }
 
-func (f *fakeHomeserver) count() int {
+func (f *fakeHomeserver) notice(txnID string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.notices)
+	return f.notices[txnID]
 }
 
 func TestMatrixDecisions(t *testing.T) {
 	hs := &fakeHomeserver{notices: map[string]string{}}
 	srv := httptest.NewServer(hs)
 	defer srv.Close()
+	kc := keycloaktest.Start(t, keycloaktest.Realm{Users: []keycloaktest.User{
+		{ID: "ceo-1", Username: "ceo", Groups: []string{"/teams/support/approvers"}},
+		{ID: "agent-1", Username: "agent", Groups: []string{"/teams/support/approvers"}},
+		{ID: "member-1", Username: "member", Groups: []string{"/teams/support"}},
+	}})
 	env := newEnv(t, storetest.URL(t, store.SQLite))
 	env["MATRIX_HOMESERVER_URL"] = srv.URL
 	env["MATRIX_AS_TOKEN"] = "as-token"
 	env["MATRIX_HS_TOKEN"] = "hs-token"
 	env["MATRIX_ROOM_ID"] = "!ops:example.org"
-	env["MATRIX_USER_SUBJECTS"] = "@ceo:example.org=ceo-1,@agent:example.org=agent-1"
+	env["MATRIX_USER_SUBJECTS"] = "@ceo:example.org=ceo-1,@agent:example.org=agent-1,@member:example.org=member-1,@ghost:example.org=ghost-1"
+	env["KEYCLOAK_ADMIN_URL"] = kc.AdminURL()
+	env["KEYCLOAK_ADMIN_CLIENT_ID"] = kc.ClientID()
+	env["KEYCLOAK_ADMIN_CLIENT_SECRET"] = kc.ClientSecret()
+	env["KEYCLOAK_DIRECTORY_CACHE_TTL"] = "0s"
 	s := startStack(t, env)
 	agent := s.token("agent-1", support)
-	create := func() string {
-		r := s.do("POST", "/api/approvals", agent, map[string]any{"tenantId": "/teams/support", "title": "Via Matrix"})
+	create := func(token, tenant string) string {
+		r := s.do("POST", "/api/approvals", token, map[string]any{"tenantId": tenant, "title": "Via Matrix"})
+		if r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
 		return r.json(t)["id"].(string)
 	}
-	txn := func(txnID, token, sender, body string) response {
+	txn := func(txnID, token, room, sender, body string) response {
 		payload, _ := json.Marshal(map[string]any{"events": []map[string]any{{
-			"type": "m.room.message", "event_id": "$" + txnID, "room_id": "!ops:example.org", "sender": sender,
+			"type": "m.room.message", "event_id": "$" + txnID, "room_id": room, "sender": sender,
 			"content": map[string]any{"msgtype": "m.text", "body": body},
 		}}})
 		req, _ := http.NewRequest("PUT", s.base+"/_matrix/app/v1/transactions/"+txnID, bytes.NewReader(payload))
@@ -257,35 +270,65 @@ func TestMatrixDecisions(t *testing.T) {
 		_, _ = b.ReadFrom(resp.Body)
 		return response{status: resp.StatusCode, body: b.Bytes()}
 	}
-	first := create()
-	if r := txn("t1", "wrong", "@ceo:example.org", "!approve "+first); r.status != http.StatusForbidden || !strings.Contains(string(r.body), "M_FORBIDDEN") {
+	status := func(id string) any { return s.do("GET", "/api/approvals/"+id, agent, nil).json(t)["status"] }
+	refusal := func(txnID, want string) {
+		t.Helper()
+		eventually(t, "refusal notice for "+txnID, func() bool { return strings.Contains(hs.notice("refusal-$"+txnID), want) })
+	}
+	const room = "!ops:example.org"
+
+	first := create(agent, "/teams/support")
+	if r := txn("t1", "wrong", room, "@ceo:example.org", "!approve "+first); r.status != http.StatusForbidden || !strings.Contains(string(r.body), "M_FORBIDDEN") {
 		t.Fatalf("bad hs_token: want 403 M_FORBIDDEN, got %d %s", r.status, r.body)
 	}
-	if r := txn("t2", "hs-token", "@agent:example.org", "!approve "+first); r.status != http.StatusOK {
-		t.Fatalf("txn: %d", r.status)
+	// Refused, each with a notice saying why, and nothing decided.
+	for _, tc := range []struct{ txn, room, sender, want string }{
+		{"t2", room, "@agent:example.org", "requester cannot decide"},
+		{"t3", room, "@member:example.org", "not an approver of /teams/support"},
+		{"t4", room, "@stranger:example.org", "not mapped"},
+		{"t5", room, "@ghost:example.org", "Keycloak does not know"},
+	} {
+		if r := txn(tc.txn, "hs-token", tc.room, tc.sender, "!approve "+first); r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.txn, r.status, r.body)
+		}
+		refusal(tc.txn, tc.want)
+		if st := status(first); st != "pending" {
+			t.Fatalf("%s (%s) decided: %v", tc.txn, tc.sender, st)
+		}
 	}
-	if st := s.do("GET", "/api/approvals/"+first, agent, nil).json(t)["status"]; st != "pending" {
-		t.Fatalf("the requester approved their own escalation through Matrix: %v", st)
+	// A command from a room that is not a command room is ignored, silently.
+	if r := txn("t6", "hs-token", "!elsewhere:example.org", "@ceo:example.org", "!approve "+first); r.status != http.StatusOK {
+		t.Fatalf("t6: %d", r.status)
 	}
-	if r := txn("t3", "hs-token", "@ceo:example.org", "!approve "+first+" fine by me"); r.status != http.StatusOK {
+	if st := status(first); st != "pending" || hs.notice("refusal-$t6") != "" {
+		t.Fatalf("a command from another room was taken or answered: %v", st)
+	}
+	// Another tenant's approval does not exist for a support approver.
+	finance := create(s.token("fin-1", []string{"/teams/finance"}), "/teams/finance")
+	if r := txn("t7", "hs-token", room, "@ceo:example.org", "!approve "+finance); r.status != http.StatusOK {
+		t.Fatalf("t7: %d", r.status)
+	}
+	refusal("t7", "no approval")
+
+	if r := txn("t8", "hs-token", room, "@ceo:example.org", "!approve "+first+" fine by me"); r.status != http.StatusOK {
 		t.Fatalf("txn: %d", r.status)
 	}
 	got := s.do("GET", "/api/approvals/"+first, agent, nil).json(t)
 	if got["status"] != "approved" || got["approvedBy"] != "ceo-1" || got["comment"] != "fine by me" {
 		t.Fatalf("matrix decision: %v", got)
 	}
+	for _, e := range s.do("GET", "/api/audit/resource/approval/"+first, agent, nil).json(t)["items"].([]any) {
+		if e := e.(map[string]any); e["action"] == "approval.approved" && e["channel"] != store.ChannelMatrix {
+			t.Fatalf("a Matrix decision is recorded with channel %v", e["channel"])
+		}
+	}
 	// The same transaction id again is not processed again.
-	second := create()
-	if r := txn("t3", "hs-token", "@ceo:example.org", "!reject "+second); r.status != http.StatusOK {
+	second := create(agent, "/teams/support")
+	if r := txn("t8", "hs-token", room, "@ceo:example.org", "!reject "+second); r.status != http.StatusOK {
 		t.Fatalf("replay: %d", r.status)
 	}
-	if st := s.do("GET", "/api/approvals/"+second, agent, nil).json(t)["status"]; st != "pending" {
+	if st := status(second); st != "pending" {
 		t.Fatalf("a replayed transaction was processed twice: %v", st)
-	}
-	eventually(t, "escalation and decision notices", func() bool { return hs.count() >= 3 })
-	time.Sleep(200 * time.Millisecond)
-	if n := hs.count(); n != 3 {
-		t.Fatalf("want 3 notices (2 escalations, 1 decision), got %d: %v", n, hs.notices)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/app"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // devServer is the Temporal dev server shared by this package's tests.

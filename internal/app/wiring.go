@@ -24,6 +24,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
+	"github.com/orchestrator-dev/orchestrator/internal/keycloak"
 	"github.com/orchestrator-dev/orchestrator/internal/matrix"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
@@ -165,6 +166,7 @@ func newVerifier(cfg *config.Config) (*auth.Verifier, error) {
 		IssuerURL: cfg.OIDCIssuerURL, Audience: cfg.OIDCAudience,
 		DiscoveryURL: cfg.OIDCDiscoveryURL, JWKSURL: cfg.OIDCJWKSURL, AllowedAlgs: cfg.OIDCAllowedAlgs,
 		JWKSMinRefresh: cfg.OIDCJWKSMinRefresh,
+		Approvers:      &auth.Approvers{Role: cfg.ApproverRole, Subgroup: cfg.ApproverSubgroup},
 	})
 }
 
@@ -226,9 +228,21 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 	if err := tel.Metrics.RegisterPending(pending, telemetry.PendingOptions{}); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	dir, err := newDirectory(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var notice api.MatrixNoticeFunc
+	if cfg.MatrixHomeserverURL != "" {
+		mc := matrix.New(cfg.MatrixHomeserverURL, cfg.MatrixASToken, nil)
+		notice = func(ctx context.Context, room, txnID, body string) error {
+			_, err := mc.SendNotice(ctx, room, txnID, body)
+			return err
+		}
+	}
 	return api.New(api.Deps{
-		Store: s, Temporal: tc, Auth: v, Log: log,
-		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole,
+		Store: s, Temporal: tc, Auth: v, Log: log, Directory: dir, MatrixNotice: notice,
+		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole, DecisionKey: contract.DecisionKey(cfg.DecisionKey),
 		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
 		JoinURL: func(room string, u api.JoinUser) (string, error) {
 			link, err := signer.JoinURL(room, jitsi.User{ID: u.ID, Name: u.Name, Email: u.Email, Moderator: u.Moderator}, time.Now())
@@ -239,8 +253,9 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 		Webhooks: api.Webhooks{
 			ChatwootSecret: cfg.ChatwootWebhookSecret, ChatwootUnsigned: cfg.ChatwootWebhookUnsigned, ChatwootSecrets: cfg.ChatwootWebhookSecrets,
 			ChatwootAccountTenants: cfg.ChatwootAccountTenants, MatrixHSToken: cfg.MatrixHSToken,
-			MatrixUserSubjects: cfg.MatrixUserSubjects, Secrets: cfg.WebhookSecrets,
-			ServiceTenants: cfg.WebhookTenants,
+			MatrixUserSubjects: cfg.MatrixUserSubjects, MatrixCommandRooms: cfg.MatrixCommandRooms, Secrets: cfg.WebhookSecrets,
+			ChatwootAgentSubjects: cfg.ChatwootAgentSubjects,
+			ServiceTenants:        cfg.WebhookTenants,
 		},
 	}), nil
 }
@@ -253,7 +268,9 @@ func newWorker(cfg *config.Config, s *store.Store, tc client.Client, log *slog.L
 	}
 	// Activities start consultations through the same client as the worker.
 	acts.Temporal = tc
-	return worker.New(tc, acts, worker.Options{TaskQueue: cfg.TemporalTaskQueue, StopTimeout: cfg.ShutdownGrace})
+	return worker.New(tc, acts, worker.Options{
+		TaskQueue: cfg.TemporalTaskQueue, StopTimeout: cfg.ShutdownGrace, DecisionKey: contract.DecisionKey(cfg.DecisionKey),
+	})
 }
 
 // serveHTTP serves h on addr until ctx ends, then drains in-flight requests
@@ -293,4 +310,70 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Dura
 		_ = srv.Close()
 	}
 	return nil
+}
+
+// newDirectory finds people in Keycloak's directory, with the groups and
+// roles (realm roles and the API client's) that say where they approve:
+// what a token of theirs would say. Nil when the directory is not configured.
+func newDirectory(cfg *config.Config, log *slog.Logger) (api.Directory, error) {
+	if !cfg.KeycloakDirectoryEnabled() {
+		return nil, nil
+	}
+	d, err := keycloak.New(keycloak.Config{
+		AdminURL: cfg.KeycloakAdminURL, ClientID: cfg.KeycloakAdminClientID, ClientSecret: cfg.KeycloakAdminClientSecret,
+		CacheTTL: cfg.KeycloakDirectoryCacheTTL, Logger: log.With("component", "keycloak-directory"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("KEYCLOAK_ADMIN settings: %w", err)
+	}
+	return &directory{d: d, audience: cfg.OIDCAudience, rule: auth.Approvers{Role: cfg.ApproverRole, Subgroup: cfg.ApproverSubgroup}}, nil
+}
+
+type directory struct {
+	d        *keycloak.Directory
+	audience string
+	rule     auth.Approvers
+}
+
+func (k *directory) Principal(ctx context.Context, subject string) (*auth.Principal, error) {
+	u, err := k.d.User(ctx, subject)
+	if errors.Is(err, keycloak.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return k.principal(ctx, u)
+}
+
+func (k *directory) ByVerifiedEmail(ctx context.Context, email string) (*auth.Principal, error) {
+	u, err := k.d.UserByVerifiedEmail(ctx, email)
+	if errors.Is(err, keycloak.ErrNotFound) || errors.Is(err, keycloak.ErrAmbiguous) || errors.Is(err, keycloak.ErrInvalidArgument) {
+		return nil, nil // nobody, or nobody for sure: the agent stays unmapped
+	} else if err != nil {
+		return nil, err
+	}
+	return k.principal(ctx, u)
+}
+
+func (k *directory) principal(ctx context.Context, u *keycloak.User) (*auth.Principal, error) {
+	if !u.Enabled {
+		return nil, nil
+	}
+	groups, err := k.d.Groups(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := k.d.RealmRoles(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	clientRoles, err := k.d.ClientRoles(ctx, u.ID, k.audience)
+	if err != nil && !errors.Is(err, keycloak.ErrNotFound) {
+		return nil, err
+	}
+	rule := k.rule
+	return &auth.Principal{
+		Subject: u.ID, Name: u.DisplayName(), Email: u.Email, Groups: groups,
+		Roles: append(roles, clientRoles...), Approvers: &rule,
+	}, nil
 }

@@ -3,6 +3,9 @@ package auth
 import (
 	"encoding/json"
 	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Principal is the authenticated caller, read from a verified access token.
@@ -12,14 +15,54 @@ type Principal struct {
 	Email   string   `json:"email"`
 	Groups  []string `json:"groups"`
 	Roles   []string `json:"roles"`
+	// Approvers says where the principal may decide; DefaultApprovers when
+	// nil. The verifier sets the configured rule.
+	Approvers *Approvers `json:"-"`
 }
 
-// Tenants lists the tenants the principal may act in, personal tenant first.
+// Approvers is the rule that makes a principal an approver in a tenant. It
+// reads Keycloak's groups and roles only: authority is granted there, never
+// edited here.
+type Approvers struct {
+	// Subgroup is the name of the group under a tenant's group whose
+	// members approve in that tenant ("approvers": /teams/support/approvers).
+	// Empty turns subgroups off.
+	Subgroup string
+	// Role, a realm role or a role of the API's client, makes its holders
+	// approvers in every tenant they belong to, for single-company setups.
+	// Empty turns it off.
+	Role string
+}
+
+// DefaultApprovers is the rule when none is configured.
+func DefaultApprovers() Approvers { return Approvers{Subgroup: "approvers", Role: "approver"} }
+
+func (p *Principal) approvers() Approvers {
+	if p.Approvers == nil {
+		return DefaultApprovers()
+	}
+	return *p.Approvers
+}
+
+// Tenants lists the tenants the principal may act in, personal tenant first,
+// each saying whether the principal may decide there.
 func (p *Principal) Tenants() []Tenant {
 	if p == nil {
 		return nil
 	}
-	return ResolveTenants(p.Subject, p.Groups)
+	rule := p.approvers()
+	tenants := ResolveTenants(p.Subject, p.Groups, rule.Subgroup)
+	if p.HasRole(rule.Role) {
+		for i := range tenants {
+			tenants[i].CanApprove = true
+		}
+	}
+	return tenants
+}
+
+// CanApprove reports whether the principal may decide escalations of tenantID.
+func (p *Principal) CanApprove(tenantID string) bool {
+	return tenantID != "" && slices.ContainsFunc(p.Tenants(), func(t Tenant) bool { return t.ID == tenantID && t.CanApprove })
 }
 
 // TenantIDs is Tenants reduced to IDs, handy for "tenant_id IN (...)" filters.
@@ -69,11 +112,12 @@ type accessClaims struct {
 
 // principal builds the Principal; client roles count only for the API's own
 // client so that roles granted for other applications do not leak in.
-func (c *accessClaims) principal(audience string) *Principal {
+func (c *accessClaims) principal(audience string, rule Approvers) *Principal {
 	name := c.Name
 	if name == "" {
 		name = c.PreferredUsername
 	}
+	name = displayName(name)
 	roles := slices.Clone([]string(c.RealmAccess.Roles))
 	if client, ok := c.ResourceAccess[audience]; ok {
 		roles = append(roles, client.Roles...)
@@ -82,11 +126,12 @@ func (c *accessClaims) principal(audience string) *Principal {
 	slices.Sort(roles)
 	// Empty rather than nil lists, so that JSON clients get [] and not null.
 	return &Principal{
-		Subject: c.Subject,
-		Name:    name,
-		Email:   c.Email,
-		Groups:  append([]string{}, c.Groups...),
-		Roles:   append([]string{}, slices.Compact(roles)...),
+		Subject:   c.Subject,
+		Name:      name,
+		Email:     c.Email,
+		Groups:    append([]string{}, c.Groups...),
+		Roles:     append([]string{}, slices.Compact(roles)...),
+		Approvers: &rule,
 	}
 }
 
@@ -114,4 +159,26 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	}
 	*l = many
 	return nil
+}
+
+// maxNameChars is what the database stores of a person's name.
+const maxNameChars = 256
+
+// displayName makes a name claim fit where it is stored and shown: no
+// control characters or invalid UTF-8, at most maxNameChars. A long or odd
+// display name in Keycloak must not refuse every decision its owner makes.
+func displayName(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			continue
+		}
+		if n == maxNameChars {
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }

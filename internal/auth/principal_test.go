@@ -11,7 +11,7 @@ func TestPrincipalJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"sub":"u1","preferred_username":"u","groups":null,"realm_access":{"roles":"approver"}}`), &c); err != nil {
 		t.Fatalf("unmarshal: %v", err)
 	}
-	out, err := json.Marshal(c.principal(testAudience))
+	out, err := json.Marshal(c.principal(testAudience, DefaultApprovers()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,8 @@ type realmClient struct {
 	StandardFlowEnabled       bool              `json:"standardFlowEnabled"`
 	ImplicitFlowEnabled       bool              `json:"implicitFlowEnabled"`
 	DirectAccessGrantsEnabled bool              `json:"directAccessGrantsEnabled"`
+	ServiceAccountsEnabled    bool              `json:"serviceAccountsEnabled"`
+	Secret                    string            `json:"secret"`
 	RedirectURIs              []string          `json:"redirectUris"`
 	Attributes                map[string]string `json:"attributes"`
 	DefaultClientScopes       []string          `json:"defaultClientScopes"`
@@ -65,6 +67,9 @@ type realmUser struct {
 	} `json:"credentials"`
 	RealmRoles []string `json:"realmRoles"`
 	Groups     []string `json:"groups"`
+	// A client's service account.
+	ServiceAccountClientID string              `json:"serviceAccountClientId"`
+	ClientRoles            map[string][]string `json:"clientRoles"`
 }
 
 func loadRealm(t *testing.T) realmFile {
@@ -167,6 +172,35 @@ func TestRealmFile(t *testing.T) {
 		}
 	})
 
+	t.Run("directory client", func(t *testing.T) {
+		d, ok := clients["orchestrator-directory"]
+		if !ok {
+			t.Fatal("client orchestrator-directory missing")
+		}
+		if !d.Enabled || d.PublicClient || d.BearerOnly || !d.ServiceAccountsEnabled {
+			t.Errorf("orchestrator-directory must be a confidential client with a service account: %+v", d)
+		}
+		if d.StandardFlowEnabled || d.ImplicitFlowEnabled || d.DirectAccessGrantsEnabled {
+			t.Errorf("orchestrator-directory must not log anyone in: %+v", d)
+		}
+		if d.Secret != "${KEYCLOAK_DIRECTORY_SECRET}" {
+			t.Errorf("the directory secret must come from the environment at import, not the file: %q", d.Secret)
+		}
+		var sa *realmUser
+		for i := range r.Users {
+			if r.Users[i].ServiceAccountClientID == "orchestrator-directory" {
+				sa = &r.Users[i]
+			}
+		}
+		if sa == nil {
+			t.Fatal("the directory client's service account user is missing")
+		}
+		got := slices.Sorted(slices.Values(sa.ClientRoles["realm-management"]))
+		if want := []string{"query-clients", "query-groups", "view-users"}; !slices.Equal(got, want) || len(sa.ClientRoles) != 1 {
+			t.Errorf("service account roles = %v, want exactly realm-management %v (read only)", sa.ClientRoles, want)
+		}
+	})
+
 	t.Run("role", func(t *testing.T) {
 		if !slices.Contains(r.Roles.Realm, realmRole{Name: "approver"}) {
 			t.Errorf("realm role approver missing: %+v", r.Roles.Realm)
@@ -187,7 +221,7 @@ func TestRealmFile(t *testing.T) {
 	}
 	walk("", r.Groups)
 	t.Run("groups", func(t *testing.T) {
-		for _, p := range []string{"/teams/support", "/teams/engineering", "/organizations/acme-corp"} {
+		for _, p := range []string{"/teams/support", "/teams/engineering", "/organizations/acme-corp", "/teams/support/approvers", "/teams/engineering/approvers"} {
 			if !paths[p] {
 				t.Errorf("group %s missing (have %v)", p, paths)
 			}
@@ -201,6 +235,8 @@ func TestRealmFile(t *testing.T) {
 		}{
 			"agent": {groups: []string{"/organizations/acme-corp", "/teams/support"}},
 			"ceo":   {groups: []string{"/organizations/acme-corp", "/teams/engineering"}, roles: []string{"approver"}},
+			// Approves in engineering only: the per-tenant grant.
+			"lead": {groups: []string{"/teams/engineering/approvers", "/teams/support"}},
 		}
 		users := map[string]realmUser{}
 		for _, u := range r.Users {

@@ -14,6 +14,8 @@ type Tenant struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Type string `json:"type"`
+	// CanApprove says whether the principal may decide escalations here.
+	CanApprove bool `json:"canApprove"`
 }
 
 // Tenant types as the shell app expects them.
@@ -40,28 +42,39 @@ const (
 // tenants, malformed paths and duplicates are skipped rather than rejected:
 // one bad group must not lock a user out of the others.
 //
+// A group named approverSubgroup directly under a tenant's group
+// ("/teams/support/approvers") is not a tenant of its own: its members belong
+// to the parent tenant and approve there (CanApprove). An empty
+// approverSubgroup turns that off.
+//
 // The personal tenant is left out when sub could be mistaken for a group path
 // (it starts with "/"), because tenant IDs of both kinds share one namespace.
-func ResolveTenants(sub string, groups []string) []Tenant {
+func ResolveTenants(sub string, groups []string, approverSubgroup string) []Tenant {
 	tenants := make([]Tenant, 0, 1+min(len(groups), maxTenantGroups))
 	if validSubject(sub) {
 		tenants = append(tenants, Tenant{ID: sub, Name: "Personal", Type: TenantIndividual})
 	}
 	personal := len(tenants)
 
-	seen := make(map[string]struct{}, min(len(groups), maxTenantGroups))
+	index := make(map[string]int, min(len(groups), maxTenantGroups))
 	for _, g := range groups {
 		if len(tenants)-personal >= maxTenantGroups {
 			break
 		}
-		if _, dup := seen[g]; dup {
+		approver := false
+		if parent, ok := approversOf(g, approverSubgroup); ok {
+			g, approver = parent, true
+		}
+		if i, dup := index[g]; dup {
+			tenants[i].CanApprove = tenants[i].CanApprove || approver
 			continue
 		}
 		t, ok := groupTenant(g)
 		if !ok {
 			continue
 		}
-		seen[g] = struct{}{}
+		t.CanApprove = approver
+		index[g] = len(tenants)
 		tenants = append(tenants, t)
 	}
 
@@ -72,6 +85,21 @@ func ResolveTenants(sub string, groups []string) []Tenant {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return tenants
+}
+
+// approversOf returns the tenant whose approver subgroup path is, if it is one.
+func approversOf(path, subgroup string) (string, bool) {
+	if subgroup == "" {
+		return "", false
+	}
+	parent, ok := strings.CutSuffix(path, "/"+subgroup)
+	if !ok {
+		return "", false
+	}
+	if _, isTenant := groupTenant(parent); !isTenant {
+		return "", false
+	}
+	return parent, true
 }
 
 func typeRank(t string) int {

@@ -100,7 +100,7 @@ func TestResolveTenants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := ResolveTenants(tt.sub, tt.groups)
+			got := ResolveTenants(tt.sub, tt.groups, "approvers")
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("ResolveTenants(%q, %q)\n got %+v\nwant %+v", tt.sub, tt.groups, got, tt.want)
 			}
@@ -108,7 +108,7 @@ func TestResolveTenants(t *testing.T) {
 	}
 
 	t.Run("group count is capped", func(t *testing.T) {
-		got := ResolveTenants(sub, many)
+		got := ResolveTenants(sub, many, "approvers")
 		if len(got) != 1+maxTenantGroups {
 			t.Fatalf("got %d tenants, want %d", len(got), 1+maxTenantGroups)
 		}
@@ -127,7 +127,7 @@ func FuzzResolveTenants(f *testing.F) {
 	f.Add("sub", "/teams/-\n/teams/ \n/organizations/é")
 	f.Fuzz(func(t *testing.T, sub, joined string) {
 		groups := strings.Split(joined, "\n")
-		tenants := ResolveTenants(sub, groups)
+		tenants := ResolveTenants(sub, groups, "approvers")
 
 		if validSubject(sub) {
 			if len(tenants) == 0 || tenants[0] != (Tenant{ID: sub, Name: "Personal", Type: TenantIndividual}) {
@@ -160,7 +160,7 @@ func FuzzResolveTenants(f *testing.F) {
 				t.Fatalf("tenant %q is not one of the groups", tn.ID)
 			}
 		}
-		if !slices.Equal(tenants, ResolveTenants(sub, groups)) {
+		if !slices.Equal(tenants, ResolveTenants(sub, groups, "approvers")) {
 			t.Fatal("ResolveTenants is not deterministic")
 		}
 	})

@@ -43,6 +43,8 @@ type VerifierConfig struct {
 	JWKSMinRefresh time.Duration
 	// Now is the clock of the refresh throttle; time.Now when nil (tests).
 	Now func() time.Time
+	// Approvers is the rule for who approves where; DefaultApprovers when nil.
+	Approvers *Approvers
 }
 
 const (
@@ -298,7 +300,11 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 	if claims.Subject == "" {
 		return nil, reject(reasonNoSubject, nil)
 	}
-	return claims.principal(v.cfg.Audience), nil
+	rule := DefaultApprovers()
+	if v.cfg.Approvers != nil {
+		rule = *v.cfg.Approvers
+	}
+	return claims.principal(v.cfg.Audience, rule), nil
 }
 
 // checkAccessTokenType closes the gap go-oidc leaves: it verifies any JWT the

@@ -61,6 +61,7 @@ func TestProductionShapeOnCluster(t *testing.T) {
 	env := func(extra ...string) []string {
 		e := []string{
 			"DATABASE_URL=" + db.AppURL,
+			"DECISION_KEY=cluster-decision-key-0123456789abcdef",
 			"TEMPORAL_ADDRESS=" + cluster.Address,
 			"TEMPORAL_NAMESPACE=" + namespace,
 			"TEMPORAL_TASK_QUEUE=" + taskQueue,

@@ -71,7 +71,16 @@ type Config struct {
 	OIDCDiscoveryURL string   `env:"OIDC_DISCOVERY_URL"`
 	OIDCJWKSURL      string   `env:"OIDC_JWKS_URL"`
 	OIDCAllowedAlgs  []string `env:"OIDC_ALLOWED_ALGS"`
-	ApproverRole     string   `env:"APPROVER_ROLE"`
+	// ApproverRole makes its holders approvers in every tenant they belong
+	// to; ApproverSubgroup names the group under a tenant's group whose
+	// members approve there. Either is switched off by setting it empty.
+	ApproverRole     string `env:"APPROVER_ROLE"`
+	ApproverSubgroup string `env:"APPROVER_SUBGROUP"`
+	// DecisionKey seals the decisions the API and the Matrix receiver send
+	// to workflows, so the worker can tell them from decisions sent through
+	// Temporal directly (recorded as ops). api and worker share it; dev
+	// mode makes one in DATA_DIR.
+	DecisionKey string `env:"DECISION_KEY" secret:"true"`
 
 	// OIDCJWKSMinRefresh is the least time between two fetches of the
 	// issuer's signing keys: tokens naming unknown keys cannot make the API
@@ -114,6 +123,13 @@ type Config struct {
 	MatrixHSToken       string            `env:"MATRIX_HS_TOKEN" secret:"true"`
 	MatrixRoomID        string            `env:"MATRIX_ROOM_ID"`
 	MatrixUserSubjects  map[string]string `env:"MATRIX_USER_SUBJECTS"`
+	// MatrixCommandRooms are the rooms !approve and !reject are taken from
+	// (MATRIX_ROOM_ID when unset); commands anywhere else are ignored.
+	MatrixCommandRooms []string `env:"MATRIX_COMMAND_ROOMS"`
+	// ChatwootAgentSubjects maps Chatwoot agent ids to Keycloak subjects,
+	// so that an agent who escalates cannot approve it as themselves; an
+	// agent not listed is looked up by verified email in the directory.
+	ChatwootAgentSubjects map[string]string `env:"CHATWOOT_AGENT_SUBJECTS"`
 
 	WebhookSecrets map[string]string `env:"WEBHOOK_SECRETS" secret:"map"`
 	// WebhookTenants are the tenants each generic webhook service may write
@@ -174,7 +190,12 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.KeycloakAdminClientID = r.str("KEYCLOAK_ADMIN_CLIENT_ID", "")
 	c.KeycloakAdminClientSecret = r.str("KEYCLOAK_ADMIN_CLIENT_SECRET", "")
 	c.KeycloakDirectoryCacheTTL = r.duration("KEYCLOAK_DIRECTORY_CACHE_TTL", time.Minute)
-	c.ApproverRole = r.str("APPROVER_ROLE", "approver")
+	c.ApproverRole = r.switchable("APPROVER_ROLE", "approver")
+	c.ApproverSubgroup = r.switchable("APPROVER_SUBGROUP", "approvers")
+	c.DecisionKey = r.str("DECISION_KEY", "")
+	if strings.Contains(c.ApproverSubgroup, "/") {
+		r.bad("APPROVER_SUBGROUP", "is the name of one group, without slashes (e.g. approvers)")
+	}
 
 	c.ChatwootBaseURL = strings.TrimRight(r.str("CHATWOOT_BASE_URL", ""), "/")
 	c.ChatwootAPIToken = r.str("CHATWOOT_API_TOKEN", "")
@@ -198,6 +219,16 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.MatrixHSToken = r.str("MATRIX_HS_TOKEN", "")
 	c.MatrixRoomID = r.str("MATRIX_ROOM_ID", "")
 	c.MatrixUserSubjects = r.pairs("MATRIX_USER_SUBJECTS")
+	c.MatrixCommandRooms = r.list("MATRIX_COMMAND_ROOMS", nil)
+	c.ChatwootAgentSubjects = r.pairs("CHATWOOT_AGENT_SUBJECTS")
+	for _, agent := range sortedKeys(c.ChatwootAgentSubjects) {
+		if n, err := strconv.ParseInt(agent, 10, 64); err != nil || n <= 0 {
+			r.bad("CHATWOOT_AGENT_SUBJECTS", fmt.Sprintf("agent id %q is not a positive number", agent))
+		}
+	}
+	if len(c.MatrixCommandRooms) == 0 && c.MatrixRoomID != "" {
+		c.MatrixCommandRooms = []string{c.MatrixRoomID}
+	}
 
 	c.WebhookSecrets = r.pairs("WEBHOOK_SECRETS")
 	c.WebhookTenants = r.pairLists("WEBHOOK_TENANTS")
@@ -216,6 +247,12 @@ func (c *Config) validate(r *reader) {
 	}
 	if c.DatabaseOwnerURL != "" {
 		c.validateOwnerURL(r)
+	}
+	switch {
+	case c.DecisionKey == "" && (c.Mode == ModeAPI || c.Mode == ModeWorker):
+		r.bad("DECISION_KEY", "is required: a secret of at least 32 bytes that api and worker share (e.g. openssl rand -hex 32)")
+	case c.DecisionKey != "" && len(c.DecisionKey) < 32:
+		r.bad("DECISION_KEY", "must be at least 32 bytes (e.g. openssl rand -hex 32)")
 	}
 	if c.Mode == ModeAPI || c.Mode == ModeDev {
 		if c.OIDCIssuerURL == "" {
@@ -282,6 +319,9 @@ func (c *Config) validate(r *reader) {
 	if c.ConsultationStartTimeout <= 0 {
 		r.bad("CONSULTATION_START_TIMEOUT", "must be positive")
 	}
+	if c.MatrixHSToken != "" && len(c.MatrixUserSubjects) > 0 && !c.KeycloakDirectoryEnabled() {
+		r.bad("MATRIX_USER_SUBJECTS", "Matrix users decide only with approver authority, which is read from Keycloak: set KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET")
+	}
 	if c.MatrixHomeserverURL != "" && (c.MatrixASToken == "" || c.MatrixHSToken == "" || c.MatrixRoomID == "") {
 		r.bad("MATRIX_HOMESERVER_URL", "needs MATRIX_AS_TOKEN, MATRIX_HS_TOKEN and MATRIX_ROOM_ID too")
 	}
@@ -324,29 +364,6 @@ func (c *Config) AppRole() string {
 	return u.User.Username()
 }
 
-// validateChatwootSecrets keeps one secret from signing for several
-// accounts: whoever holds it could post as any of them.
-func (c *Config) validateChatwootSecrets(r *reader) {
-	for acct := range c.ChatwootWebhookSecrets {
-		if n, err := strconv.Atoi(acct); err != nil || n <= 0 {
-			r.bad("CHATWOOT_WEBHOOK_SECRETS", fmt.Sprintf("account id %q is not a positive number", acct))
-		}
-	}
-	if len(c.ChatwootWebhookSecrets) == 0 {
-		if c.ChatwootWebhookSecret != "" && len(c.ChatwootAccountTenants) > 1 {
-			r.bad("CHATWOOT_WEBHOOK_SECRET", "is one secret for every account, but CHATWOOT_ACCOUNT_TENANTS maps several: "+
-				"set CHATWOOT_WEBHOOK_SECRETS (1=secret,2=other) so that each account signs its own deliveries")
-		}
-		return
-	}
-	if c.ChatwootWebhookSecret != "" {
-		r.bad("CHATWOOT_WEBHOOK_SECRET", "set either CHATWOOT_WEBHOOK_SECRETS (one secret per account) or, for a single account, CHATWOOT_WEBHOOK_SECRET")
-	}
-	if c.ChatwootWebhookUnsigned {
-		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRETS is set")
-	}
-}
-
 // validateWebhookTenants requires every generic webhook service to have both
 // a secret and at least one tenant. A service with a secret and no tenants
 // could only ever be refused, which an operator would otherwise learn from
@@ -382,6 +399,29 @@ func validTenantID(id string) bool {
 		}
 	}
 	return true
+}
+
+// validateChatwootSecrets keeps one secret from signing for several
+// accounts: whoever holds it could post as any of them.
+func (c *Config) validateChatwootSecrets(r *reader) {
+	for acct := range c.ChatwootWebhookSecrets {
+		if n, err := strconv.Atoi(acct); err != nil || n <= 0 {
+			r.bad("CHATWOOT_WEBHOOK_SECRETS", fmt.Sprintf("account id %q is not a positive number", acct))
+		}
+	}
+	if len(c.ChatwootWebhookSecrets) == 0 {
+		if c.ChatwootWebhookSecret != "" && len(c.ChatwootAccountTenants) > 1 {
+			r.bad("CHATWOOT_WEBHOOK_SECRET", "is one secret for every account, but CHATWOOT_ACCOUNT_TENANTS maps several: "+
+				"set CHATWOOT_WEBHOOK_SECRETS (1=secret,2=other) so that each account signs its own deliveries")
+		}
+		return
+	}
+	if c.ChatwootWebhookSecret != "" {
+		r.bad("CHATWOOT_WEBHOOK_SECRET", "set either CHATWOOT_WEBHOOK_SECRETS (one secret per account) or, for a single account, CHATWOOT_WEBHOOK_SECRET")
+	}
+	if c.ChatwootWebhookUnsigned {
+		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRETS is set")
+	}
 }
 
 // ChatwootEnabled reports whether outgoing Chatwoot calls are configured.
@@ -457,6 +497,15 @@ func (r *reader) bad(name, why string) { r.problems = append(r.problems, name+":
 
 func (r *reader) str(name, def string) string {
 	if v, ok := r.get(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+// switchable is a setting that has a default when unset and is switched off
+// when set to the empty string.
+func (r *reader) switchable(name, def string) string {
+	if v, ok := r.get(name); ok {
 		return strings.TrimSpace(v)
 	}
 	return def

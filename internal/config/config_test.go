@@ -70,6 +70,7 @@ func TestPrintMasksSecrets(t *testing.T) {
 		"JITSI_APP_SECRET":        "jitsi-secret-of-enough-length-123456",
 		"WEBHOOK_SECRETS":         "billing=billing-secret",
 		"WEBHOOK_TENANTS":         "billing=/teams/support|/teams/finance",
+		"DECISION_KEY":            "decision-key-secret-0123456789abcdef",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func TestPrintMasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, secret := range []string{"s3cr3t-db", "tk-secret-key", "cw-secret-token", "cw-hook-secret", "jitsi-secret-of-enough", "billing-secret"} {
+	for _, secret := range []string{"s3cr3t-db", "tk-secret-key", "cw-secret-token", "cw-hook-secret", "jitsi-secret-of-enough", "billing-secret", "decision-key-secret"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("config output shows a secret (%s):\n%s", secret, out)
 		}
@@ -138,7 +139,7 @@ func TestWebhookTenantsAcceptWhatTheStoreDoes(t *testing.T) {
 }
 
 func TestJWKSMinRefresh(t *testing.T) {
-	base := map[string]string{"OIDC_ISSUER_URL": "https://sso.example.com/realms/acme"}
+	base := map[string]string{"OIDC_ISSUER_URL": "https://sso.example.com/realms/acme", "DECISION_KEY": strings.Repeat("k", 32)}
 	c, err := config.Load(config.ModeAPI, env(base))
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +184,42 @@ func TestDatabaseOwnerURL(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "DATABASE_") {
 			t.Errorf("%s: err = %v, want one naming the variable", tc.name, err)
 		}
+	}
+}
+
+func TestDecisionKeyRequiredForSplitProcesses(t *testing.T) {
+	for _, mode := range []config.Mode{config.ModeAPI, config.ModeWorker} {
+		base := map[string]string{"OIDC_ISSUER_URL": "https://sso.example.com/realms/acme"}
+		if _, err := config.Load(mode, env(base)); err == nil || !strings.Contains(err.Error(), "DECISION_KEY") {
+			t.Fatalf("%s without DECISION_KEY: %v", mode, err)
+		}
+		base["DECISION_KEY"] = "too-short"
+		if _, err := config.Load(mode, env(base)); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+			t.Fatalf("%s with a short DECISION_KEY: %v", mode, err)
+		}
+	}
+	if _, err := config.Load(config.ModeDev, env(nil)); err != nil {
+		t.Fatalf("dev mode makes its own key: %v", err)
+	}
+}
+
+func TestApproverSettingsCanBeSwitchedOff(t *testing.T) {
+	c, err := config.Load(config.ModeDev, env(map[string]string{"APPROVER_ROLE": "", "APPROVER_SUBGROUP": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ApproverRole != "" || c.ApproverSubgroup != "" {
+		t.Fatalf("set empty, both must be off: %q %q", c.ApproverRole, c.ApproverSubgroup)
+	}
+	c, err = config.Load(config.ModeDev, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ApproverRole != "approver" || c.ApproverSubgroup != "approvers" {
+		t.Fatalf("defaults: %q %q", c.ApproverRole, c.ApproverSubgroup)
+	}
+	if _, err := config.Load(config.ModeDev, env(map[string]string{"APPROVER_SUBGROUP": "a/b"})); err == nil {
+		t.Fatal("a subgroup with a slash must be refused")
 	}
 }
 

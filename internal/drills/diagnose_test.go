@@ -3,11 +3,12 @@ package drills
 import (
 	"context"
 	"fmt"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // diagnose describes a workflow that did not finish: its pending work and the

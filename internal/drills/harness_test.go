@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,6 +25,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 const (
@@ -443,6 +443,7 @@ func baseEnv() []string {
 func (c *cluster) appEnv(extra map[string]string) []string {
 	m := map[string]string{
 		"DATABASE_URL":             c.appURL,
+		"DECISION_KEY":             "drills-decision-key-0123456789abcdef",
 		"TEMPORAL_ADDRESS":         c.temporalAddr,
 		"TEMPORAL_NAMESPACE":       "default",
 		"TEMPORAL_TASK_QUEUE":      taskQueue,

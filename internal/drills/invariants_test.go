@@ -3,13 +3,14 @@ package drills
 import (
 	"context"
 	"fmt"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Echo ids of the orchestrator's Chatwoot messages (activities/outbound.go):

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 	"io"
 	"net"
 	"net/http"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Options configure a run.
@@ -194,6 +194,7 @@ func (e *env) startOrchestrator(ctx context.Context, databaseURL, dataDir string
 		"DATABASE_URL="+databaseURL, "HTTP_ADDR="+httpAddr, "DEV_ISSUER_ADDR="+issuerAddr, "DATA_DIR="+dataDir,
 		"LOG_LEVEL=error", "TEMPORAL_CLI=",
 		"CHATWOOT_BASE_URL="+e.cw.URL(), "CHATWOOT_API_TOKEN="+e.cw.Token(),
+		"CHATWOOT_ACCOUNT_TENANTS=1=/organizations/acme-corp",
 		"JITSI_APP_ID=orchestrator", "JITSI_APP_SECRET=bench-secret-bench-secret-bench-secret",
 		"JITSI_BASE_URL=https://meet.example.com",
 	)

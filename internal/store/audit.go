@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -81,4 +83,17 @@ func (s *Store) ResourceAudit(ctx context.Context, scope Scope, resource, resour
 		return nil, fmt.Errorf("resource audit: %w", err)
 	}
 	return rows, nil
+}
+
+// systemActions are the namespaces of the actions the orchestrator itself
+// writes. Nobody else may write into them: an entry there must mean the
+// system did it.
+var systemActions = []string{"approval", "consultation", "chatwoot", "matrix", "jitsi", "webhook", "policy", "system"}
+
+// ReservedAction reports whether action is in a namespace the orchestrator
+// writes itself ("approval.approved", "chatwoot.failed", ...).
+func ReservedAction(action string) bool {
+	ns, _, _ := strings.Cut(action, ".")
+	ns, _, _ = strings.Cut(ns, ":")
+	return slices.Contains(systemActions, ns)
 }

@@ -30,7 +30,18 @@ const (
 
 // Audit channels: where an action came from.
 const (
-	ChannelAPI       = "api"
+	// ChannelAPI: the orchestrator's API did it for an authenticated caller.
+	ChannelAPI = "api"
+	// ChannelAPIClient: a service wrote this entry through POST /api/audit;
+	// the API vouches for who sent it, not for what it says.
+	ChannelAPIClient = "api-client"
+	// ChannelMatrix and ChannelChatwoot: a command from that integration.
+	ChannelMatrix   = "matrix"
+	ChannelChatwoot = "chatwoot"
+	// ChannelOps: a decision that reached the workflow through Temporal
+	// without the proof the orchestrator's own channels attach (the
+	// Temporal UI or CLI); ChannelOpsSignal: one sent as a signal.
+	ChannelOps       = "ops"
 	ChannelOpsSignal = "ops-signal"
 	ChannelWebhook   = "webhook"
 	ChannelSystem    = "system"

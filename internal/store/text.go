@@ -2,6 +2,7 @@ package store
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -20,6 +21,21 @@ func ValidText(s string, multiline bool) bool {
 		}
 	}
 	return true
+}
+
+// CleanText drops from s what ValidText refuses, for text that arrives from
+// other systems (a Chatwoot note) and is stored as it came, less that.
+func CleanText(s string, multiline bool) string {
+	if ValidText(s, multiline) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if ValidText(string(r), multiline) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // StorableJSON reports whether the \u escapes of a JSON document can be

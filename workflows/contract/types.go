@@ -3,6 +3,7 @@ package contract
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
@@ -84,8 +85,12 @@ type DecisionRequest struct {
 	Comment     string `json:"comment,omitempty"`
 	DeciderID   string `json:"deciderId"`
 	DeciderName string `json:"deciderName,omitempty"`
-	// Channel is api or webhook for updates; signals are always ops-signal.
+	// Channel is the channel the sender claims; the workflow records it only
+	// when Proof holds (DecisionKey), ops otherwise. Signals are always
+	// ops-signal.
 	Channel string `json:"channel,omitempty"`
+	// Proof is the sender's DecisionKey seal over the fields above.
+	Proof string `json:"proof,omitempty"`
 }
 
 // FieldError names the field of a request that breaks a rule.
@@ -108,9 +113,16 @@ func (r DecisionRequest) Validate() error {
 		return &FieldError{"comment", "must not contain control characters other than tabs and line breaks"}
 	case r.DeciderID == "":
 		return &FieldError{"deciderId", "is required: a decision must name its decider"}
+	case utf8.RuneCountInString(r.DeciderID) > MaxUserIDChars || !store.ValidText(r.DeciderID, false):
+		return &FieldError{"deciderId", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
+	case utf8.RuneCountInString(r.DeciderName) > MaxUserIDChars || !store.ValidText(r.DeciderName, false):
+		return &FieldError{"deciderName", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
 	}
 	return nil
 }
+
+// MaxUserIDChars is what the database stores of a user id or name.
+const MaxUserIDChars = 256
 
 // DecisionResult answers the decide update.
 type DecisionResult struct {

@@ -1,0 +1,75 @@
+// Package decision is the one authority over who may decide an escalation.
+// Every channel that takes a decision from a person (the API, the Matrix
+// receiver) asks it, and sends the workflow only what it allowed, sealed
+// with the deployment's decision key. The workflow checks again what it can
+// know itself (what the decision says, whether the escalation can still take
+// one, separation of duties) and records as ops anything unsealed.
+package decision
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
+)
+
+// Refusals. Callers map them to their channel's answer (the API: 404, 403,
+// 403, 409).
+var (
+	// ErrNotVisible: the approval is not in any of the decider's tenants;
+	// to them it does not exist.
+	ErrNotVisible = errors.New("no such approval")
+	// ErrNotApprover: the decider has no approver authority in the
+	// approval's tenant.
+	ErrNotApprover = errors.New("no approver authority in the approval's tenant")
+	// ErrSelfDecision: the decider requested the escalation.
+	ErrSelfDecision = errors.New("the requester cannot decide their own escalation")
+	// ErrDecided: the approval is no longer pending.
+	ErrDecided = errors.New("the approval is already decided")
+)
+
+// Request is a decision a person asks for through a channel.
+type Request struct {
+	Status, Comment string
+	// Channel is where it came from (store.ChannelAPI, ChannelMatrix, ...).
+	Channel string
+}
+
+// New is r by p in the workflow's terms, checked for what it says (a
+// *contract.FieldError names what is wrong) before anything is read.
+func New(p *auth.Principal, r Request) (contract.DecisionRequest, error) {
+	d := contract.DecisionRequest{
+		Status: r.Status, Comment: r.Comment, DeciderID: p.Subject, DeciderName: p.Name, Channel: r.Channel,
+	}
+	return d, d.Validate()
+}
+
+// Authorize decides whether p may make d on ap, and returns what to send the
+// workflow: d sealed with key.
+func Authorize(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, d contract.DecisionRequest) (contract.DecisionRequest, error) {
+	if err := d.Validate(); err != nil {
+		return d, err
+	}
+	switch {
+	case d.DeciderID != p.Subject:
+		return d, fmt.Errorf("decision by %q sent for %q", d.DeciderID, p.Subject)
+	case !p.MemberOf(ap.TenantID):
+		return d, ErrNotVisible
+	case !p.CanApprove(ap.TenantID):
+		return d, ErrNotApprover
+	case ap.RequestedBy == p.Subject:
+		return d, ErrSelfDecision
+	case ap.Status != store.StatusPending:
+		return d, fmt.Errorf("%w: it is %s", ErrDecided, ap.Status)
+	}
+	return key.Seal(ap.ID, d), nil
+}
+
+// Retried reports whether ap already holds the decision p asks for: the
+// caller's own decision sent again (say after a timeout), to be answered as
+// it was the first time rather than refused.
+func Retried(p *auth.Principal, ap *store.Approval, status string) bool {
+	return ap.Status == status && ap.ApprovedBy != nil && *ap.ApprovedBy == p.Subject
+}

@@ -1,0 +1,69 @@
+package decision_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/decision"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
+)
+
+var key = contract.DecisionKey("0123456789abcdef0123456789abcdef")
+
+func TestAuthorize(t *testing.T) {
+	pending := &store.Approval{ID: "a-1", TenantID: "/teams/support", Status: store.StatusPending, RequestedBy: "agent-1"}
+	decidedBy := func(by string) *store.Approval {
+		ap := *pending
+		ap.Status, ap.ApprovedBy = store.StatusApproved, &by
+		return &ap
+	}
+	approver := &auth.Principal{Subject: "lead-1", Groups: []string{"/teams/support/approvers"}}
+	member := &auth.Principal{Subject: "member-1", Groups: []string{"/teams/support"}}
+	outsider := &auth.Principal{Subject: "x-1", Groups: []string{"/teams/finance/approvers"}}
+	requester := &auth.Principal{Subject: "agent-1", Groups: []string{"/teams/support/approvers"}}
+
+	for _, tc := range []struct {
+		name string
+		p    *auth.Principal
+		ap   *store.Approval
+		want error
+	}{
+		{"approver of the tenant", approver, pending, nil},
+		{"plain member", member, pending, decision.ErrNotApprover},
+		{"approver elsewhere", outsider, pending, decision.ErrNotVisible},
+		{"the requester", requester, pending, decision.ErrSelfDecision},
+		{"already decided", approver, decidedBy("someone"), decision.ErrDecided},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := decision.New(tc.p, decision.Request{Status: store.StatusApproved, Channel: store.ChannelAPI})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sealed, err := decision.Authorize(key, tc.p, tc.ap, d)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if tc.want == nil && key.Channel(tc.ap.ID, sealed) != store.ChannelAPI {
+				t.Fatal("an allowed decision must carry a proof of its channel")
+			}
+		})
+	}
+	if !decision.Retried(approver, decidedBy("lead-1"), store.StatusApproved) || decision.Retried(approver, decidedBy("lead-1"), store.StatusRejected) {
+		t.Fatal("Retried must recognise the caller's own decision, and only that one")
+	}
+}
+
+func TestNewRefusesWhatTheDatabaseCannotStore(t *testing.T) {
+	p := &auth.Principal{Subject: "lead-1"}
+	for _, r := range []decision.Request{
+		{Status: "maybe"},
+		{Status: store.StatusApproved, Comment: "a\x00b"},
+	} {
+		var fe *contract.FieldError
+		if _, err := decision.New(p, r); !errors.As(err, &fe) {
+			t.Fatalf("%+v: want a field error, got %v", r, err)
+		}
+	}
+}

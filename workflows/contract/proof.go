@@ -1,0 +1,47 @@
+package contract
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+)
+
+// DecisionKey proves which channel sent a decision. Anyone who can reach
+// Temporal can send the decide update with any decider and channel; only
+// the orchestrator's own channels (the API, the Matrix receiver), which
+// checked the decider's authority first, hold this key. A decision without a
+// valid proof is recorded as ops, whatever it claims.
+type DecisionKey []byte
+
+// MinDecisionKeyBytes is the least length of a decision key.
+const MinDecisionKeyBytes = 32
+
+// provenChannels are the channels a proof can vouch for.
+var provenChannels = []string{store.ChannelAPI, store.ChannelMatrix, store.ChannelChatwoot}
+
+// Seal attaches the proof that d, for this approval, comes from d.Channel.
+func (k DecisionKey) Seal(approvalID string, d DecisionRequest) DecisionRequest {
+	d.Proof = k.mac(approvalID, d)
+	return d
+}
+
+// Channel is the channel to record for d: the one it claims when the proof
+// holds, ChannelOps otherwise.
+func (k DecisionKey) Channel(approvalID string, d DecisionRequest) string {
+	if len(k) == 0 || d.Proof == "" || !slices.Contains(provenChannels, d.Channel) ||
+		!hmac.Equal([]byte(d.Proof), []byte(k.mac(approvalID, d))) {
+		return store.ChannelOps
+	}
+	return d.Channel
+}
+
+func (k DecisionKey) mac(approvalID string, d DecisionRequest) string {
+	m := hmac.New(sha256.New, k)
+	// NUL separates the fields: none of them may contain one (Validate).
+	m.Write([]byte(strings.Join([]string{"decision-v1", approvalID, d.Status, d.Comment, d.DeciderID, d.DeciderName, d.Channel}, "\x00")))
+	return hex.EncodeToString(m.Sum(nil))
+}
