@@ -52,12 +52,12 @@ $(TEMPORAL_CLI):
 cluster-tools: $(TEMPORAL_SERVER) $(TEMPORAL_SQL_TOOL)
 
 $(TEMPORAL_SERVER):
-	@echo "Building the Temporal server $(TEMPORAL_SERVER_VERSION) once (about 6 minutes) into $(dir $@)"
+	@echo "Building the Temporal server $(TEMPORAL_SERVER_VERSION) once (about 10 minutes on 2 cores) into $(dir $@)"
 	@mkdir -p $(dir $@)
 	GOBIN=$(abspath $(dir $@)) $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
 
 $(TEMPORAL_SQL_TOOL):
-	@echo "Building the Temporal SQL schema tool $(TEMPORAL_SERVER_VERSION) once (about 4 minutes) into $(dir $@)"
+	@echo "Building the Temporal SQL schema tool $(TEMPORAL_SERVER_VERSION) once (seconds after the server, whose packages it shares) into $(dir $@)"
 	@mkdir -p $(dir $@)
 	GOBIN=$(abspath $(dir $@)) $(GO) install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
 
