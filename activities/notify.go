@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
@@ -11,6 +12,14 @@ const (
 	NotifyEscalated    = "escalated"
 	NotifyDecided      = "decided"
 	NotifyConsultation = "consultation"
+	// The rest of an escalation's life, each a private note (and, where
+	// approvers care, a Matrix notice). Info requests and reminders can
+	// happen more than once: NotifyInput.Seq tells them apart.
+	NotifyExpired       = "expired"
+	NotifyWithdrawn     = "withdrawn"
+	NotifyInfoRequested = "info_requested"
+	NotifyInfoProvided  = "info_provided"
+	NotifyReminder      = "reminder"
 )
 
 // NotifyInput asks for one notification about an escalation.
@@ -18,6 +27,21 @@ type NotifyInput struct {
 	Kind         string              `json:"kind"`
 	Approval     store.Approval      `json:"approval"`
 	Consultation *store.Consultation `json:"consultation,omitempty"`
+	// Seq numbers a kind that can happen more than once (1, 2, …).
+	Seq int `json:"seq,omitempty"`
+	// ActorName and Text: who asked, answered or withdrew, and what they
+	// wrote.
+	ActorName string `json:"actorName,omitempty"`
+	Text      string `json:"text,omitempty"`
+}
+
+// Key names this notification among the escalation's: its kind, numbered
+// when the kind repeats. Every step of it is recorded under this key.
+func (in NotifyInput) Key() string {
+	if in.Seq > 0 {
+		return in.Kind + "-" + strconv.Itoa(in.Seq)
+	}
+	return in.Kind
 }
 
 // NotifyResult says what happened, for the workflow's state and the audit trail.

@@ -37,7 +37,7 @@ type Outbound struct {
 // Notify performs every step of one notification kind.
 func (o *Outbound) Notify(ctx context.Context, in NotifyInput) (*NotifyResult, error) {
 	res := &NotifyResult{Status: "skipped", Reason: "nothing to notify"}
-	if o.Matrix != nil && (in.Kind == NotifyEscalated || in.Kind == NotifyDecided) {
+	if o.Matrix != nil && approversCare(in.Kind) {
 		if err := o.matrixNotice(ctx, in); err != nil {
 			return nil, err
 		}
@@ -80,6 +80,9 @@ func (o *Outbound) chatwoot(ctx context.Context, in NotifyInput) (*NotifyResult,
 		steps = []step{{"note", o.message(ctx, in, "note", chatwoot.TemplateDecided, data, true)}}
 	case NotifyConsultation:
 		steps = []step{{"message", o.message(ctx, in, "message", chatwoot.TemplateConsultation, data, false)}}
+	case NotifyExpired, NotifyWithdrawn, NotifyInfoRequested, NotifyInfoProvided, NotifyReminder:
+		// The kinds and the templates share their names.
+		steps = []step{{"note", o.message(ctx, in, "note", in.Kind, data, true)}}
 	default:
 		return nil, fmt.Errorf("notify: unknown kind %q", in.Kind)
 	}
@@ -102,7 +105,7 @@ func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl strin
 	return func() (string, error) {
 		conv := in.Approval.Conversation
 		acct, cid := int(conv.AccountID), int(conv.ConversationID)
-		echoID := "orchestrator:" + in.Approval.ID + ":" + in.Kind + ":" + step
+		echoID := "orchestrator:" + in.Approval.ID + ":" + in.Key() + ":" + step
 		if n, err := o.Store.GetNotification(ctx, store.ScopeOf(in.Approval.TenantID), chatwootStepKey(in, step)); err == nil && n.Attempts > 1 {
 			m, found, err := o.Chatwoot.FindMessageByEchoID(ctx, acct, cid, echoID, n.CreatedAt.Add(-time.Minute))
 			if err != nil {
@@ -129,7 +132,7 @@ func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl strin
 // attempts up by it to decide whether to reconcile by echo id, so both must
 // use this one spelling.
 func chatwootStepKey(in NotifyInput, step string) string {
-	return "chatwoot:" + in.Approval.ID + ":" + in.Kind + ":" + step
+	return "chatwoot:" + in.Approval.ID + ":" + in.Key() + ":" + step
 }
 
 type permanentError struct{ err error }
@@ -176,11 +179,29 @@ func (o *Outbound) once(ctx context.Context, in NotifyInput, key, target string,
 	return &NotifyResult{Status: "failed", Reason: reason}, nil
 }
 
+// approversCare says which notifications approvers get in Matrix too.
+func approversCare(kind string) bool {
+	switch kind {
+	case NotifyEscalated, NotifyDecided, NotifyExpired, NotifyWithdrawn, NotifyReminder:
+		return true
+	}
+	return false
+}
+
 func (o *Outbound) matrixNotice(ctx context.Context, in NotifyInput) error {
-	key := "matrix:" + in.Approval.ID + ":" + in.Kind
-	body := fmt.Sprintf("Escalation %q (%s priority) is waiting for a decision: %s", in.Approval.Title, in.Approval.Priority, o.approvalURL(in.Approval.ID))
-	if in.Kind == NotifyDecided {
+	key := "matrix:" + in.Approval.ID + ":" + in.Key()
+	var body string
+	switch in.Kind {
+	case NotifyDecided:
 		body = fmt.Sprintf("Escalation %q was %s by %s", in.Approval.Title, in.Approval.Status, deciderName(&in.Approval))
+	case NotifyExpired:
+		body = fmt.Sprintf("Escalation %q expired without a decision", in.Approval.Title)
+	case NotifyWithdrawn:
+		body = fmt.Sprintf("Escalation %q was withdrawn by its requester", in.Approval.Title)
+	case NotifyReminder:
+		body = fmt.Sprintf("Reminder for the %s: escalation %q is still waiting for a decision: %s", o.ApproverRole, in.Approval.Title, o.approvalURL(in.Approval.ID))
+	default:
+		body = fmt.Sprintf("Escalation %q (%s priority) is waiting for a decision: %s", in.Approval.Title, in.Approval.Priority, o.approvalURL(in.Approval.ID))
 	}
 	_, err := o.once(ctx, in, key, "matrix", func() (string, error) {
 		// The key doubles as the transaction id: the homeserver dedupes retries.
@@ -195,6 +216,10 @@ func (o *Outbound) templateData(in NotifyInput) (chatwoot.TemplateData, error) {
 		ApprovalID: ap.ID, Title: ap.Title, Description: ap.Description, Priority: ap.Priority,
 		ApproverRole: o.ApproverRole, ApprovalURL: o.approvalURL(ap.ID), Decision: ap.Status,
 		DeciderName: deciderName(&ap), Comment: deref(ap.Comment), RequesterName: ap.RequestedByName,
+		ActorName: in.ActorName, Text: in.Text,
+	}
+	if ap.ExpiresAt != nil {
+		d.ExpiresAt = ap.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	if in.Consultation != nil {
 		link, err := o.customerLink(in)
@@ -221,7 +246,7 @@ func (o *Outbound) customerLink(in NotifyInput) (string, error) {
 }
 
 func (o *Outbound) audit(ctx context.Context, in NotifyInput, action, reason string) error {
-	e := auditEntry("approval:"+in.Approval.ID+":"+action+":"+in.Kind, action, "approval", in.Approval.ID, in.Approval.TenantID,
+	e := auditEntry("approval:"+in.Approval.ID+":"+action+":"+in.Key(), action, "approval", in.Approval.ID, in.Approval.TenantID,
 		contract.System, o.Store.Now(), nil, map[string]any{"kind": in.Kind, "reason": reason})
 	_, err := o.Store.AppendAudit(ctx, e)
 	return err

@@ -2,8 +2,12 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,12 +44,23 @@ func (s *Server) createApproval(c *gin.Context) error {
 	if len(meta) == 0 || string(meta) == "null" {
 		meta = store.JSON("{}")
 	}
+	policy, err := s.policyFor(c.Request.Context(), req.TenantID)
+	if err != nil {
+		return err
+	}
+	expiresAt, err := deadline(s.d.Store.Now(), req.ExpiresAt, policy)
+	if err != nil {
+		return err
+	}
 	ap := store.Approval{
 		ID: id, TenantID: req.TenantID, Title: req.Title, Description: req.Description, Status: store.StatusPending,
 		Priority: req.Priority, RequestedBy: p.Subject, RequestedByName: p.Name, Metadata: meta, Conversation: req.Conversation,
+		ExpiresAt: &expiresAt,
 	}
 	actor := contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI}
-	out, err := s.startEscalationWorkflow(c, s.escalationInput(ap, actor, req.Participants))
+	in := s.escalationInput(ap, actor, req.Participants)
+	in.ReminderSeconds = reminderSeconds(policy)
+	out, err := s.startEscalationWorkflow(c, in)
 	if err != nil {
 		return err
 	}
@@ -63,8 +78,8 @@ func (s *Server) listApprovals(c *gin.Context) error {
 		return err
 	}
 	status := c.Query("status")
-	if status != "" && status != store.StatusPending && status != store.StatusApproved && status != store.StatusRejected {
-		return invalid(FieldError{"status", "must be pending, approved or rejected"})
+	if status != "" && !slices.Contains(store.Statuses, status) {
+		return invalid(FieldError{"status", "must be one of " + strings.Join(store.Statuses, ", ")})
 	}
 	rows, next, err := s.d.Store.ListApprovals(c.Request.Context(), scopeOf(principal(c)),
 		store.ApprovalQuery{TenantID: tenant, Status: status, Limit: limit, Cursor: cur})
@@ -145,4 +160,28 @@ func (s *Server) decideApproval(c *gin.Context) error {
 func (s *Server) conversationInTenant(conv store.Conversation, tenant string) bool {
 	t, ok := s.d.Webhooks.ChatwootAccountTenants[strconv.FormatInt(conv.AccountID, 10)]
 	return ok && t == tenant
+}
+
+// deadline is when an escalation created now expires: the one asked for, in
+// the future and within the tenant's maximum, or the policy's default.
+func deadline(now time.Time, asked *time.Time, p store.Policy) (time.Time, error) {
+	if asked == nil {
+		return now.Add(p.DefaultTTL).Truncate(time.Second), nil
+	}
+	at := asked.UTC()
+	switch {
+	case !at.After(now):
+		return at, invalid(FieldError{"expiresAt", "must be in the future"})
+	case at.Sub(now) > p.MaxTTL:
+		return at, invalid(FieldError{"expiresAt", fmt.Sprintf("must be at most %s from now (the tenant's maximum)", p.MaxTTL)})
+	}
+	return at, nil
+}
+
+func reminderSeconds(p store.Policy) []int64 {
+	out := make([]int64, 0, len(p.Reminders))
+	for _, r := range p.Reminders {
+		out = append(out, int64(r/time.Second))
+	}
+	return out
 }

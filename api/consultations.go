@@ -78,13 +78,23 @@ func (s *Server) createConsultation(c *gin.Context) error {
 	return nil
 }
 
+// listConsultations lists a tenant's consultations; ?approvalId= answers
+// "which room did this approval open?" (at most one item, none when the
+// approval opened none or belongs to another tenant).
 func (s *Server) listConsultations(c *gin.Context) error {
-	tenant, limit, cur, err := listParams(c)
+	tenant, limit, cur, err := listParams(c, "approvalId")
 	if err != nil {
 		return err
 	}
+	// Present means it must be an id: an empty or malformed value is a
+	// client bug to report, not a filter that silently matches nothing.
+	approval, filtered := c.GetQuery("approvalId")
+	if filtered && !store.ValidID(approval) {
+		return invalid(FieldError{"approvalId", "must be an approval id (a UUID)"})
+	}
 	p := principal(c)
-	rows, next, err := s.d.Store.ListConsultations(c.Request.Context(), scopeOf(p), store.ConsultationQuery{TenantID: tenant, Limit: limit, Cursor: cur})
+	rows, next, err := s.d.Store.ListConsultations(c.Request.Context(), scopeOf(p),
+		store.ConsultationQuery{TenantID: tenant, ApprovalID: approval, Limit: limit, Cursor: cur})
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,8 @@ func toHTTPError(err error) *httpError {
 			return problem(http.StatusConflict, "already_decided", "%s", app.Message())
 		case contract.ErrTypeSelfDecision:
 			return problem(http.StatusForbidden, "separation_of_duties", "%s", app.Message())
+		case contract.ErrTypeNotRequester:
+			return problem(http.StatusForbidden, "not_requester", "%s", app.Message())
 		case contract.ErrTypeInvalidTransition:
 			return problem(http.StatusConflict, "invalid_transition", "%s", app.Message())
 		case contract.ErrTypeConflict:

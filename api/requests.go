@@ -142,6 +142,7 @@ type createApprovalRequest struct {
 	Metadata     json.RawMessage     `json:"metadata"`
 	Conversation *store.Conversation `json:"conversation"`
 	Participants []string            `json:"participants"`
+	ExpiresAt    *time.Time          `json:"expiresAt"`
 }
 
 func (r *createApprovalRequest) tenant() string { return r.TenantID }

@@ -49,6 +49,10 @@ type Deps struct {
 	DecisionKey              contract.DecisionKey
 	ConsultationMaxDuration  time.Duration
 	ConsultationStartTimeout time.Duration
+	// DefaultPolicy is the approval policy of a tenant that stored none
+	// (APPROVAL_TTL, APPROVAL_MAX_TTL, APPROVAL_REMINDERS); unset, the
+	// built-in defaults of those variables.
+	DefaultPolicy store.Policy
 	// Timeout bounds one request's work (default 30s).
 	Timeout time.Duration
 
@@ -113,6 +117,9 @@ func New(d Deps) http.Handler {
 	api.GET("/approvals", s.handle(s.listApprovals))
 	api.GET("/approvals/:id", s.handle(s.getApproval))
 	api.PATCH("/approvals/:id", s.handle(s.decideApproval))
+	api.POST("/approvals/:id/withdraw", s.handle(s.withdrawApproval))
+	api.POST("/approvals/:id/request-info", s.handle(s.requestInfo))
+	api.POST("/approvals/:id/provide-info", s.handle(s.provideInfo))
 	api.POST("/audit", s.handle(s.createAudit))
 	api.GET("/audit", s.handle(s.listAudit))
 	api.GET("/audit/resource/:type/:id", s.handle(s.resourceAudit))
@@ -121,6 +128,8 @@ func New(d Deps) http.Handler {
 	api.GET("/consultations/:id", s.handle(s.getConsultation))
 	api.POST("/consultations/:id/start", s.handle(s.startConsultation))
 	api.POST("/consultations/:id/end", s.handle(s.endConsultation))
+	api.GET("/policies", s.handle(s.getPolicy))
+	api.PUT("/policies", s.handle(s.putPolicy))
 	if d.Extend != nil {
 		d.Extend(r, api)
 	}

@@ -130,6 +130,11 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	policy, err := s.policyFor(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	expiresAt, _ := deadline(s.d.Store.Now(), nil, policy)
 	ap := store.Approval{
 		ID:       uuid.NewSHA1(idempotencyNamespace, []byte("chatwoot\x00"+delivery)).String(),
 		TenantID: tenant, Title: trigger.title, Description: trigger.description, Status: store.StatusPending,
@@ -137,9 +142,10 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		Metadata: store.MustJSON(map[string]any{
 			"source": "chatwoot", "delivery": delivery, "chatwootAgentId": trigger.agent, "requesterMapped": requester.mapped,
 		}),
-		Conversation: &conv,
+		Conversation: &conv, ExpiresAt: &expiresAt,
 	}
 	in := s.escalationInput(ap, contract.Actor{ID: requester.ID, Name: requester.Name, Channel: store.ChannelChatwoot}, nil)
+	in.ReminderSeconds = reminderSeconds(policy)
 	opts := contract.EscalationStart(s.d.TaskQueue, ap)
 	logWorkflow(c, opts.ID)
 	logTenant(c, tenant)

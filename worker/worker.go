@@ -35,6 +35,11 @@ type Options struct {
 	TaskQueue string
 	// MaxConcurrentActivities bounds activity slots (0: SDK default).
 	MaxConcurrentActivities int
+	// MaxConcurrentWorkflowTasks bounds workflow task slots (0: SDK
+	// default, 1000). An execution whose task is running cannot be evicted
+	// from the process's workflow cache, so this must stay below the cache
+	// size, or a full cache refuses new executions' tasks.
+	MaxConcurrentWorkflowTasks int
 	// StopTimeout is how long Stop lets running activities finish.
 	StopTimeout time.Duration
 	// DecisionKey is the key the API and the Matrix receiver seal decisions
@@ -49,8 +54,9 @@ func New(c client.Client, acts *activities.Activities, opts Options) (sdkworker.
 		return nil, fmt.Errorf("worker: task queue is required")
 	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentActivities,
-		WorkerStopTimeout:                  opts.StopTimeout,
+		MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
+		WorkerStopTimeout:                      opts.StopTimeout,
 	})
 	Register(w, acts, opts.DecisionKey)
 	return w, nil

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,14 +24,46 @@ func Consultation(ctx workflow.Context, in contract.ConsultationInput) (*contrac
 	return c.run(ctx)
 }
 
+// durableTransition (v0 → 1): start and end are written by a regular
+// activity, and a start or end the database refuses answers its update with
+// the refusal while the consultation stays where it was. Before it: a local
+// activity inside the workflow task that accepted the update (see
+// transition for why that was unsafe), and a refused write failed the
+// workflow.
+//
+// The version is decided at a run's first transition, so consultations
+// already waiting when this code is deployed take the new path too; only
+// runs that made a transition under older code keep the old one. Its branch
+// can go, like those in legacy.go, once
+//
+//	temporal workflow count --query "WorkflowType='Consultation' AND ExecutionStatus='Running' AND TemporalChangeVersion NOT IN ('consultation-durable-transition-1')"
+//
+// answers 0 (it also counts consultations not yet started, which take the
+// new path: an upper bound), keeping the GetVersion call with version 1 as
+// the minimum, and dropping the fixtures recorded before it.
+const durableTransition = "consultation-durable-transition"
+
 type consultation struct {
 	in    contract.ConsultationInput
 	state contract.ConsultationState
 
-	startReq, endReq *contract.TransitionRequest
+	// startReq and endReq are the start and end accepted and not yet
+	// answered; started and ended say what is applied.
+	startReq, endReq *transitionCall
 	started, ended   bool
-	err              error
+	// err fails every handler: the workflow is failing.
+	err error
 }
+
+// transitionCall is an accepted start or end; once done, err is what its
+// update answers (nil: applied).
+type transitionCall struct {
+	req  contract.TransitionRequest
+	done bool
+	err  error
+}
+
+func (t *transitionCall) finish(err error) { t.done, t.err = true, err }
 
 func (c *consultation) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, contract.QueryState, func() (contract.ConsultationState, error) { return c.state, nil }); err != nil {
@@ -91,22 +124,30 @@ func (c *consultation) onStart(ctx workflow.Context, r contract.TransitionReques
 	if err := c.checkStart(r); err != nil {
 		return nil, err
 	}
-	c.startReq = &r
-	if err := workflow.Await(ctx, func() bool { return c.started || c.err != nil }); err != nil {
-		return nil, err
-	}
-	return c.state.Consultation, c.err
+	c.startReq = &transitionCall{req: r}
+	return c.answer(ctx, c.startReq)
 }
 
 func (c *consultation) onEnd(ctx workflow.Context, r contract.TransitionRequest) (*store.Consultation, error) {
 	if err := c.checkEnd(r); err != nil {
 		return nil, err
 	}
-	c.endReq = &r
-	if err := workflow.Await(ctx, func() bool { return c.ended || c.err != nil }); err != nil {
+	c.endReq = &transitionCall{req: r}
+	return c.answer(ctx, c.endReq)
+}
+
+// answer waits until run has applied or refused call, or the workflow fails.
+func (c *consultation) answer(ctx workflow.Context, call *transitionCall) (*store.Consultation, error) {
+	if err := workflow.Await(ctx, func() bool { return call.done || c.err != nil }); err != nil {
 		return nil, err
 	}
-	return c.state.Consultation, c.err
+	switch {
+	case c.err != nil:
+		return c.state.Consultation, c.err
+	case call.err != nil:
+		return nil, call.err
+	}
+	return c.state.Consultation, nil
 }
 
 func (c *consultation) run(ctx workflow.Context) (*contract.ConsultationState, error) {
@@ -125,60 +166,176 @@ func (c *consultation) run(ctx workflow.Context) (*contract.ConsultationState, e
 	c.ended = rec.Status == store.ConsultationEnded
 
 	if !c.started {
-		startBy := c.in.StartTimeout()
-		ok, err := workflow.AwaitWithTimeout(ctx, startBy, func() bool { return c.startReq != nil })
-		if err != nil {
+		if err := c.awaitStart(ctx); err != nil {
 			return nil, err
 		}
-		if !ok {
-			if err := c.transition(ctx, store.ConsultationScheduled, store.ConsultationEnded, "expired",
-				contract.System); err != nil {
-				return nil, err
-			}
-			c.ended = true
+		if c.ended {
+			// Expired: nobody started it in time.
 			return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 		}
-		if err := c.transition(ctx, store.ConsultationScheduled, store.ConsultationActive, "",
-			contract.Actor{ID: c.startReq.ActorID, Name: c.startReq.ActorName, Channel: store.ChannelAPI}); err != nil {
-			return nil, err
-		}
-		c.started = true
 	}
 	if !c.ended {
-		endBy := c.in.MaxDuration()
-		if c.state.Consultation.StartedAt != nil {
-			// Measured from the recorded start, so a replayed or reset
-			// workflow keeps the original deadline.
-			endBy -= workflow.Now(ctx).Sub(*c.state.Consultation.StartedAt)
-			if endBy < time.Second {
-				endBy = time.Second
-			}
-		}
-		ok, err := workflow.AwaitWithTimeout(ctx, endBy, func() bool { return c.endReq != nil })
-		if err != nil {
+		if err := c.awaitEnd(ctx); err != nil {
 			return nil, err
 		}
-		actor, reason := contract.System, "timeout"
-		if ok {
-			actor, reason = contract.Actor{ID: c.endReq.ActorID, Name: c.endReq.ActorName, Channel: store.ChannelAPI}, "host"
-		}
-		if err := c.transition(ctx, store.ConsultationActive, store.ConsultationEnded, reason, actor); err != nil {
-			return nil, err
-		}
-		c.ended = true
 	}
 	return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
+// awaitStart waits for a start and applies it; a consultation nobody starts
+// within the start timeout expires (ended). A start the database refuses is
+// answered with the refusal, and the consultation waits on.
+func (c *consultation) awaitStart(ctx workflow.Context) error {
+	deadline := workflow.Now(ctx).Add(c.in.StartTimeout())
+	for {
+		ok, err := awaitUntil(ctx, deadline, func() bool { return c.startReq != nil })
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := c.transition(ctx, store.ConsultationScheduled, store.ConsultationEnded, "expired",
+				contract.System); err != nil {
+				return c.fail(err, store.ConsultationScheduled, store.ConsultationEnded)
+			}
+			c.ended = true
+			return nil
+		}
+		call := c.startReq
+		err = c.transition(ctx, store.ConsultationScheduled, store.ConsultationActive, "", requester(call.req))
+		if refused := c.refusal(ctx, err); refused != nil {
+			workflow.GetLogger(ctx).Warn("Consultation start refused", "error", refused.Error())
+			call.finish(refused)
+			c.startReq = nil
+			if c.endReq != nil {
+				// Accepted while the start was on its way: there is
+				// nothing to end.
+				c.endReq.finish(transitionError(store.ConsultationScheduled, store.ConsultationEnded))
+				c.endReq = nil
+			}
+			continue
+		}
+		if err != nil {
+			return c.fail(err, store.ConsultationScheduled, store.ConsultationActive)
+		}
+		c.started = true
+		call.finish(nil)
+		return nil
+	}
+}
+
+// awaitEnd waits for an end and applies it; an active consultation nobody
+// ends within the maximum duration (measured from the recorded start) is
+// ended. An end the database refuses is answered with the refusal, and the
+// consultation waits on.
+func (c *consultation) awaitEnd(ctx workflow.Context) error {
+	for {
+		ok, err := workflow.AwaitWithTimeout(ctx, c.endIn(ctx), func() bool { return c.endReq != nil })
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := c.transition(ctx, store.ConsultationActive, store.ConsultationEnded, "timeout", contract.System); err != nil {
+				return c.fail(err, store.ConsultationActive, store.ConsultationEnded)
+			}
+			c.ended = true
+			return nil
+		}
+		call := c.endReq
+		err = c.transition(ctx, store.ConsultationActive, store.ConsultationEnded, "host", requester(call.req))
+		if refused := c.refusal(ctx, err); refused != nil {
+			workflow.GetLogger(ctx).Warn("Consultation end refused", "error", refused.Error())
+			call.finish(refused)
+			c.endReq = nil
+			continue
+		}
+		if err != nil {
+			return c.fail(err, store.ConsultationActive, store.ConsultationEnded)
+		}
+		c.ended = true
+		call.finish(nil)
+		return nil
+	}
+}
+
+// endIn is how long an active consultation has left.
+func (c *consultation) endIn(ctx workflow.Context) time.Duration {
+	endBy := c.in.MaxDuration()
+	if c.state.Consultation.StartedAt != nil {
+		// Measured from the recorded start, so a replayed or reset
+		// workflow keeps the original deadline.
+		endBy -= workflow.Now(ctx).Sub(*c.state.Consultation.StartedAt)
+		if endBy < time.Second {
+			endBy = time.Second
+		}
+	}
+	return endBy
+}
+
+// awaitUntil waits for cond until deadline; ok reports whether cond held.
+func awaitUntil(ctx workflow.Context, deadline time.Time, cond func() bool) (ok bool, err error) {
+	if left := deadline.Sub(workflow.Now(ctx)); left > 0 {
+		return workflow.AwaitWithTimeout(ctx, left, cond)
+	}
+	return cond(), nil
+}
+
+func requester(r contract.TransitionRequest) contract.Actor {
+	return contract.Actor{ID: r.ActorID, Name: r.ActorName, Channel: store.ChannelAPI}
+}
+
+// fail makes every waiting handler answer with err, what the transition
+// from → to failed with, and returns the error the workflow fails with.
+func (c *consultation) fail(err error, from, to string) error {
+	c.err = err
+	return fmt.Errorf("consultation %s → %s: %w", from, to, err)
+}
+
+// refusal is what a start or end update answers when the database refused
+// it for good (a conflict with what the row says, a value it cannot store):
+// the activity's application error, without the activity's wrapping. Nil
+// when err is not such a refusal or the run fails on it instead (before
+// durableTransition).
+func (c *consultation) refusal(ctx workflow.Context, err error) error {
+	var app *temporal.ApplicationError
+	if err == nil || !errors.As(err, &app) || !c.durableTransitions(ctx) {
+		return nil
+	}
+	return app
+}
+
+// durableTransitions reports whether this run writes transitions with a
+// regular activity; the first call records the decision (durableTransition).
+func (c *consultation) durableTransitions(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, durableTransition, workflow.DefaultVersion, 1) == 1
+}
+
+// transition writes the change of status and its audit entry.
+//
+// The write is a regular activity: an update exists only in the server's
+// memory until the workflow task that accepts it completes, so a write
+// inside that task (a local activity) could reach the database and then be
+// lost with a Temporal restart, leaving the row active while the workflow
+// is still scheduled and every end refused. Scheduling an activity completes
+// the accepting task first, making the update part of the history before
+// anything is written. (Runs before durableTransition wrote it inside.)
 func (c *consultation) transition(ctx workflow.Context, from, to, reason string, actor contract.Actor) error {
-	var out store.Consultation
-	err := workflow.ExecuteLocalActivity(dbOptions(ctx), a.TransitionConsultation, activities.TransitionInput{
+	in := activities.TransitionInput{
 		ConsultationID: c.state.Consultation.ID, TenantID: c.state.Consultation.TenantID,
 		From: from, To: to, Reason: reason, Actor: actor,
-	}).Get(ctx, &out)
-	if err != nil {
-		c.err = err
-		return fmt.Errorf("consultation %s → %s: %w", from, to, err)
+	}
+	var write workflow.Future
+	if c.durableTransitions(ctx) {
+		summary := "Consultation " + from + " → " + to
+		if reason != "" {
+			summary += " (" + reason + ")"
+		}
+		write = workflow.ExecuteActivity(transitionOptions(ctx, summary), a.TransitionConsultation, in)
+	} else {
+		write = workflow.ExecuteLocalActivity(dbOptions(ctx), a.TransitionConsultation, in)
+	}
+	var out store.Consultation
+	if err := write.Get(ctx, &out); err != nil {
+		return err
 	}
 	c.state.Consultation = &out
 	return nil

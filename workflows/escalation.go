@@ -10,6 +10,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -42,12 +43,25 @@ type escalation struct {
 	state contract.EscalationState
 	gen   generation
 
-	// decision is the one decision accepted, by update or signal; applied is
-	// what applying it came to, which the decide update answers with.
-	decision *contract.DecisionRequest
-	applied  *applyOutcome
+	// decision is the decision accepted, by update or signal, and not
+	// refused by the database (from the lifecycle generation on, a refused
+	// one makes room for the next).
+	decision *decision
+
+	// changes are the withdraw, request-info and provide-info updates
+	// accepted and not yet applied, in order; life is the deadline and
+	// reminder bookkeeping of the waiting escalation.
+	changes []*change
+	life    life
 
 	notifications outbox
+}
+
+// decision is an accepted decision; outcome is what applying it came to,
+// which the decide update that sent it answers with.
+type decision struct {
+	req     contract.DecisionRequest
+	outcome *applyOutcome
 }
 
 type applyOutcome struct {
@@ -66,21 +80,32 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 	if err != nil || discarded {
 		return e.finish(ctx, err)
 	}
+	if e.gen.lifecycle && !slices.Contains(store.Waiting, approval.Status) {
+		// Recorded earlier and settled since (a reset workflow): what the
+		// row says stands.
+		return e.finish(ctx, nil)
+	}
 	// 2. Tell the conversation (beside the main flow, see outbox).
 	e.notify(activities.NotifyEscalated, nil)
 
-	// 3. Wait for the decision. (A deadline belongs here: today an
-	// escalation waits as long as it takes.)
-	d, err := e.awaitDecision(ctx)
-	if err != nil {
-		return nil, err
-	}
-
+	// 3. Wait for the decision, while the escalation lives: it may be
+	// withdrawn, wait for an answer to a question, remind the approvers,
+	// or end at its deadline without one (lifecycle.go).
 	// 4. Apply it: the decided row, its audit entry and, on approval, the
-	// consultation's row, in one transaction.
-	res, err := e.apply(ctx, approval, d)
-	if err != nil {
-		return nil, err
+	// consultation's row, in one transaction. A decision the database
+	// refuses fails its update and the escalation waits on.
+	var res *activities.ApplyDecisionResult
+	for res == nil {
+		d, ended, err := e.awaitDecision(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ended {
+			return e.finish(ctx, nil)
+		}
+		if res, err = e.apply(ctx, approval, d); err != nil && !e.gen.lifecycle {
+			return nil, err
+		}
 	}
 
 	// 5. On approval, start the consultation's own workflow.
@@ -107,30 +132,54 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 // was stored and nothing else happens.
 func (e *escalation) record(ctx workflow.Context) (approval *store.Approval, discarded bool, err error) {
 	var recorded store.Approval
-	err = workflow.ExecuteLocalActivity(dbOptions(ctx), a.RecordApproval, activities.RecordApprovalInput{
+	err = e.write(ctx, "Record the approval", a.RecordApproval, activities.RecordApprovalInput{
 		Approval: e.in.Approval, Actor: e.in.Actor,
-	}).Get(ctx, &recorded)
+	}, &recorded)
 	var appErr *temporal.ApplicationError
 	switch {
 	case errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeConflict:
 		e.state.Phase, e.state.Error = contract.PhaseDiscarded, appErr.Message()
 		workflow.GetLogger(ctx).Info("Escalation discarded", "reason", appErr.Message())
+		if e.decision != nil && e.decision.outcome == nil {
+			// A decide accepted while recording (sent to Temporal
+			// directly) must not wait forever for an approval that is not.
+			e.decision.outcome = &applyOutcome{err: temporal.NewNonRetryableApplicationError(appErr.Message(), contract.ErrTypeConflict, nil)}
+		}
+		if e.gen.lifecycle {
+			// Not left matching ApprovalStatus='pending': it never was.
+			if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ApprovalStatusKey.ValueUnset()); err != nil {
+				return nil, false, fmt.Errorf("upsert search attributes: %w", err)
+			}
+		}
 		return nil, true, nil
 	case err != nil:
+		// The created update answers with the cause rather than "workflow
+		// completed".
+		e.state.Phase, e.state.Error = contract.PhaseFailed, err.Error()
 		return nil, false, fmt.Errorf("record approval: %w", err)
 	}
-	e.state.Approval, e.state.Phase = &recorded, contract.PhasePending
+	e.state.Approval, e.state.Phase = &recorded, phaseOf(recorded.Status)
+	e.state.ExpiresAt = recorded.ExpiresAt
+	e.details(ctx)
 	return &recorded, false, nil
 }
 
-// awaitDecision waits until an update or a signal delivers a valid decision.
-func (e *escalation) awaitDecision(ctx workflow.Context) (contract.DecisionRequest, error) {
-	if err := workflow.Await(ctx, func() bool { return e.decision != nil }); err != nil {
-		return contract.DecisionRequest{}, err
+// awaitDecision waits until an update or a signal delivers a valid decision,
+// or, from the lifecycle generation on, until the escalation ends without
+// one (ended).
+func (e *escalation) awaitDecision(ctx workflow.Context) (d contract.DecisionRequest, ended bool, err error) {
+	if e.gen.lifecycle {
+		ended, err = e.live(ctx)
+	} else {
+		err = workflow.Await(ctx, func() bool { return e.decision != nil })
 	}
-	d := *e.decision
+	if err != nil || ended {
+		return d, ended, err
+	}
+	d = e.decision.req
 	e.state.Phase, e.state.Decision = contract.PhaseDeciding, &d
-	return d, nil
+	e.details(ctx)
+	return d, false, nil
 }
 
 // apply writes the decision and, on approval, the consultation it opens, then
@@ -156,13 +205,19 @@ func (e *escalation) apply(ctx workflow.Context, ap *store.Approval, d contract.
 	// part of the history.
 	var apply workflow.Future
 	if durable {
-		apply = workflow.ExecuteActivity(decisionOptions(ctx), a.ApplyDecision, in)
+		apply = workflow.ExecuteActivity(durableOptions(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in)
 	} else {
-		apply = workflow.ExecuteLocalActivity(dbOptions(ctx), a.ApplyDecision, in)
+		apply = workflow.ExecuteLocalActivity(summarized(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in)
 	}
 	var res activities.ApplyDecisionResult
 	if err := apply.Get(ctx, &res); err != nil {
-		e.applied = &applyOutcome{err: err}
+		e.decision.outcome = &applyOutcome{err: err}
+		if e.gen.lifecycle {
+			// The decision fails, not the escalation: it waits for another.
+			workflow.GetLogger(ctx).Warn("Decision not applied", "error", err.Error())
+			e.decision, e.state.Decision, e.state.Phase = nil, nil, phaseOf(e.state.Approval.Status)
+			e.details(ctx)
+		}
 		return nil, fmt.Errorf("apply decision: %w", err)
 	}
 	e.state.Approval = res.Approval
@@ -170,7 +225,8 @@ func (e *escalation) apply(ctx workflow.Context, ap *store.Approval, d contract.
 		return nil, fmt.Errorf("upsert search attributes: %w", err)
 	}
 	e.state.Phase = contract.PhaseDecided
-	e.applied = &applyOutcome{result: &contract.DecisionResult{Approval: res.Approval, Consultation: res.Consultation}}
+	e.decision.outcome = &applyOutcome{result: &contract.DecisionResult{Approval: res.Approval, Consultation: res.Consultation}}
+	e.details(ctx)
 	return &res, nil
 }
 
@@ -208,7 +264,7 @@ func (e *escalation) openConsultation(ctx workflow.Context, c *store.Consultatio
 	}
 	var err error
 	if e.gen.inlineEffects {
-		err = workflow.ExecuteLocalActivity(dbOptions(ctx), a.StartConsultation, in).Get(ctx, nil)
+		err = workflow.ExecuteLocalActivity(summarized(ctx, "Start the consultation workflow"), a.StartConsultation, in).Get(ctx, nil)
 	} else {
 		err = startConsultationAsChild(ctx, in)
 	}
@@ -224,12 +280,33 @@ func (e *escalation) notify(kind string, c *store.Consultation) {
 }
 
 // finish completes the workflow once every notification is out and every
-// handler has answered (an update must not be left without its answer).
+// handler has answered (an update must not be left without its answer, nor
+// a create without the cause of a failure).
 func (e *escalation) finish(ctx workflow.Context, err error) (*contract.EscalationState, error) {
 	if err != nil {
+		if e.gen.lifecycle {
+			_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		}
 		return nil, err
 	}
 	return &e.state, workflow.Await(ctx, func() bool {
 		return e.notifications.idle() && workflow.AllHandlersFinished(ctx)
 	})
+}
+
+// write runs a database write of the escalation and waits for it. From the
+// lifecycle generation on, a local activity that cannot finish within its
+// budget (the database down) goes on as a regular activity, so the workflow
+// task completes and updates get their answers meanwhile; before it, the
+// write retried inline for as long as it took.
+func (e *escalation) write(ctx workflow.Context, summary string, fn, in, out any) error {
+	if !e.gen.lifecycle {
+		return workflow.ExecuteLocalActivity(summarized(ctx, summary), fn, in).Get(ctx, out)
+	}
+	err := workflow.ExecuteLocalActivity(boundedDBOptions(ctx, summary), fn, in).Get(ctx, out)
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return workflow.ExecuteActivity(durableOptions(ctx, summary), fn, in).Get(ctx, out)
+	}
+	return err
 }

@@ -15,14 +15,35 @@ import (
 // (answers the create), the decide update and the decision signal (ops).
 
 func (e *escalation) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, contract.QueryState, func() (contract.EscalationState, error) { return e.state, nil }); err != nil {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, contract.QueryState, func() (contract.EscalationState, error) { return e.state, nil },
+		workflow.QueryHandlerOptions{Description: "The escalation's phase, approval row, deadline, what it waits for and its notifications."}); err != nil {
 		return fmt.Errorf("register state query: %w", err)
 	}
-	if err := workflow.SetUpdateHandler(ctx, contract.UpdateCreated, e.onCreated); err != nil {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateCreated, e.onCreated, workflow.UpdateHandlerOptions{
+		Description: "Answers with the stored approval once it is recorded (the API sends it with the start).",
+	}); err != nil {
 		return fmt.Errorf("register created update: %w", err)
 	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateDecide, e.onDecide,
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req contract.DecisionRequest) error { return e.check(req) }})
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateDecide, e.onDecide, workflow.UpdateHandlerOptions{
+		Validator:   func(ctx workflow.Context, req contract.DecisionRequest) error { return e.check(req) },
+		Description: "Approve or reject: {status, comment, deciderId, deciderName}. Sent here rather than through the API, it is recorded with channel ops.",
+	}); err != nil {
+		return fmt.Errorf("register decide update: %w", err)
+	}
+	for _, u := range []struct{ name, description string }{
+		{contract.UpdateWithdraw, "The requester takes the escalation back: {actorId, text (comment)}."},
+		{contract.UpdateRequestInfo, "An approver asks the requester a question: {actorId, text}; the deadline waits for the answer."},
+		{contract.UpdateProvideInfo, "The requester answers the open question: {actorId, text}."},
+	} {
+		kind := u.name
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, kind, e.onChange(kind), workflow.UpdateHandlerOptions{
+			Validator:   func(ctx workflow.Context, req contract.ChangeRequest) error { return e.checkChange(kind, req) },
+			Description: u.description,
+		}); err != nil {
+			return fmt.Errorf("register %s update: %w", kind, err)
+		}
+	}
+	return nil
 }
 
 // onCreated answers once the approval is stored, so the API can return the
@@ -31,8 +52,11 @@ func (e *escalation) onCreated(ctx workflow.Context) (*store.Approval, error) {
 	if err := workflow.Await(ctx, func() bool { return e.state.Phase != contract.PhaseRecording }); err != nil {
 		return nil, err
 	}
-	if e.state.Phase == contract.PhaseDiscarded {
+	switch e.state.Phase {
+	case contract.PhaseDiscarded:
 		return nil, temporal.NewApplicationError(e.state.Error, contract.ErrTypeConflict)
+	case contract.PhaseFailed:
+		return nil, temporal.NewApplicationError(e.state.Error, contract.ErrTypeInvalid)
 	}
 	return e.state.Approval, nil
 }
@@ -48,8 +72,10 @@ func (e *escalation) check(req contract.DecisionRequest) error {
 	switch {
 	case e.state.Phase == contract.PhaseDiscarded:
 		return temporal.NewApplicationError("the escalation was discarded", contract.ErrTypeAlreadyDecided)
+	case e.state.Phase == contract.PhaseClosed || e.withdrawing():
+		return temporal.NewApplicationError("the escalation has ended without a decision", contract.ErrTypeAlreadyDecided)
 	case e.decision != nil:
-		return temporal.NewApplicationError(fmt.Sprintf("the approval is already %s", e.decision.Status), contract.ErrTypeAlreadyDecided)
+		return temporal.NewApplicationError(fmt.Sprintf("the approval is already %s", e.decision.req.Status), contract.ErrTypeAlreadyDecided)
 	case req.DeciderID == e.in.Approval.RequestedBy:
 		return temporal.NewApplicationError("the requester cannot decide their own escalation", contract.ErrTypeSelfDecision)
 	}
@@ -65,11 +91,12 @@ func (e *escalation) onDecide(ctx workflow.Context, req contract.DecisionRequest
 	// Recorded as the channel that sent it only if it proves it: anything
 	// else came through Temporal (UI, CLI) and is ops.
 	req.Channel, req.Proof = e.key.Channel(e.in.Approval.ID, req), ""
-	e.decision = &req
-	if err := workflow.Await(ctx, func() bool { return e.applied != nil }); err != nil {
+	d := &decision{req: req}
+	e.decision = d
+	if err := workflow.Await(ctx, func() bool { return d.outcome != nil }); err != nil {
 		return nil, err
 	}
-	return e.applied.result, e.applied.err
+	return d.outcome.result, d.outcome.err
 }
 
 // receiveSignals takes decisions sent as signals by ops. A signal has no
@@ -84,6 +111,16 @@ func (e *escalation) receiveSignals(ctx workflow.Context) {
 			workflow.GetLogger(ctx).Warn("Ignoring invalid decision signal", "error", err.Error(), "deciderId", req.DeciderID, "status", req.Status)
 			continue
 		}
-		e.decision = &req
+		e.decision = &decision{req: req}
 	}
+}
+
+// withdrawing reports whether a withdrawal was accepted and not applied yet.
+func (e *escalation) withdrawing() bool {
+	for _, c := range e.changes {
+		if c.kind == contract.UpdateWithdraw {
+			return true
+		}
+	}
+	return false
 }

@@ -33,16 +33,27 @@ const (
 	// activity. Before it: a local activity inside the task that accepted
 	// the update (see escalation.apply for why that was unsafe).
 	durableDecision = "durable-decision"
+	// lifecycle (v0 → 1): the escalation ends in time (a deadline that
+	// never approves, reminders), can be withdrawn or wait for an answer, a
+	// decision the database refuses fails its update instead of the
+	// workflow, and a local activity that cannot finish in time falls back
+	// to a regular one. Before it: the escalation waited for a decision
+	// alone, as long as it took.
+	lifecycle = "lifecycle"
 )
 
 // generation is which of the escalation's generations a run follows.
 type generation struct {
 	inlineEffects bool
+	lifecycle     bool
 }
 
 // currentGeneration is decided once, at the start of a run.
 func currentGeneration(ctx workflow.Context) generation {
-	return generation{inlineEffects: workflow.GetVersion(ctx, inlineEffects, workflow.DefaultVersion, 1) == 1}
+	return generation{
+		inlineEffects: workflow.GetVersion(ctx, inlineEffects, workflow.DefaultVersion, 1) == 1,
+		lifecycle:     workflow.GetVersion(ctx, lifecycle, workflow.DefaultVersion, 1) == 1,
+	}
 }
 
 // durableDecision is decided when the decision arrives, which is where the

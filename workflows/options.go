@@ -11,19 +11,42 @@ import (
 
 // dbOptions runs database writes as local activities: inside the workflow
 // task, with no extra round trip through the server.
-func dbOptions(ctx workflow.Context) workflow.Context {
+func dbOptions(ctx workflow.Context) workflow.Context { return summarized(ctx, "") }
+
+// summarized is dbOptions with a summary, what the Temporal UI shows of the
+// call.
+func summarized(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 15 * time.Second,
 		RetryPolicy:         dbRetryPolicy(),
+		Summary:             summary,
 	})
 }
 
-// decisionOptions runs the write of a decision as a regular activity (see
-// escalation.apply for why).
-func decisionOptions(ctx workflow.Context) workflow.Context {
+// boundedDBOptions is dbOptions with an end: a local activity retried for
+// as long as the database is down would keep the workflow task, and every
+// update waiting on it, from answering. After localBudget the write goes
+// on as a regular activity (escalation.db).
+func boundedDBOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    15 * time.Second,
+		ScheduleToCloseTimeout: localBudget,
+		RetryPolicy:            dbRetryPolicy(),
+		Summary:                summary,
+	})
+}
+
+// localBudget bounds a database write run as a local activity.
+const localBudget = time.Minute
+
+// durableOptions runs a write as a regular activity: for what an update
+// asked (see escalation.apply for why), and for a local write past its
+// budget.
+func durableOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Second,
 		RetryPolicy:         dbRetryPolicy(),
+		Summary:             summary,
 	})
 }
 
@@ -42,18 +65,20 @@ func dbRetryPolicy() *temporal.RetryPolicy {
 // much a slow Chatwoot can delay the answer to a create or a decision.
 const notifyFastBudget = 2 * time.Second
 
-func notifyFastOptions(ctx workflow.Context) workflow.Context {
+func notifyFastOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: notifyFastBudget,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		Summary:             summary,
 	})
 }
 
 // notifyOptions retries a notification with no attempt limit: Chatwoot being
 // down is retried for as long as it takes; failures that can never succeed
 // come back as a result, not an error.
-func notifyOptions(ctx workflow.Context) workflow.Context {
+func notifyOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             summary,
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,

@@ -17,7 +17,7 @@ type outbox struct {
 }
 
 func (o *outbox) enqueue(state *contract.EscalationState, in activities.NotifyInput) {
-	state.Notifications = append(state.Notifications, contract.NotificationState{Kind: in.Kind, Status: contract.NotificationPending})
+	state.Notifications = append(state.Notifications, contract.NotificationState{Kind: in.Key(), Status: contract.NotificationPending})
 	o.queue = append(o.queue, in)
 }
 
@@ -36,14 +36,14 @@ func (o *outbox) deliver(ctx workflow.Context, gen generation, state *contract.E
 		o.sending = true
 		in := o.queue[0]
 		var res activities.NotifyResult
-		sent := gen.inlineEffects && workflow.ExecuteLocalActivity(notifyFastOptions(ctx), a.Notify, in).Get(ctx, &res) == nil
+		sent := gen.inlineEffects && workflow.ExecuteLocalActivity(notifyFastOptions(ctx, "Notify: "+in.Key()), a.Notify, in).Get(ctx, &res) == nil
 		if !sent {
-			if err := workflow.ExecuteActivity(notifyOptions(ctx), a.Notify, in).Get(ctx, &res); err != nil {
+			if err := workflow.ExecuteActivity(notifyOptions(ctx, "Notify: "+in.Key()), a.Notify, in).Get(ctx, &res); err != nil {
 				res = activities.NotifyResult{Status: contract.NotificationFailed, Reason: err.Error()}
 			}
 		}
 		for i := range state.Notifications {
-			if state.Notifications[i].Kind == in.Kind {
+			if state.Notifications[i].Kind == in.Key() {
 				state.Notifications[i].Status, state.Notifications[i].Reason = res.Status, res.Reason
 			}
 		}

@@ -17,6 +17,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
@@ -47,42 +49,69 @@ func (p *process) close() {
 	}
 }
 
+// temporalDialTimeout bounds the Temporal connection at start, whatever the
+// SDK's own per-call deadlines happen to be: a process that cannot reach
+// Temporal says so in seconds and leaves the retrying to its supervisor,
+// instead of waiting silently.
+const temporalDialTimeout = 10 * time.Second
+
 // boot reads the configuration for mode, then opens telemetry, the database
 // (migrating it when asked) and the Temporal connection. prepare, when set,
 // runs before the database is opened (dev mode starts its Temporal server
-// there). On error everything opened so far is closed.
+// there). On error everything opened so far is closed and the error names
+// what could not be reached, and where.
 func boot(ctx context.Context, env config.Getenv, mode config.Mode, service string, stderr io.Writer, migrate bool,
-	prepare func(*config.Config) (func(), error)) (p *process, err error) {
+	prepare func(*config.Config) (func(), error)) (_ *process, err error) {
 	cfg, err := load(env, mode)
 	if err != nil {
 		return nil, err
 	}
-	p = &process{cfg: cfg, log: newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", string(mode))}
+	// The deferred close works on p, never on the result: a failed boot
+	// returns a nil process, and closing that would panic and hide err.
+	p := &process{cfg: cfg, log: newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", string(mode))}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
 	if p.tel, err = newTelemetry(ctx, cfg, env, service, p.log); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	p.closers = append(p.closers, func() { closeTelemetry(p.tel, p.log) })
 	if prepare != nil {
-		stop, err := prepare(cfg)
-		if err != nil {
-			return nil, err
+		stop, perr := prepare(cfg)
+		if perr != nil {
+			return nil, perr
 		}
 		p.closers = append(p.closers, stop)
 	}
+	dbAt := config.MaskURL(cfg.DatabaseURL)
+	p.log.Info("opening the database", "database", dbAt)
 	if p.store, err = openStore(ctx, cfg, p.log, migrate); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open the database at %s: %w", dbAt, err)
 	}
 	p.closers = append(p.closers, func() { _ = p.store.Close() })
-	if p.tc, err = dialTemporal(ctx, cfg, p.log, p.tel); err != nil {
+	p.log.Info("connecting to Temporal", "address", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "timeout", temporalDialTimeout.String())
+	dialCtx, cancel := context.WithTimeout(ctx, temporalDialTimeout)
+	defer cancel()
+	started := time.Now()
+	if p.tc, err = dialTemporal(dialCtx, cfg, p.log, p.tel); err != nil {
+		if timedOut(err) {
+			// dialTemporal names the address; a timeout also says how long
+			// the server was given, so nobody waits for it to come back.
+			return nil, fmt.Errorf("%w (no answer within %s)", err, time.Since(started).Round(time.Second))
+		}
 		return nil, err
 	}
 	p.closers = append(p.closers, p.tc.Close)
 	return p, nil
+}
+
+// timedOut reports whether err is a deadline, from the context or from a gRPC
+// call (the SDK gives up on the server's capabilities with its own deadline).
+func timedOut(err error) bool {
+	var deadline *serviceerror.DeadlineExceeded
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &deadline) || status.Code(err) == codes.DeadlineExceeded
 }
 
 func runAPI(ctx context.Context, env config.Getenv, stderr io.Writer) error {
@@ -191,7 +220,9 @@ func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) 
 	_ = s.Close()
 	fmt.Fprintln(stdout, "database: migrated")
 
-	tc, err := dialTemporal(ctx, cfg, log, nil)
+	dialCtx, cancel := context.WithTimeout(ctx, temporalDialTimeout)
+	tc, err := dialTemporal(dialCtx, cfg, log, nil)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -212,24 +243,68 @@ func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) 
 	default:
 		log.Warn("register namespace", "error", err.Error())
 	}
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, n := range contract.SearchAttributeNames() {
-		attrs[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	if err := registerSearchAttributes(ctx, tc, cfg.TemporalNamespace); err != nil {
+		return err
 	}
+	fmt.Fprintf(stdout, "search attributes %v: registered\n", contract.SearchAttributeNames())
+	return nil
+}
+
+// registerSearchAttributes adds the attributes the namespace lacks (an
+// upgrade adds new ones beside those there already), then waits until the
+// frontend serves them: it learns them at its next namespace-cache refresh,
+// and an escalation started before that fails. A visibility query naming
+// every attribute succeeds only once they are all known.
+func registerSearchAttributes(ctx context.Context, tc client.Client, namespace string) error {
+	names := contract.SearchAttributeNames()
 	for attempt := 0; ; attempt++ {
-		_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorv1.AddSearchAttributesRequest{
-			Namespace: cfg.TemporalNamespace, SearchAttributes: attrs,
-		})
-		var already *serviceerror.AlreadyExists
-		if err == nil || errors.As(err, &already) || strings.Contains(err.Error(), "already exists") {
+		err := addMissingSearchAttributes(ctx, tc, namespace, names)
+		if err == nil {
 			break
 		}
 		if attempt >= 10 {
-			return fmt.Errorf("register search attributes %v: %w", contract.SearchAttributeNames(), err)
+			return fmt.Errorf("register search attributes %v: %w", names, err)
 		}
 		time.Sleep(time.Second)
 	}
-	fmt.Fprintf(stdout, "search attributes %v: registered\n", contract.SearchAttributeNames())
+	query := make([]string, len(names))
+	for i, n := range names {
+		query[i] = n + " = ''"
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := tc.WorkflowService().ListWorkflowExecutions(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: namespace, PageSize: 1, Query: strings.Join(query, " AND "),
+		})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("search attributes %v registered but not yet served by the frontend: %w", names, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func addMissingSearchAttributes(ctx context.Context, tc client.Client, namespace string, names []string) error {
+	have, err := tc.OperatorService().ListSearchAttributes(ctx, &operatorv1.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, n := range names {
+		if _, ok := have.GetCustomAttributes()[n]; !ok {
+			missing[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorv1.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var already *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &already) {
+		return err
+	}
 	return nil
 }
 

@@ -89,7 +89,14 @@ func startTemporalDevServer(ctx context.Context, cfg *config.Config) (func(), er
 	if err != nil {
 		return nil, fmt.Errorf("open temporal log: %w", err)
 	}
-	extra := []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"}
+	extra := []string{"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+		// Eager activity execution (off by default in server 1.29): an
+		// activity a workflow task schedules is handed back to the worker
+		// in the answer to that task's completion instead of being polled
+		// for, which spares the escalation's decision one matching round
+		// trip. The compose server sets the same
+		// (deploy/temporal/dynamicconfig/orchestrator.yaml).
+		"--dynamic-config-value", "system.enableActivityEagerExecution=true"}
 	for _, n := range contract.SearchAttributeNames() {
 		extra = append(extra, "--search-attribute", n+"=Keyword")
 	}

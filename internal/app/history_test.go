@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -68,6 +69,36 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		t.Fatalf("signalled escalation: %v", err)
 	}
 	histories["escalation-ops-signal"] = contract.EscalationWorkflowID(signalled)
+
+	// The lifecycle: a deadline nobody met, a withdrawal, a question and
+	// its answer before the decision.
+	r := s.do("POST", "/api/approvals", agent, map[string]any{"tenantId": "/teams/support", "title": "Expired flow",
+		"expiresAt": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	histories["escalation-expired"] = contract.EscalationWorkflowID(r.json(t)["id"].(string))
+	withdrawn := create("Withdrawn flow")
+	if r := s.do("POST", "/api/approvals/"+withdrawn+"/withdraw", agent, map[string]any{"comment": "solved"}); r.status != http.StatusOK {
+		t.Fatalf("withdraw: %d %s", r.status, r.body)
+	}
+	histories["escalation-withdrawn"] = contract.EscalationWorkflowID(withdrawn)
+	asked := create("Question flow")
+	for _, step := range []struct {
+		path, token string
+		body        map[string]any
+	}{
+		{"/request-info", ceo, map[string]any{"question": "Which order?"}},
+		{"/provide-info", agent, map[string]any{"answer": "Order 42"}},
+	} {
+		if r := s.do("POST", "/api/approvals/"+asked+step.path, step.token, step.body); r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", step.path, r.status, r.body)
+		}
+	}
+	if r := s.do("PATCH", "/api/approvals/"+asked, ceo, map[string]any{"status": "rejected"}); r.status != http.StatusOK {
+		t.Fatalf("reject: %d %s", r.status, r.body)
+	}
+	histories["escalation-info-loop"] = contract.EscalationWorkflowID(asked)
 
 	for name, id := range histories {
 		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {

@@ -42,7 +42,9 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "SKIPPING end-to-end tests: TEMPORAL_CLI is not set (use `make test`)")
 		return 0
 	}
-	extra := []string{}
+	// Eager activity execution on, as the dev server of `orchestrator dev`
+	// and the compose server run it.
+	extra := []string{"--dynamic-config-value", "system.enableActivityEagerExecution=true"}
 	for _, n := range contract.SearchAttributeNames() {
 		extra = append(extra, "--search-attribute", n+"=Keyword")
 	}

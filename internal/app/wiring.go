@@ -244,6 +244,7 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 		Store: s, Temporal: tc, Auth: v, Log: log, Directory: dir, MatrixNotice: notice,
 		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole, DecisionKey: contract.DecisionKey(cfg.DecisionKey),
 		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
+		DefaultPolicy: store.Policy{DefaultTTL: cfg.ApprovalTTL, MaxTTL: cfg.ApprovalMaxTTL, Reminders: cfg.ApprovalReminders},
 		JoinURL: func(room string, u api.JoinUser) (string, error) {
 			link, err := signer.JoinURL(room, jitsi.User{ID: u.ID, Name: u.Name, Email: u.Email, Moderator: u.Moderator}, time.Now())
 			tel.Metrics.ExternalCall("jitsi", map[bool]string{true: "issued", false: "failed"}[err == nil])
@@ -268,9 +269,36 @@ func newWorker(cfg *config.Config, s *store.Store, tc client.Client, log *slog.L
 	}
 	// Activities start consultations through the same client as the worker.
 	acts.Temporal = tc
+	setWorkflowCacheSize(cfg.WorkerWorkflowCacheSize, log)
 	return worker.New(tc, acts, worker.Options{
 		TaskQueue: cfg.TemporalTaskQueue, StopTimeout: cfg.ShutdownGrace, DecisionKey: contract.DecisionKey(cfg.DecisionKey),
+		MaxConcurrentWorkflowTasks: workflowTaskSlots(cfg.WorkerWorkflowCacheSize),
 	})
+}
+
+// setWorkflowCacheSize bounds the worker's workflow cache
+// (WORKER_WORKFLOW_CACHE_SIZE). Escalations wait for days, and the SDK keeps
+// every execution it ran in memory up to its default of 10,000 (about 70 KB
+// each); bounded, the least recently used waiting escalation is evicted and
+// replayed from its history on its next event, which costs that event one
+// history fetch and a replay (docs/benchmarks.md has the figures).
+//
+// The Go SDK holds this size in a package variable shared by every worker of
+// the process and reads it when the first worker starts, so it cannot be a
+// worker option: it is set here, from the configuration, right before the
+// process builds its one worker (the worker and dev commands each build
+// exactly one), and nowhere else.
+func setWorkflowCacheSize(size int, log *slog.Logger) {
+	sdkworker.SetStickyWorkflowCacheSize(size)
+	log.Info("workflow cache bounded", "executions", size, "workflow_task_slots", workflowTaskSlots(size))
+}
+
+// workflowTaskSlots keeps the worker's concurrent workflow tasks at half the
+// cache (at most the SDK's default of 1000): an execution whose task is
+// running is pinned in the cache, and a cache full of pinned executions
+// fails the next task instead of evicting.
+func workflowTaskSlots(cacheSize int) int {
+	return min(cacheSize/2, 1000)
 }
 
 // serveHTTP serves h on addr until ctx ends, then drains in-flight requests

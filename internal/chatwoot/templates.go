@@ -21,6 +21,16 @@ const (
 	// TemplateConsultation is the public message inviting the customer to a
 	// video consultation; the customer sees it.
 	TemplateConsultation = "consultation"
+	// TemplateExpired, TemplateWithdrawn, TemplateInfoRequested,
+	// TemplateInfoProvided and TemplateReminder are private notes on the
+	// rest of an escalation's life: its deadline passed, the requester took
+	// it back, an approver asked a question and the requester answered, a
+	// reminder that it still waits.
+	TemplateExpired       = "expired"
+	TemplateWithdrawn     = "withdrawn"
+	TemplateInfoRequested = "info_requested"
+	TemplateInfoProvided  = "info_provided"
+	TemplateReminder      = "reminder"
 )
 
 // TemplateData is what every template can use. Fields a step does not know
@@ -38,6 +48,11 @@ type TemplateData struct {
 	JoinURL      string // the customer's consultation link (consultation)
 	// RequesterName is the agent who escalated.
 	RequesterName string
+	// ActorName is who asked, answered or withdrew; Text is their question,
+	// answer or comment (info_requested, info_provided, withdrawn).
+	ActorName, Text string
+	// ExpiresAt is the deadline, as text (reminder, info_provided).
+	ExpiresAt string
 }
 
 var defaultTemplates = map[string]string{
@@ -61,6 +76,37 @@ Comment: {{.}}{{end}}
 Details: {{.}}{{end}}`,
 
 	TemplateConsultation: `We have set up a video consultation for you. Please join here: {{.JoinURL}}`,
+
+	TemplateExpired: `Escalation expired without a decision: {{.Title}}
+Nobody decided before the deadline; nothing was approved.
+{{- with .ApprovalURL}}
+
+Details: {{.}}{{end}}`,
+
+	TemplateWithdrawn: `Escalation withdrawn{{with .ActorName}} by {{.}}{{end}}: {{.Title}}
+{{- with .Text}}
+
+Comment: {{.}}{{end}}`,
+
+	TemplateInfoRequested: `{{with .ActorName}}{{.}}{{else}}The approver{{end}} needs more information before deciding: {{.Title}}
+
+Question: {{.Text}}
+{{- with .ApprovalURL}}
+
+Answer: {{.}}{{end}}`,
+
+	TemplateInfoProvided: `{{with .ActorName}}{{.}}{{else}}The requester{{end}} answered: {{.Title}}
+
+Answer: {{.Text}}
+{{- with .ExpiresAt}}
+Decision due by {{.}}{{end}}`,
+
+	TemplateReminder: `Reminder: still waiting for {{.ApproverRole}} to decide: {{.Title}}
+{{- with .ExpiresAt}}
+Expires {{.}}{{end}}
+{{- with .ApprovalURL}}
+
+Review and decide: {{.}}{{end}}`,
 }
 
 // Templates renders the orchestrator's notes and messages. It is safe for

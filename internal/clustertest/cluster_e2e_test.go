@@ -26,6 +26,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 const (
@@ -107,13 +108,10 @@ func TestProductionShapeOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	// `orchestrator setup` returns as soon as the server has stored the
-	// search attributes; the frontend's namespace cache learns them at its
-	// next refresh (system.namespaceCacheRefreshInterval, 2 s). A create in
-	// that window fails with "has no mapping defined for search attribute"
-	// (seen here on the first runs). Until setup waits for it itself, the
-	// test does, with a probe start in a tenant nothing else uses.
-	waitSearchAttributesUsable(t, tc)
+	// `orchestrator setup` returns only once the frontend serves the search
+	// attributes (its namespace cache learns them at a refresh, every 2 s):
+	// a workflow carrying them starts at the first try.
+	searchAttributesUsableAtOnce(t, tc)
 
 	// 2. A worker and an api process, each with its own health address.
 	workerAddr, apiAddr := freeAddr(t), freeAddr(t)
@@ -279,28 +277,22 @@ func TestProductionShapeOnCluster(t *testing.T) {
 	t.Logf("whole test: %s", time.Since(started).Round(time.Millisecond))
 }
 
-// waitSearchAttributesUsable starts (and terminates) a probe workflow
-// carrying TenantId until the frontend accepts it, and reports how long
-// that took after setup had returned.
-func waitSearchAttributesUsable(t *testing.T, tc client.Client) {
+// searchAttributesUsableAtOnce starts (and terminates) a probe workflow
+// carrying the search attributes, once: setup must have waited until the
+// frontend accepts them (a create right after setup failed with "no mapping
+// defined for search attribute" before it did).
+func searchAttributesUsableAtOnce(t *testing.T, tc client.Client) {
 	t.Helper()
-	start, tries := time.Now(), 0
-	tenantKey := temporal.NewSearchAttributeKeyKeyword("TenantId")
-	eventually(t, 30*time.Second, "search attributes usable after setup", func() error {
-		tries++
-		id := fmt.Sprintf("setup-probe-%d", tries)
-		_, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-			ID: id, TaskQueue: "setup-probe", WorkflowExecutionTimeout: time.Minute,
-			TypedSearchAttributes: temporal.NewSearchAttributes(tenantKey.ValueSet("setup-probe")),
-		}, "SetupProbe")
-		if err != nil {
-			return err
-		}
-		return tc.TerminateWorkflow(context.Background(), id, "", "probe")
-	})
-	if tries > 1 {
-		t.Logf("search attributes usable %s after setup returned (%d probes): setup does not wait for the namespace cache",
-			time.Since(start).Round(time.Millisecond), tries)
+	_, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: "setup-probe", TaskQueue: "setup-probe", WorkflowExecutionTimeout: time.Minute,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			contract.TenantIDKey.ValueSet("setup-probe"), contract.ApprovalIDKey.ValueSet("setup-probe")),
+	}, "SetupProbe")
+	if err != nil {
+		t.Fatalf("a start carrying the search attributes right after setup: %v", err)
+	}
+	if err := tc.TerminateWorkflow(context.Background(), "setup-probe", "", "probe"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -26,6 +26,28 @@ const (
 	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
 )
 
+// Defaults of the approval policy of a tenant that stored none
+// (APPROVAL_TTL, APPROVAL_MAX_TTL; APPROVAL_REMINDERS is empty), and the most
+// reminders a policy may list.
+const (
+	DefaultApprovalTTL    = 72 * time.Hour
+	DefaultApprovalMaxTTL = 30 * 24 * time.Hour
+	MaxApprovalReminders  = 10
+)
+
+// The worker's workflow cache (WORKER_WORKFLOW_CACHE_SIZE): how many
+// workflow executions it keeps in memory between their tasks. The SDK's own
+// default (10,000) lets memory grow with every waiting escalation, about
+// 70 KB each; an escalation evicted from the cache is replayed from its
+// history on its next event instead. Below the minimum the cache could fill
+// with executions whose tasks are running (which cannot be evicted) and
+// refuse new ones.
+const (
+	DefaultWorkerWorkflowCacheSize = 1000
+	MinWorkerWorkflowCacheSize     = 10
+	MaxWorkerWorkflowCacheSize     = 100_000
+)
+
 // Mode says which process is being configured. Some settings only matter to
 // one process, and the dev mode fills in embedded defaults.
 type Mode string
@@ -49,6 +71,10 @@ type Config struct {
 	LogLevel       string        `env:"LOG_LEVEL"`
 	LogFormat      string        `env:"LOG_FORMAT"`
 	DataDir        string        `env:"DATA_DIR"`
+
+	// WorkerWorkflowCacheSize bounds the workflow executions a worker (and
+	// dev mode) keeps in memory; see DefaultWorkerWorkflowCacheSize.
+	WorkerWorkflowCacheSize int `env:"WORKER_WORKFLOW_CACHE_SIZE"`
 
 	DatabaseURL string `env:"DATABASE_URL" secret:"url"`
 	// DatabaseOwnerURL is the connection migrate and setup use: a role that
@@ -118,6 +144,13 @@ type Config struct {
 	ConsultationMaxDuration  time.Duration `env:"CONSULTATION_MAX_DURATION"`
 	ConsultationStartTimeout time.Duration `env:"CONSULTATION_START_TIMEOUT"`
 
+	// The approval policy of a tenant that stored none: how long an
+	// escalation waits for a decision by default and at most, and when
+	// reminders go out (offsets after creation). See CheckApprovalPolicy.
+	ApprovalTTL       time.Duration `env:"APPROVAL_TTL"`
+	ApprovalMaxTTL    time.Duration `env:"APPROVAL_MAX_TTL"`
+	ApprovalReminders Durations     `env:"APPROVAL_REMINDERS"`
+
 	MatrixHomeserverURL string            `env:"MATRIX_HOMESERVER_URL"`
 	MatrixASToken       string            `env:"MATRIX_AS_TOKEN" secret:"true"`
 	MatrixHSToken       string            `env:"MATRIX_HS_TOKEN" secret:"true"`
@@ -156,6 +189,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.DataDir = dataDir
 	c.HTTPAddr = r.str("HTTP_ADDR", "127.0.0.1:8080")
 	c.WorkerHTTPAddr = r.str("WORKER_HTTP_ADDR", "127.0.0.1:9090")
+	c.WorkerWorkflowCacheSize = r.integer("WORKER_WORKFLOW_CACHE_SIZE", DefaultWorkerWorkflowCacheSize)
 	c.PublicBaseURL = strings.TrimRight(r.str("PUBLIC_BASE_URL", "http://"+c.HTTPAddr), "/")
 	c.ShutdownGrace = r.duration("SHUTDOWN_GRACE", 30*time.Second)
 	c.LogLevel = r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")
@@ -213,6 +247,9 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 
 	c.ConsultationMaxDuration = r.duration("CONSULTATION_MAX_DURATION", DefaultConsultationMaxDuration)
 	c.ConsultationStartTimeout = r.duration("CONSULTATION_START_TIMEOUT", DefaultConsultationStartTimeout)
+	c.ApprovalTTL = r.duration("APPROVAL_TTL", DefaultApprovalTTL)
+	c.ApprovalMaxTTL = r.duration("APPROVAL_MAX_TTL", DefaultApprovalMaxTTL)
+	c.ApprovalReminders = r.durations("APPROVAL_REMINDERS")
 
 	c.MatrixHomeserverURL = strings.TrimRight(r.str("MATRIX_HOMESERVER_URL", ""), "/")
 	c.MatrixASToken = r.str("MATRIX_AS_TOKEN", "")
@@ -316,9 +353,14 @@ func (c *Config) validate(r *reader) {
 	if c.ConsultationMaxDuration <= 0 {
 		r.bad("CONSULTATION_MAX_DURATION", "must be positive")
 	}
+	if n := c.WorkerWorkflowCacheSize; n < MinWorkerWorkflowCacheSize || n > MaxWorkerWorkflowCacheSize {
+		r.bad("WORKER_WORKFLOW_CACHE_SIZE", fmt.Sprintf("%d is not between %d and %d (workflow executions kept in memory; default %d)",
+			n, MinWorkerWorkflowCacheSize, MaxWorkerWorkflowCacheSize, DefaultWorkerWorkflowCacheSize))
+	}
 	if c.ConsultationStartTimeout <= 0 {
 		r.bad("CONSULTATION_START_TIMEOUT", "must be positive")
 	}
+	c.validateApprovalPolicy(r)
 	if c.MatrixHSToken != "" && len(c.MatrixUserSubjects) > 0 && !c.KeycloakDirectoryEnabled() {
 		r.bad("MATRIX_USER_SUBJECTS", "Matrix users decide only with approver authority, which is read from Keycloak: set KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET")
 	}
@@ -326,6 +368,78 @@ func (c *Config) validate(r *reader) {
 		r.bad("MATRIX_HOMESERVER_URL", "needs MATRIX_AS_TOKEN, MATRIX_HS_TOKEN and MATRIX_ROOM_ID too")
 	}
 	c.validateWebhookTenants(r)
+}
+
+// validateApprovalPolicy holds the default approval policy to the rules of
+// every tenant's policy.
+func (c *Config) validateApprovalPolicy(r *reader) {
+	vars := map[string]string{"defaultTtl": "APPROVAL_TTL", "maxTtl": "APPROVAL_MAX_TTL", "reminders": "APPROVAL_REMINDERS"}
+	for _, p := range CheckApprovalPolicy(c.ApprovalTTL, c.ApprovalMaxTTL, c.ApprovalReminders) {
+		r.bad(vars[p.Field], p.Detail)
+	}
+}
+
+// PolicyProblem is one way an approval policy breaks the rules. Field is the
+// setting at fault, by its API name: defaultTtl, maxTtl or reminders.
+type PolicyProblem struct {
+	Field, Detail string
+}
+
+// CheckApprovalPolicy applies the rules every approval policy follows, the
+// configured default and each tenant's: both times positive, the default no
+// longer than the maximum, at most MaxApprovalReminders reminders, each
+// positive, before the maximum and listed once. Every time is a whole number
+// of seconds, which is what the database stores. Nil means valid.
+func CheckApprovalPolicy(defaultTTL, maxTTL time.Duration, reminders []time.Duration) []PolicyProblem {
+	var out []PolicyProblem
+	bad := func(field, format string, args ...any) {
+		out = append(out, PolicyProblem{field, fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case defaultTTL <= 0:
+		bad("defaultTtl", "must be positive")
+	case defaultTTL%time.Second != 0:
+		bad("defaultTtl", "must be a whole number of seconds")
+	case maxTTL > 0 && defaultTTL > maxTTL:
+		bad("defaultTtl", "must not be longer than the maximum (%s)", maxTTL)
+	}
+	switch {
+	case maxTTL <= 0:
+		bad("maxTtl", "must be positive")
+	case maxTTL%time.Second != 0:
+		bad("maxTtl", "must be a whole number of seconds")
+	}
+	if len(reminders) > MaxApprovalReminders {
+		bad("reminders", "must list at most %d reminders", MaxApprovalReminders)
+		return out
+	}
+	seen := make(map[time.Duration]bool, len(reminders))
+	for _, d := range reminders {
+		switch {
+		case d <= 0:
+			bad("reminders", "%s: every reminder must be positive", d)
+		case d%time.Second != 0:
+			bad("reminders", "%s: every reminder must be a whole number of seconds", d)
+		case maxTTL > 0 && d >= maxTTL:
+			bad("reminders", "%s: every reminder must come before the maximum (%s)", d, maxTTL)
+		case seen[d]:
+			bad("reminders", "%s is listed twice", d)
+		}
+		seen[d] = true
+	}
+	return out
+}
+
+// Durations is a list of durations, read from and printed as "4h,24h".
+type Durations []time.Duration
+
+// String prints the list the way APPROVAL_REMINDERS takes it.
+func (l Durations) String() string {
+	parts := make([]string, len(l))
+	for i, d := range l {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // validateOwnerURL checks that DATABASE_OWNER_URL and DATABASE_URL name two
@@ -522,6 +636,21 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// durations reads a comma-separated list of durations ("4h,24h"); unset or
+// empty is none.
+func (r *reader) durations(name string) Durations {
+	var out Durations
+	for _, v := range r.list(name, nil) {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			r.bad(name, fmt.Sprintf("%q is not a duration (a comma-separated list such as 4h,24h)", v))
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func (r *reader) integer(name string, def int) int {

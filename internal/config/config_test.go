@@ -336,3 +336,31 @@ func TestChatwootWebhookSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The workflow cache is bounded by default (memory must not grow with the
+// number of waiting escalations) and a size outside the range is refused at
+// start, naming the variable.
+func TestWorkerWorkflowCacheSize(t *testing.T) {
+	base := map[string]string{"DECISION_KEY": strings.Repeat("k", 32)}
+	c, err := config.Load(config.ModeWorker, env(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WorkerWorkflowCacheSize != 1000 {
+		t.Fatalf("default WORKER_WORKFLOW_CACHE_SIZE = %d, want 1000", c.WorkerWorkflowCacheSize)
+	}
+	base["WORKER_WORKFLOW_CACHE_SIZE"] = "250"
+	if c, err = config.Load(config.ModeWorker, env(base)); err != nil || c.WorkerWorkflowCacheSize != 250 {
+		t.Fatalf("WORKER_WORKFLOW_CACHE_SIZE=250: got %v, %v", c, err)
+	}
+	var b strings.Builder
+	if err := c.Print(&b); err != nil || !strings.Contains(b.String(), "WORKER_WORKFLOW_CACHE_SIZE=250\n") {
+		t.Fatalf("config does not print the cache size:\n%s (%v)", b.String(), err)
+	}
+	for _, bad := range []string{"0", "9", "100001", "-5", "1e3", "lots"} {
+		base["WORKER_WORKFLOW_CACHE_SIZE"] = bad
+		if _, err := config.Load(config.ModeDev, env(base)); err == nil || !strings.Contains(err.Error(), "WORKER_WORKFLOW_CACHE_SIZE") {
+			t.Errorf("WORKER_WORKFLOW_CACHE_SIZE=%s: err = %v, want one naming the variable", bad, err)
+		}
+	}
+}

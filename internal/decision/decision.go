@@ -9,6 +9,7 @@ package decision
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
@@ -61,7 +62,7 @@ func Authorize(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, 
 		return d, ErrNotApprover
 	case ap.RequestedBy == p.Subject:
 		return d, ErrSelfDecision
-	case ap.Status != store.StatusPending:
+	case !slices.Contains(store.Waiting, ap.Status):
 		return d, fmt.Errorf("%w: it is %s", ErrDecided, ap.Status)
 	}
 	return key.Seal(ap.ID, d), nil
@@ -72,4 +73,41 @@ func Authorize(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, 
 // it was the first time rather than refused.
 func Retried(p *auth.Principal, ap *store.Approval, status string) bool {
 	return ap.Status == status && ap.ApprovedBy != nil && *ap.ApprovedBy == p.Subject
+}
+
+// ErrNotRequester: only the requester may withdraw an escalation or answer
+// a question about it.
+var ErrNotRequester = errors.New("only the requester can do this")
+
+// ErrNotWaiting: the change does not fit where the escalation is (a second
+// question before the answer, an answer nobody asked for).
+var ErrNotWaiting = errors.New("the escalation is not waiting for this")
+
+// AuthorizeChange decides whether p may make a change of kind
+// (contract.UpdateWithdraw, UpdateRequestInfo, UpdateProvideInfo) to ap, and
+// returns what to send the workflow, sealed with key: the requester
+// withdraws and answers; an approver of the tenant who is not the requester
+// asks.
+func AuthorizeChange(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, kind, text, channel string) (contract.ChangeRequest, error) {
+	c := contract.ChangeRequest{ActorID: p.Subject, ActorName: p.Name, Text: text, Channel: channel}
+	if err := c.Validate(kind != contract.UpdateWithdraw); err != nil {
+		return c, err
+	}
+	requester := ap.RequestedBy == p.Subject
+	switch {
+	case !p.MemberOf(ap.TenantID):
+		return c, ErrNotVisible
+	case !slices.Contains(store.Waiting, ap.Status):
+		return c, fmt.Errorf("%w: it is %s", ErrDecided, ap.Status)
+	case kind == contract.UpdateRequestInfo && !p.CanApprove(ap.TenantID):
+		return c, ErrNotApprover
+	case kind == contract.UpdateRequestInfo && requester:
+		return c, ErrSelfDecision
+	case kind != contract.UpdateRequestInfo && !requester:
+		return c, ErrNotRequester
+	case kind == contract.UpdateRequestInfo && ap.Status != store.StatusPending,
+		kind == contract.UpdateProvideInfo && ap.Status != store.StatusInfoRequested:
+		return c, fmt.Errorf("%w: it is %s", ErrNotWaiting, ap.Status)
+	}
+	return key.SealChange(ap.ID, kind, c), nil
 }

@@ -387,6 +387,8 @@ func (c *cluster) startTemporal() {
 		"--namespace", "default", "--log-level", "warn",
 		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
 		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
+		// As `orchestrator dev` and the compose server run it.
+		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
 	}
 	for _, n := range contract.SearchAttributeNames() {
 		args = append(args, "--search-attribute", n+"=Keyword")

@@ -1,35 +1,39 @@
-// Package loadtest is the benchmark harness behind `make bench`: it brings up
-// the orchestrator on the embedded defaults (a Temporal dev server in memory,
-// the orchestrator binary in `dev` mode, a Chatwoot stand-in answering in a
-// few milliseconds), drives the HTTP API as the shell app would, runs two
-// baselines straight on the Temporal SDK against the same server, and
-// reports rates, latencies, ratios, peak RSS and the read path on PostgreSQL.
+// Package loadtest is the benchmark harness behind `make bench`. On each
+// Temporal server it is given, the CLI's dev server (what `make run`
+// starts) and a real cluster (internal/temporalcluster: what
+// docker-compose.yml deploys), it runs the orchestrator binary as a child
+// process in `dev` mode on SQLite with a Chatwoot stand-in answering in a
+// few milliseconds, drives the HTTP API as the shell app would, and then
+// runs two baselines straight on the Temporal SDK against the same server:
+// rates, latencies, ratios, peak RSS, the CPU each process used and, read
+// from the workflows' histories, where an escalation's time goes. It also
+// measures memory against the number of waiting escalations (the bounded
+// workflow cache and the replay cost of an evicted escalation) and the
+// read path on PostgreSQL.
+//
+// Figures are ratios against baselines run in the same process on the same
+// server; absolute times depend on the machine.
 package loadtest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
-	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -37,41 +41,74 @@ import (
 type Options struct {
 	TemporalCLI string // the Temporal CLI (dev server)
 	Binary      string // bin/orchestrator
-	SpecDir     string // where to look for shared/reference/chatwoot-swagger.json
+	// SourceDir is the repository root: the Chatwoot spec, the compose
+	// dynamic config and, with ProfileDir, the profiled binary's source.
+	SourceDir   string
 	Concurrency int
 	Duration    time.Duration
-	// PostgresAdminURL enables the read-path benchmark (superuser URL).
+	// Eager switches eager activity execution on for the dev server, as
+	// `orchestrator dev` runs it; off measures the server's default.
+	Eager bool
+	// Cluster, when set, runs the same shapes on a real cluster too (needs
+	// PostgresAdminURL).
+	Cluster *temporalcluster.Tools
+	// PostgresAdminURL (a superuser) hosts the cluster's databases and the
+	// read path; empty skips both.
 	PostgresAdminURL string
 	ReadRows         int
 	ReadTenants      int
 	ReadRequests     int
-	Log              io.Writer
+	// Pending escalations to create and leave waiting, once per cache size
+	// (WORKER_WORKFLOW_CACHE_SIZE); 0 skips the memory measurement.
+	Pending           int
+	PendingCacheSizes []int
+	// ReplaySamples decisions are timed per class (cached, evicted).
+	ReplaySamples int
+	// BreakdownSamples histories are read per shape for the breakdown.
+	BreakdownSamples int
+	// SkipShapes leaves out product, naive and floor on every server (a
+	// run of the memory measurement alone).
+	SkipShapes bool
+	// ProfileDir, when set, runs the orchestrator built from
+	// cmd/profiled and keeps its CPU profile of each concurrent product
+	// window and its heap profile with every escalation pending there.
+	ProfileDir string
+	Log        io.Writer
 }
 
 // Report is everything a run measured.
 type Report struct {
-	Started                              time.Time
-	Options                              Options
+	Started, Finished time.Time
+	Options           Options
+	Servers           []*ServerReport
+	Pending           []*PendingResult
+	Read              *ReadResult
+	// Skipped says what was not measured, and why.
+	Skipped []string
+}
+
+// ServerReport is what one Temporal server measured.
+type ServerReport struct {
+	Name, Detail                         string
 	Product, Naive, Floor                *Result
 	ProductAlone, NaiveAlone, FloorAlone *Result
 	PeakRSSBytes                         int64
 	ChatwootMessages                     int
-	Read                                 *ReadResult
+	// CPU is each process group's use during the concurrent product
+	// window; CPUFloor during the concurrent floor window.
+	CPU, CPUFloor []CPUShare
+	Breakdowns    []*Breakdown
+	Profiles      []string
+	Took          time.Duration
 }
 
 type env struct {
 	opts    Options
 	dir     string
-	dev     *testsuite.DevServer
 	cw      *chatwoottest.Server
-	proc    *exec.Cmd
-	base    string
-	agent   string
-	ceo     string
 	convSeq atomic.Int64
 	http    *http.Client
-	// issuerURL is the dev issuer of the running orchestrator.
-	issuerURL string
+	binary  string // opts.Binary, or the profiled build
 }
 
 // Run performs the whole benchmark.
@@ -82,6 +119,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Duration <= 0 {
 		opts.Duration = 30 * time.Second
 	}
+	if opts.ReplaySamples <= 0 {
+		opts.ReplaySamples = 30
+	}
+	if opts.BreakdownSamples <= 0 {
+		opts.BreakdownSamples = 50
+	}
+	if len(opts.PendingCacheSizes) == 0 {
+		opts.PendingCacheSizes = []int{0} // the orchestrator's default
+	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
@@ -90,14 +136,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	e := &env{opts: opts, dir: dir, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	e := &env{opts: opts, dir: dir, binary: opts.Binary,
+		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	rep := &Report{Started: time.Now(), Options: opts}
+	defer func() { rep.Finished = time.Now() }()
 
-	if err := e.startTemporal(ctx); err != nil {
-		return nil, err
+	if opts.ProfileDir != "" {
+		if e.binary, err = buildProfiled(ctx, opts.SourceDir, opts.ProfileDir); err != nil {
+			return nil, err
+		}
 	}
-	defer func() { _ = e.dev.Stop() }()
-	spec, err := chatwoottest.FindSpec(opts.SpecDir)
+	spec, err := chatwoottest.FindSpec(opts.SourceDir)
 	if err != nil {
 		return nil, fmt.Errorf("find the Chatwoot spec for the stand-in: %w", err)
 	}
@@ -108,201 +157,220 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer e.cw.Close()
 	e.cw.SetLatency(3 * time.Millisecond)
 
-	if err := e.startOrchestrator(ctx, "sqlite://"+filepath.Join(dir, "orchestrator.db"), dir); err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(opts.Log, "warming up")
-	e.product(ctx, 4, 3*time.Second)
-
-	fmt.Fprintln(opts.Log, "product, alone")
-	rep.ProductAlone = e.product(ctx, 1, opts.Duration/3)
-	fmt.Fprintf(opts.Log, "product, %d concurrent\n", opts.Concurrency)
-	rep.Product = e.product(ctx, opts.Concurrency, opts.Duration)
-	rep.PeakRSSBytes = peakRSS(e.proc.Process.Pid)
-	e.waitNotifications(ctx, 60*time.Second)
-	rep.ChatwootMessages = e.countMessages()
-	e.stopOrchestrator()
-
-	w := worker.New(e.dev.Client(), "bench-baselines", worker.Options{})
-	registerBaselines(w)
-	if err := w.Start(); err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(opts.Log, "baselines")
-	rep.FloorAlone = e.baseline(ctx, "BenchFloor", 1, opts.Duration/3)
-	rep.Floor = e.baseline(ctx, "BenchFloor", opts.Concurrency, opts.Duration)
-	rep.NaiveAlone = e.baseline(ctx, "BenchNaive", 1, opts.Duration/3)
-	rep.Naive = e.baseline(ctx, "BenchNaive", opts.Concurrency, opts.Duration)
-	w.Stop()
-
-	if opts.PostgresAdminURL != "" {
-		fmt.Fprintln(opts.Log, "read path on PostgreSQL")
-		rep.Read, err = e.readPath(ctx)
+	if !opts.SkipShapes {
+		e.logf("dev server (eager activity execution %v)", opts.Eager)
+		dev, err := startDevServer(ctx, opts.TemporalCLI, opts.Eager)
 		if err != nil {
-			return nil, fmt.Errorf("read path: %w", err)
+			return nil, err
 		}
+		sr, err := e.shapes(ctx, dev)
+		if stopErr := dev.Stop(); err == nil && stopErr != nil {
+			e.logf("stop the dev server: %v", stopErr)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("on the dev server: %w", err)
+		}
+		rep.Servers = append(rep.Servers, sr)
+	}
+
+	if opts.Pending > 0 || opts.PostgresAdminURL != "" {
+		// A fresh dev server: nothing left running from the shapes.
+		dev, err := startDevServer(ctx, opts.TemporalCLI, opts.Eager)
+		if err != nil {
+			return nil, err
+		}
+		err = e.onFreshDevServer(ctx, dev, rep)
+		if stopErr := dev.Stop(); err == nil && stopErr != nil {
+			e.logf("stop the dev server: %v", stopErr)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	switch {
+	case opts.SkipShapes:
+	case opts.Cluster == nil:
+		rep.Skipped = append(rep.Skipped, "the cluster: no Temporal server tools (TEMPORAL_SERVER, TEMPORAL_SQL_TOOL; `make bench` builds them)")
+	case opts.PostgresAdminURL == "":
+		rep.Skipped = append(rep.Skipped, "the cluster: no PostgreSQL (-postgres)")
+	default:
+		e.logf("cluster")
+		cdir := filepath.Join(dir, "cluster-server")
+		if err := os.MkdirAll(cdir, 0o700); err != nil {
+			return nil, err
+		}
+		cl, err := startCluster(ctx, clusterOptions{
+			Tools: *opts.Cluster, AdminURL: opts.PostgresAdminURL, Binary: e.binary, Dir: cdir, Log: opts.Log,
+			Overlay: filepath.Join(opts.SourceDir, "deploy", "temporal", "dynamicconfig", "orchestrator.yaml"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		sr, err := e.shapes(ctx, cl)
+		if stopErr := cl.Stop(); stopErr != nil {
+			e.logf("stop the cluster: %v", stopErr)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("on the cluster: %w\n%s", err, temporalcluster.Tail(filepath.Join(cdir, "temporal-server.log"), 30))
+		}
+		rep.Servers = append(rep.Servers, sr)
 	}
 	return rep, nil
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// onFreshDevServer runs the memory measurement and the read path.
+func (e *env) onFreshDevServer(ctx context.Context, dev *server, rep *Report) error {
+	if e.opts.Pending > 0 {
+		for _, size := range e.opts.PendingCacheSizes {
+			e.logf("%d pending escalations, workflow cache %s", e.opts.Pending, cacheLabel(size))
+			pr, err := e.pending(ctx, dev, size)
+			if err != nil {
+				return fmt.Errorf("pending escalations: %w", err)
+			}
+			rep.Pending = append(rep.Pending, pr)
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func (e *env) startTemporal(ctx context.Context) error {
-	var extra []string
-	for _, n := range contract.SearchAttributeNames() {
-		extra = append(extra, "--search-attribute", n+"=Keyword")
+	if e.opts.PostgresAdminURL != "" {
+		e.logf("read path on PostgreSQL")
+		var err error
+		if rep.Read, err = e.readPath(ctx, dev); err != nil {
+			return fmt.Errorf("read path: %w", err)
+		}
+	} else {
+		rep.Skipped = append(rep.Skipped, "the read path: no PostgreSQL (-postgres)")
 	}
-	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: e.opts.TemporalCLI, LogLevel: "error", ExtraArgs: extra, Stdout: io.Discard, Stderr: io.Discard,
-		ClientOptions: &client.Options{Namespace: "default", Logger: quiet{}},
-	})
-	if err != nil {
-		return fmt.Errorf("start Temporal dev server: %w", err)
-	}
-	e.dev = dev
 	return nil
 }
 
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
-
-// startOrchestrator runs `orchestrator dev` as a child process, so its RSS is
-// its own.
-func (e *env) startOrchestrator(ctx context.Context, databaseURL, dataDir string) error {
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	issuerAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, e.opts.Binary, "dev")
-	cmd.Env = append(os.Environ(),
-		"TEMPORAL_ADDRESS="+e.dev.FrontendHostPort(), "TEMPORAL_TASK_QUEUE=bench-"+strconv.Itoa(os.Getpid()),
-		"DATABASE_URL="+databaseURL, "HTTP_ADDR="+httpAddr, "DEV_ISSUER_ADDR="+issuerAddr, "DATA_DIR="+dataDir,
-		"LOG_LEVEL=error", "TEMPORAL_CLI=",
-		"CHATWOOT_BASE_URL="+e.cw.URL(), "CHATWOOT_API_TOKEN="+e.cw.Token(),
-		"CHATWOOT_ACCOUNT_TENANTS=1=/organizations/acme-corp",
-		"JITSI_APP_ID=orchestrator", "JITSI_APP_SECRET=bench-secret-bench-secret-bench-secret",
-		"JITSI_BASE_URL=https://meet.example.com",
-	)
-	logf, err := os.Create(filepath.Join(dataDir, "orchestrator.log"))
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", e.opts.Binary, err)
-	}
-	e.proc, e.base = cmd, "http://"+httpAddr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := e.http.Get(e.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the orchestrator did not come up; see " + logf.Name())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.issuerURL = "http://" + issuerAddr
-	iss, err := devissuer.Open(dataDir, e.issuerURL, "orchestrator-api")
-	if err != nil {
-		return err
-	}
-	groups := []string{"/organizations/acme-corp"}
-	if e.agent, err = iss.Mint(devissuer.MintOptions{Subject: "agent-1", Name: "Agent", Groups: groups, TTL: 2 * time.Hour}); err != nil {
-		return err
-	}
-	e.ceo, err = iss.Mint(devissuer.MintOptions{Subject: "ceo-1", Name: "CEO", Groups: groups, Roles: []string{"approver"}, TTL: 2 * time.Hour})
-	return err
+func (e *env) logf(format string, args ...any) {
+	fmt.Fprintf(e.opts.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-func (e *env) stopOrchestrator() {
-	if e.proc == nil {
-		return
-	}
-	_ = e.proc.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = e.proc.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = e.proc.Process.Kill()
-	}
-	e.proc = nil
+func slug(s string) string { return strings.ReplaceAll(s, " ", "-") }
+
+func (e *env) startOrchestrator(ctx context.Context, srv *server, databaseURL, dir string, extraEnv ...string) (*orchestrator, error) {
+	return startOrchestrator(ctx, orchestratorOptions{
+		Binary: e.binary, Server: srv, DatabaseURL: databaseURL, Dir: dir,
+		TaskQueue: "bench-" + filepath.Base(dir), Chatwoot: [2]string{e.cw.URL(), e.cw.Token()},
+		Env: extraEnv, Profiled: e.opts.ProfileDir != "",
+	}, e.http)
 }
 
-func (e *env) call(ctx context.Context, method, path, token string, body any, want int) (map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, e.base+path, rd)
+// shapes runs product, naive and floor, alone and concurrent, on srv.
+func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
+	started := time.Now()
+	sr := &ServerReport{Name: srv.Name, Detail: srv.Detail}
+	dir := filepath.Join(e.dir, slug(srv.Name))
+	orc, err := e.startOrchestrator(ctx, srv, "sqlite://"+filepath.Join(dir, "orchestrator.db"), dir)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	defer orc.stop()
+	firstConv := e.convSeq.Load()
+	e.logf("%s: warming up", srv.Name)
+	e.product(ctx, orc, 4, 3*time.Second)
+	e.logf("%s: product, alone", srv.Name)
+	sr.ProductAlone = e.product(ctx, orc, 1, e.opts.Duration/3)
+	e.logf("%s: product, %d concurrent", srv.Name, e.opts.Concurrency)
+	meter := startCPUMeter(e.cpuGroups(srv, orc)...)
+	orc.startProfile()
+	sr.Product = e.product(ctx, orc, e.opts.Concurrency, e.opts.Duration)
+	sr.CPU = meter.stop()
+	sr.Profiles = e.keepProfiles(orc.writeProfiles(), slug(srv.Name))
+	sr.PeakRSSBytes = memStatus(orc.pid(), "VmHWM")
+	e.waitNotifications(ctx, firstConv, 60*time.Second)
+	sr.ChatwootMessages = e.countMessages(firstConv)
+	orc.stop()
+
+	e.logf("%s: reading histories", srv.Name)
+	for _, b := range []struct {
+		label string
+		r     *Result
+	}{{"product, alone", sr.ProductAlone}, {fmt.Sprintf("product, %d concurrent", e.opts.Concurrency), sr.Product}} {
+		for _, step := range []string{contract.UpdateCreated, contract.UpdateDecide} {
+			bd, err := breakdown(ctx, srv.Client, b.label, step, escalationIDs(b.r.ids.list()), e.opts.BreakdownSamples,
+				func(h []*historypb.HistoryEvent) (stepTimes, bool) { return updateStep(h, step) })
+			if err != nil {
+				return nil, err
+			}
+			bd.Step = map[string]string{contract.UpdateCreated: "create", contract.UpdateDecide: "decide"}[step]
+			bd.Client = b.r.Steps[bd.Step].quantile(.5)
+			sr.Breakdowns = append(sr.Breakdowns, bd)
+		}
 	}
-	resp, err := e.http.Do(req)
-	if err != nil {
-		return nil, err
+
+	queue := "bench-baselines-" + slug(srv.Name)
+	w := worker.New(srv.Client, queue, worker.Options{})
+	registerBaselines(w)
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start the baseline worker: %w", err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+	defer w.Stop()
+	e.logf("%s: baselines", srv.Name)
+	sr.FloorAlone = e.baseline(ctx, srv.Client, queue, "BenchFloor", 1, e.opts.Duration/3)
+	meter = startCPUMeter(e.cpuGroups(srv, nil)...)
+	sr.Floor = e.baseline(ctx, srv.Client, queue, "BenchFloor", e.opts.Concurrency, e.opts.Duration)
+	sr.CPUFloor = meter.stop()
+	sr.NaiveAlone = e.baseline(ctx, srv.Client, queue, "BenchNaive", 1, e.opts.Duration/3)
+	sr.Naive = e.baseline(ctx, srv.Client, queue, "BenchNaive", e.opts.Concurrency, e.opts.Duration)
+	for _, r := range []*Result{sr.Floor, sr.Naive} {
+		bd, err := breakdown(ctx, srv.Client, fmt.Sprintf("%s, %d concurrent", r.Name, r.Concurrency), "whole",
+			r.ids.list(), e.opts.BreakdownSamples, wholeHistory)
+		if err != nil {
+			return nil, err
+		}
+		bd.Client = r.E2E.quantile(.5)
+		sr.Breakdowns = append(sr.Breakdowns, bd)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, err
+	sr.Took = time.Since(started)
+	return sr, nil
+}
+
+// cpuGroups are the processes whose CPU use is reported; orc may be nil
+// (baselines).
+func (e *env) cpuGroups(srv *server, orc *orchestrator) []cpuGroup {
+	groups := []cpuGroup{
+		{"Temporal server", func() []int { return childrenNamed(srv.comm) }},
+		{"harness (clients, baseline worker)", func() []int { return []int{os.Getpid()} }},
+		{"PostgreSQL", func() []int { return processes(func(st procStat) bool { return st.comm == "postgres" }) }},
 	}
-	return m, nil
+	if orc != nil {
+		pid := orc.pid()
+		groups = append([]cpuGroup{{"orchestrator", func() []int { return []int{pid} }}}, groups...)
+	}
+	return groups
+}
+
+func escalationIDs(approvalIDs []string) []string {
+	out := make([]string, len(approvalIDs))
+	for i, id := range approvalIDs {
+		out[i] = contract.EscalationWorkflowID(id)
+	}
+	return out
 }
 
 // product drives create → decide (approve) → consultation visible.
-func (e *env) product(ctx context.Context, concurrency int, d time.Duration) *Result {
-	r := &Result{Name: "product", Concurrency: concurrency, Duration: d, E2E: &samples{},
-		Steps: map[string]*samples{"create": {}, "decide": {}, "visible": {}}}
+func (e *env) product(ctx context.Context, orc *orchestrator, concurrency int, d time.Duration) *Result {
+	r := newResult("product", concurrency, d, "create", "decide", "visible")
 	var errs atomic.Int64
 	e.drive(ctx, concurrency, d, func(ctx context.Context) {
 		start := time.Now()
-		conv := e.convSeq.Add(1)
-		ap, err := e.call(ctx, "POST", "/api/approvals", e.agent, map[string]any{
-			"tenantId": "/organizations/acme-corp", "title": "Refund above limit", "priority": "high",
-			"conversation": map[string]any{"accountId": 1, "conversationId": conv},
-		}, http.StatusCreated)
+		id, err := e.create(ctx, orc)
 		if err != nil {
 			countErr(ctx, &errs, err, &r.firstErr)
 			return
 		}
 		created := time.Now()
 		r.Steps["create"].add(created.Sub(start))
-		id := ap["id"].(string)
-		if _, err := e.call(ctx, "PATCH", "/api/approvals/"+id, e.ceo, map[string]any{"status": "approved"}, http.StatusOK); err != nil {
+		if _, err := orc.call(ctx, "PATCH", "/api/approvals/"+id, orc.ceo, map[string]any{"status": "approved"}, http.StatusOK); err != nil {
 			countErr(ctx, &errs, err, &r.firstErr)
 			return
 		}
 		decided := time.Now()
 		r.Steps["decide"].add(decided.Sub(created))
 		for {
-			_, err := e.call(ctx, "GET", "/api/consultations/"+contract.ApprovalConsultationID(id), e.ceo, nil, http.StatusOK)
+			_, err := orc.call(ctx, "GET", "/api/consultations/"+contract.ApprovalConsultationID(id), orc.ceo, nil, http.StatusOK)
 			if err == nil {
 				break
 			}
@@ -313,22 +381,39 @@ func (e *env) product(ctx context.Context, concurrency int, d time.Duration) *Re
 		}
 		r.Steps["visible"].add(time.Since(decided))
 		r.E2E.add(time.Since(start))
+		r.ids.add(id)
 	})
 	r.Completed, r.Errors = r.E2E.n(), int(errs.Load())
 	return r
 }
 
+// create escalates with a conversation of its own (so that every
+// notification is really sent) and returns the approval's id.
+func (e *env) create(ctx context.Context, orc *orchestrator) (string, error) {
+	conv := e.convSeq.Add(1)
+	ap, err := orc.call(ctx, "POST", "/api/approvals", orc.agent, map[string]any{
+		"tenantId": "/organizations/acme-corp", "title": "Refund above limit", "priority": "high",
+		"conversation": map[string]any{"accountId": 1, "conversationId": conv},
+	}, http.StatusCreated)
+	if err != nil {
+		return "", err
+	}
+	id, ok := ap["id"].(string)
+	if !ok {
+		return "", errors.New("create: no id in the answer")
+	}
+	return id, nil
+}
+
 // baseline drives start → signal → completion of a baseline workflow.
-func (e *env) baseline(ctx context.Context, wf string, concurrency int, d time.Duration) *Result {
+func (e *env) baseline(ctx context.Context, c client.Client, queue, wf string, concurrency int, d time.Duration) *Result {
 	name := map[string]string{"BenchNaive": "naive", "BenchFloor": "floor"}[wf]
-	r := &Result{Name: name, Concurrency: concurrency, Duration: d, E2E: &samples{}}
-	var errs atomic.Int64
-	c := e.dev.Client()
-	var seq atomic.Int64
+	r := newResult(name, concurrency, d)
+	var errs, seq atomic.Int64
 	e.drive(ctx, concurrency, d, func(ctx context.Context) {
 		start := time.Now()
 		id := fmt.Sprintf("bench-%s-%d-%d", name, start.UnixNano(), seq.Add(1))
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bench-baselines"}, wf)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, wf)
 		if err == nil {
 			err = c.SignalWorkflow(ctx, id, run.GetRunID(), baselineSignal, nil)
 		}
@@ -340,6 +425,7 @@ func (e *env) baseline(ctx context.Context, wf string, concurrency int, d time.D
 			return
 		}
 		r.E2E.add(time.Since(start))
+		r.ids.add(id)
 	})
 	r.Completed, r.Errors = r.E2E.n(), int(errs.Load())
 	return r
@@ -363,8 +449,9 @@ func (e *env) drive(ctx context.Context, concurrency int, d time.Duration, fn fu
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				// Requests in flight when time is up finish on their own
-				// context; only whole escalations inside the window count.
+				// Requests in flight when time is up fail with the
+				// window's context; only whole escalations inside the
+				// window count.
 				fn(ctx)
 			}
 		}()
@@ -372,12 +459,14 @@ func (e *env) drive(ctx context.Context, concurrency int, d time.Duration, fn fu
 	wg.Wait()
 }
 
-// waitNotifications lets the outboxes drain so every message is really sent.
-func (e *env) waitNotifications(ctx context.Context, max time.Duration) {
+// waitNotifications lets the outboxes drain so every message is really
+// sent: until the count of messages to conversations after first stops
+// moving for 2 s, or max.
+func (e *env) waitNotifications(ctx context.Context, first int64, max time.Duration) {
 	deadline := time.Now().Add(max)
 	last := -1
-	for time.Now().Before(deadline) {
-		n := e.countMessages()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n := e.countMessages(first)
 		if n == last {
 			return
 		}
@@ -386,9 +475,11 @@ func (e *env) waitNotifications(ctx context.Context, max time.Duration) {
 	}
 }
 
-func (e *env) countMessages() int {
+// countMessages counts the messages the orchestrator posted to the
+// conversations after first (notes and customer links).
+func (e *env) countMessages(first int64) int {
 	n := 0
-	for c := int64(1); c <= e.convSeq.Load(); c++ {
+	for c := first + 1; c <= e.convSeq.Load(); c++ {
 		for _, m := range e.cw.Messages(1, int(c)) {
 			if m.MessageType != 2 {
 				n++
@@ -398,20 +489,9 @@ func (e *env) countMessages() int {
 	return n
 }
 
-// peakRSS reads the high-water mark of a process's resident set.
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb * 1024
-			}
-		}
-	}
-	return 0
-}
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}

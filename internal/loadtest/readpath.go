@@ -21,6 +21,7 @@ import (
 type ReadResult struct {
 	Rows, Tenants, Requests int
 	API, SQL                *samples
+	Profiles                []string // of the orchestrator over the timed requests (-profile)
 }
 
 const benchRole = "orchestrator_bench_app"
@@ -29,7 +30,7 @@ const benchRole = "orchestrator_bench_app"
 // PostgreSQL database owned by an unprivileged role (row-level security in
 // force, as in production), then times GET /api/approvals?tenantId= against
 // the same page read with plain SQL.
-func (e *env) readPath(ctx context.Context) (*ReadResult, error) {
+func (e *env) readPath(ctx context.Context, srv *server) (*ReadResult, error) {
 	rows, tenants, requests := e.opts.ReadRows, e.opts.ReadTenants, e.opts.ReadRequests
 	if rows <= 0 {
 		rows = 100_000
@@ -100,13 +101,14 @@ func (e *env) readPath(ctx context.Context) (*ReadResult, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := e.startOrchestrator(ctx, appURL.String(), dir); err != nil {
+	orc, err := e.startOrchestrator(ctx, srv, appURL.String(), dir)
+	if err != nil {
 		return nil, err
 	}
-	defer e.stopOrchestrator()
+	defer orc.stop()
 
 	res := &ReadResult{Rows: rows, Tenants: tenants, Requests: requests, API: &samples{}, SQL: &samples{}}
-	tokens, err := e.readerTokens(dir, tenants)
+	tokens, err := readerTokens(dir, orc.issuerURL, tenants)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func (e *env) readPath(ctx context.Context) (*ReadResult, error) {
 	// Warm both paths.
 	for i := 0; i < 200; i++ {
 		t := pick()
-		_, _ = e.call(ctx, "GET", "/api/approvals?tenantId="+url.QueryEscape(t), tokens[t], nil, 200)
+		_, _ = orc.call(ctx, "GET", "/api/approvals?tenantId="+url.QueryEscape(t), tokens[t], nil, 200)
 	}
 	const q = `SELECT id, tenant_id, title, description, status, priority, requested_by, requested_by_name, approved_by,
 		approved_by_name, comment, metadata, conversation_account_id, conversation_id, created_at, updated_at, decided_at
@@ -136,10 +138,11 @@ func (e *env) readPath(ctx context.Context) (*ReadResult, error) {
 		r, _ := sqlConn.Query(ctx, q, pick())
 		r.Close()
 	}
+	orc.startProfile()
 	for i := 0; i < requests; i++ {
 		t := pick()
 		start := time.Now()
-		if _, err := e.call(ctx, "GET", "/api/approvals?tenantId="+url.QueryEscape(t), tokens[t], nil, 200); err != nil {
+		if _, err := orc.call(ctx, "GET", "/api/approvals?tenantId="+url.QueryEscape(t), tokens[t], nil, 200); err != nil {
 			return nil, err
 		}
 		res.API.add(time.Since(start))
@@ -163,6 +166,7 @@ func (e *env) readPath(ctx context.Context) (*ReadResult, error) {
 		}
 		res.SQL.add(time.Since(start))
 	}
+	res.Profiles = e.keepProfiles(orc.writeProfiles(), "read-path")
 	return res, nil
 }
 
@@ -178,8 +182,8 @@ func allTenants(n int) string {
 }
 
 // readerTokens mints one token per tenant: a member of that team only.
-func (e *env) readerTokens(dir string, tenants int) (map[string]string, error) {
-	iss, err := devissuer.Open(dir, e.issuerURL, "orchestrator-api")
+func readerTokens(dir, issuerURL string, tenants int) (map[string]string, error) {
+	iss, err := devissuer.Open(dir, issuerURL, "orchestrator-api")
 	if err != nil {
 		return nil, err
 	}

@@ -6,87 +6,172 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 )
 
-func ratio(a, b float64) string {
+const mib = 1 << 20
+
+func ratioOf(a, b float64) float64 {
 	if b == 0 {
-		return "n/a"
+		return 0
 	}
-	return fmt.Sprintf("%.2f×", a/b)
+	return a / b
 }
+
+func yesNo(ok bool) string { return map[bool]string{true: "yes", false: "no"}[ok] }
 
 // Markdown writes the report.
 func (r *Report) Markdown(w io.Writer, command string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	o := r.Options
 	p("## Results of %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
 	p("- machine: %s/%s, %d CPUs (GOMAXPROCS %d), %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel())
-	p("- command: `%s`\n", command)
-	p("- Temporal: CLI dev server in memory (same server for every shape); orchestrator: `orchestrator dev` child process on SQLite;\n")
-	p("  Chatwoot stand-in answering in ~3 ms, every notification really sent\n\n")
+	p("- command: `%s`; the whole run took %s\n", command, r.Finished.Sub(r.Started).Round(time.Second))
+	p("- windows: %s per concurrent shape (%d concurrent), %s per shape alone, after a 3 s warm-up; the same on every server\n",
+		o.Duration, o.Concurrency, o.Duration/3)
+	p("- orchestrator: `orchestrator dev` as a child process on SQLite, the worker and the API in it; Chatwoot stand-in answering in ~3 ms, every notification really sent\n")
+	for _, s := range r.Skipped {
+		p("- not measured: %s\n", s)
+	}
+	for _, s := range r.Servers {
+		s.markdown(w)
+	}
+	if len(r.Pending) > 0 {
+		r.pendingMarkdown(w)
+	}
+	if r.Read != nil {
+		p("\n### Read path on PostgreSQL\n\n")
+		p("%d approvals across %d tenants (row-level security on, app role unprivileged), %d requests of a 50-row page:\n",
+			r.Read.Rows, r.Read.Tenants, r.Read.Requests)
+		p("API p50 %s ms / p99 %s ms; plain SQL p50 %s ms / p99 %s ms; **API / plain SQL at p50: %.2f×** (target ≤ 1.5×: %s)\n",
+			ms(r.Read.API.quantile(.5)), ms(r.Read.API.quantile(.99)), ms(r.Read.SQL.quantile(.5)), ms(r.Read.SQL.quantile(.99)),
+			ratioOf(float64(r.Read.API.quantile(.5)), float64(r.Read.SQL.quantile(.5))),
+			yesNo(r.Read.API.quantile(.5) <= r.Read.SQL.quantile(.5)*3/2))
+		if len(r.Read.Profiles) > 0 {
+			p("\nProfiles of the orchestrator over the timed requests: %s\n", strings.Join(r.Read.Profiles, ", "))
+		}
+	}
+}
+
+func (s *ServerReport) markdown(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n### On the %s (%s)\n\n", s.Name, s.Took.Round(time.Second))
+	p("%s.\n\n", s.Detail)
 	p("| shape | concurrency | completed | errors | rate (esc/s) | e2e p50 ms | p95 | p99 |\n|---|---|---|---|---|---|---|---|\n")
-	for _, x := range []*Result{r.Product, r.Naive, r.Floor, r.ProductAlone, r.NaiveAlone, r.FloorAlone} {
+	all := []*Result{s.Product, s.Naive, s.Floor, s.ProductAlone, s.NaiveAlone, s.FloorAlone}
+	for _, x := range all {
 		if x == nil {
 			continue
 		}
 		p("| %s | %d | %d | %d | %.1f | %s | %s | %s |\n", x.Name, x.Concurrency, x.Completed, x.Errors, x.Rate(),
 			ms(x.E2E.quantile(.5)), ms(x.E2E.quantile(.95)), ms(x.E2E.quantile(.99)))
 	}
-	if r.Product != nil {
-		p("\nProduct steps at %d concurrent: create p50 %s / p95 %s / p99 %s ms; decide p50 %s / p95 %s / p99 %s ms.\n",
-			r.Product.Concurrency,
-			ms(r.Product.Steps["create"].quantile(.5)), ms(r.Product.Steps["create"].quantile(.95)), ms(r.Product.Steps["create"].quantile(.99)),
-			ms(r.Product.Steps["decide"].quantile(.5)), ms(r.Product.Steps["decide"].quantile(.95)), ms(r.Product.Steps["decide"].quantile(.99)))
-	}
-	for _, x := range []*Result{r.Product, r.Naive, r.Floor, r.ProductAlone, r.NaiveAlone, r.FloorAlone} {
+	for _, x := range all {
 		if x != nil && x.FirstError() != "" {
-			p("First error of %s at %d concurrent: `%s`\n", x.Name, x.Concurrency, x.FirstError())
+			p("\nFirst error of %s at %d concurrent: `%s`\n", x.Name, x.Concurrency, clip(x.FirstError(), 300))
 		}
 	}
-	if r.Product != nil {
-		p("Consultation visible after the decision answered: p50 %s / p99 %s ms.\n",
-			ms(r.Product.Steps["visible"].quantile(.5)), ms(r.Product.Steps["visible"].quantile(.99)))
+	pr, pa := s.Product, s.ProductAlone
+	if pr == nil || pa == nil || s.Floor == nil || s.FloorAlone == nil || s.Naive == nil {
+		return
 	}
-	if r.ProductAlone != nil {
-		p("Product steps alone: create p50 %s ms; decide p50 %s ms.\n",
-			ms(r.ProductAlone.Steps["create"].quantile(.5)), ms(r.ProductAlone.Steps["decide"].quantile(.5)))
+	q := func(r *Result, step string, f float64) string { return ms(r.Steps[step].quantile(f)) }
+	p("\nProduct steps at %d concurrent: create p50 %s / p95 %s / p99 %s ms; decide p50 %s / p95 %s / p99 %s ms; "+
+		"the consultation readable %s ms (p50) after the decision answered. Alone: create p50 %s ms, decide p50 %s ms.\n",
+		pr.Concurrency, q(pr, "create", .5), q(pr, "create", .95), q(pr, "create", .99),
+		q(pr, "decide", .5), q(pr, "decide", .95), q(pr, "decide", .99), q(pr, "visible", .5), q(pa, "create", .5), q(pa, "decide", .5))
+
+	createC, floorC := pr.Steps["create"].quantile(.5), s.Floor.E2E.quantile(.5)
+	decideA, floorA := pa.Steps["decide"].quantile(.5), s.FloorAlone.E2E.quantile(.5)
+	p("\n| figure | value | target | met |\n|---|---|---|---|\n")
+	p("| product rate / naive rate | %.2f× | ≥ 2× | %s |\n", ratioOf(pr.Rate(), s.Naive.Rate()), yesNo(pr.Rate() >= 2*s.Naive.Rate()))
+	p("| product rate / floor rate | %.2f× | ≥ 0.5× | %s |\n", ratioOf(pr.Rate(), s.Floor.Rate()), yesNo(pr.Rate() >= s.Floor.Rate()/2))
+	p("| create p50 / floor e2e p50, both at %d concurrent | %.2f× (%s vs %s ms) | ≤ 1× | %s |\n", pr.Concurrency,
+		ratioOf(float64(createC), float64(floorC)), ms(createC), ms(floorC), yesNo(createC <= floorC))
+	p("| decide p50 alone / floor e2e p50 alone | %.2f× (%s vs %s ms) | ≤ 2× | %s |\n",
+		ratioOf(float64(decideA), float64(floorA)), ms(decideA), ms(floorA), yesNo(decideA <= 2*floorA))
+	p("| product e2e p50 / floor e2e p50, alone | %.2f× | | |\n", ratioOf(float64(pa.E2E.quantile(.5)), float64(floorA)))
+	p("| peak RSS of the orchestrator under load | %.1f MiB | ≤ 150 MiB | %s |\n", float64(s.PeakRSSBytes)/mib, yesNo(s.PeakRSSBytes <= 150*mib))
+	p("\nChatwoot messages posted (notes and customer links): %d.\n", s.ChatwootMessages)
+
+	p("\nCPU used, in cores (the machine has %d):\n\n| process | product, %d concurrent | floor, %d concurrent |\n|---|---|---|\n",
+		runtime.NumCPU(), pr.Concurrency, s.Floor.Concurrency)
+	floor := map[string]float64{}
+	for _, c := range s.CPUFloor {
+		floor[c.Name] = c.Cores
 	}
-	p("\n| ratio | value | target |\n|---|---|---|\n")
-	if r.Product != nil && r.Naive != nil && r.Floor != nil {
-		p("| product rate / naive rate | %s | ≥ 2× |\n", ratio(r.Product.Rate(), r.Naive.Rate()))
-		p("| product rate / floor rate | %s | ≥ 0.5× |\n", ratio(r.Product.Rate(), r.Floor.Rate()))
-		p("| product p50 / floor p50 (concurrent) | %s | |\n", ratio(float64(r.Product.E2E.quantile(.5)), float64(r.Floor.E2E.quantile(.5))))
+	for _, c := range s.CPU {
+		f := "—"
+		if v, ok := floor[c.Name]; ok {
+			f = fmt.Sprintf("%.2f", v)
+		}
+		p("| %s | %.2f | %s |\n", c.Name, c.Cores, f)
 	}
-	if r.ProductAlone != nil && r.FloorAlone != nil {
-		p("| product p50 / floor p50 (alone) | %s | ≤ 3× |\n", ratio(float64(r.ProductAlone.E2E.quantile(.5)), float64(r.FloorAlone.E2E.quantile(.5))))
+
+	p("\nWhere the time goes, from the workflows' histories (medians over the sampled workflows, ms): a workflow task waits " +
+		"(scheduled → started: the server's queues, matching, a busy worker), then runs on the worker (started → completed: workflow " +
+		"code and local activities: the database writes, the inline Chatwoot attempts); activities likewise. *Client* is the latency " +
+		"the client saw for the same step; client minus span is HTTP, the API and the round trips to the frontend.\n\n")
+	p("| step | sampled | client | span in history | task wait | task run | activity wait | activity run | tasks | activities |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, b := range s.Breakdowns {
+		p("| %s: %s | %d | %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n", b.Label, b.Step, b.Samples, ms(b.Client), ms(b.Span),
+			ms(b.TaskWait), ms(b.TaskRun), ms(b.ActivityWait), ms(b.ActivityRun), b.Tasks, b.Activities)
 	}
-	if r.Read != nil {
-		p("| read path p50: API / plain SQL | %s | ≤ 1.5× |\n", ratio(float64(r.Read.API.quantile(.5)), float64(r.Read.SQL.quantile(.5))))
-	}
-	p("\n- peak RSS of the orchestrator process under load: %.1f MiB (target < 150 MiB)\n", float64(r.PeakRSSBytes)/(1<<20))
-	p("- Chatwoot messages posted during the product run (notes and customer links): %d\n", r.ChatwootMessages)
-	if r.Read != nil {
-		p("- read path: %d approvals across %d tenants in PostgreSQL (RLS on, app role unprivileged), %d requests of 50 rows:\n",
-			r.Read.Rows, r.Read.Tenants, r.Read.Requests)
-		p("  API p50 %s ms / p99 %s ms; plain SQL p50 %s ms / p99 %s ms\n",
-			ms(r.Read.API.quantile(.5)), ms(r.Read.API.quantile(.99)), ms(r.Read.SQL.quantile(.5)), ms(r.Read.SQL.quantile(.99)))
+	if len(s.Profiles) > 0 {
+		p("\nProfiles of the orchestrator over the concurrent product window: %s\n", strings.Join(s.Profiles, ", "))
 	}
 }
 
+func (r *Report) pendingMarkdown(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n### Waiting escalations and the workflow cache (dev server, all-in-one process)\n\n")
+	p("Escalations created by %d clients and left waiting; RSS of the orchestrator process idle, settled (all waiting, every "+
+		"notification sent) and at its peak over the phase; then decisions one at a time, the oldest (evicted from the cache: "+
+		"the worker fetches the history and replays it) and the newest (still cached) alternately, each classed by the worker's "+
+		"sticky-cache miss counter.\n\n", r.Options.Concurrency)
+	p("| cache size | pending | errors | created in | RSS idle | RSS settled | peak RSS | heap in use / kept idle | goroutine stacks (goroutines) | cached executions | decide, cached p50 / p95 (n) | decide, evicted p50 / p95 (n) | peak ≤ 250 MiB |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, x := range r.Pending {
+		class := func(s *samples) string {
+			if s.n() == 0 {
+				return "— (0)"
+			}
+			return fmt.Sprintf("%s / %s ms (%d)", ms(s.quantile(.5)), ms(s.quantile(.95)), s.n())
+		}
+		p("| %s | %d | %d | %s | %.1f MiB | %.1f MiB | %.1f MiB | %.1f / %.1f MiB | %.1f MiB (%.0f) | %.0f | %s | %s | %s |\n",
+			cacheLabel(x.CacheSize), x.Created, x.Errors, x.CreateTook.Round(time.Second),
+			float64(x.IdleRSS)/mib, float64(x.SettledRSS)/mib, float64(x.PeakRSS)/mib, x.HeapInuse/mib, x.HeapRetained/mib,
+			x.StackInuse/mib, x.Goroutines, x.CachedExecutions,
+			class(x.Cached), class(x.Evicted), yesNo(x.PeakRSS <= 250*mib))
+	}
+	for _, x := range r.Pending {
+		if x.FirstError != "" {
+			p("\nFirst error creating with cache %s: `%s`\n", cacheLabel(x.CacheSize), clip(x.FirstError, 300))
+		}
+		if len(x.Profiles) > 0 {
+			p("\nHeap profile with %d pending, cache %s: %s\n", x.Created, cacheLabel(x.CacheSize), strings.Join(x.Profiles, ", "))
+		}
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
 func cpuModel() string {
-	b, err := readFile("/proc/cpuinfo")
+	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
 		return "unknown CPU"
 	}
-	for _, l := range strings.Split(b, "\n") {
+	for _, l := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(l, "model name") {
 			_, v, _ := strings.Cut(l, ":")
 			return strings.TrimSpace(v)
 		}
 	}
 	return "unknown CPU"
-}
-
-func readFile(p string) (string, error) {
-	b, err := os.ReadFile(p)
-	return string(b), err
 }

@@ -55,8 +55,35 @@ type Result struct {
 	Completed   int
 	Errors      int
 	E2E         *samples
-	Steps       map[string]*samples // create, decide (product only)
+	Steps       map[string]*samples // create, decide, visible (product only)
 	firstErr    atomic.Value        // the first error, for the report
+	ids         idList              // of the completed escalations or workflows
+}
+
+func newResult(name string, concurrency int, d time.Duration, steps ...string) *Result {
+	r := &Result{Name: name, Concurrency: concurrency, Duration: d, E2E: &samples{}, Steps: map[string]*samples{}}
+	for _, s := range steps {
+		r.Steps[s] = &samples{}
+	}
+	return r
+}
+
+// idList collects ids from many goroutines.
+type idList struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (l *idList) add(id string) {
+	l.mu.Lock()
+	l.ids = append(l.ids, id)
+	l.mu.Unlock()
+}
+
+func (l *idList) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ids...)
 }
 
 // FirstError is the first failure seen, if any.

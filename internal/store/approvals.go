@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
@@ -114,7 +115,7 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 			updates["comment"] = d.Comment
 		}
 		res := tx.Model(&Approval{}).
-			Where("id = ? AND tenant_id = ? AND status = ?", d.ApprovalID, d.TenantID, StatusPending).
+			Where("id = ? AND tenant_id = ? AND status IN ?", d.ApprovalID, d.TenantID, Waiting).
 			Updates(updates)
 		if res.Error != nil {
 			return fmt.Errorf("update approval: %w", res.Error)
@@ -151,10 +152,67 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 	return &out, cons, decided, nil
 }
 
+// Statuses are every status an approval can have.
+var Statuses = []string{StatusPending, StatusInfoRequested, StatusApproved, StatusRejected, StatusExpired, StatusWithdrawn}
+
+// Waiting are the statuses of an escalation that can still be decided.
+var Waiting = []string{StatusPending, StatusInfoRequested}
+
+// StatusChange moves an approval from one of From to To without deciding it:
+// expiry, withdrawal, a question and its answer.
+type StatusChange struct {
+	ApprovalID, TenantID string
+	From                 []string
+	To                   string
+	// ExpiresAt, when set, is the new deadline.
+	ExpiresAt *time.Time
+	// Comment, when set, is stored as the approval's comment (a
+	// withdrawal's reason).
+	Comment string
+}
+
+// ChangeStatus applies c with its audit entry in one transaction. Applied
+// again after it succeeded (a retried activity) it changes nothing and
+// reports changed false; from a status not in From it is ErrConflict.
+func (s *Store) ChangeStatus(ctx context.Context, c StatusChange, entry *AuditLog) (out *Approval, changed bool, err error) {
+	out = &Approval{}
+	err = s.write(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB) error {
+		updates := map[string]any{"status": c.To, "updated_at": s.Now()}
+		if c.ExpiresAt != nil {
+			updates["expires_at"] = *c.ExpiresAt
+		}
+		if c.Comment != "" {
+			updates["comment"] = c.Comment
+		}
+		res := tx.Model(&Approval{}).Where("id = ? AND tenant_id = ? AND status IN ?", c.ApprovalID, c.TenantID, c.From).Updates(updates)
+		if res.Error != nil {
+			return fmt.Errorf("update approval: %w", res.Error)
+		}
+		if err := tx.Where("tenant_id = ?", c.TenantID).First(out, "id = ?", c.ApprovalID).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("read approval: %w", err)
+		}
+		changed = res.RowsAffected > 0
+		if !changed && out.Status != c.To {
+			return fmt.Errorf("approval %s is %s, not %v: %w", c.ApprovalID, out.Status, c.From, ErrConflict)
+		}
+		if entry != nil {
+			return insertAudit(tx, entry)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("change approval %s to %s: %w", c.ApprovalID, c.To, err)
+	}
+	return out, changed, nil
+}
+
 // PendingForConversation finds the pending escalation of a conversation, if any.
 func (s *Store) PendingForConversation(ctx context.Context, scope Scope, conv Conversation) (*Approval, error) {
 	q := query{table: "approvals", order: "created_at"}
-	q.and("conversation_account_id = ? AND conversation_id = ? AND status = ?", conv.AccountID, conv.ConversationID, StatusPending)
+	q.and("conversation_account_id = ? AND conversation_id = ? AND status IN ?", conv.AccountID, conv.ConversationID, Waiting)
 	a, err := findOne[Approval](ctx, s, scope, q)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("find pending escalation: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -13,8 +14,12 @@ import (
 // ConsultationQuery selects a page of one tenant's consultations.
 type ConsultationQuery struct {
 	TenantID string
-	Limit    int
-	Cursor   *Cursor
+	// ApprovalID, when set, keeps only the consultation that approval opened
+	// (at most one: approval_id is unique). An id that is not a UUID matches
+	// nothing.
+	ApprovalID string
+	Limit      int
+	Cursor     *Cursor
 }
 
 // CreateConsultation inserts a consultation and its audit entry; idempotent on
@@ -63,7 +68,19 @@ func (s *Store) ListConsultations(ctx context.Context, scope Scope, q Consultati
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	rows, next, err := findPage(ctx, s, one, query{table: "consultations"}, q.Limit, q.Cursor,
+	sel := query{table: "consultations"}
+	if q.ApprovalID != "" {
+		if !ValidID(q.ApprovalID) {
+			return []Consultation{}, nil, nil
+		}
+		// The unique constraint on approval_id is its index on both
+		// backends: the lookup reads one index entry, then the tenant scope
+		// filters that row like every other read. Ids are stored in lower
+		// case; PostgreSQL's uuid compares without case and SQLite's text
+		// does not, so the filter is lowered for both to answer alike.
+		sel.and("approval_id = ?", strings.ToLower(q.ApprovalID))
+	}
+	rows, next, err := findPage(ctx, s, one, sel, q.Limit, q.Cursor,
 		func(c *Consultation) Cursor { return Cursor{c.CreatedAt, c.ID} })
 	if err != nil {
 		return nil, nil, fmt.Errorf("list consultations: %w", err)

@@ -21,6 +21,8 @@ var appPrivileges = map[string]string{
 	"notifications":      "SELECT, INSERT, UPDATE",
 	"audit_logs":         "SELECT, INSERT",
 	"webhook_deliveries": "SELECT, INSERT",
+	// Approval policies are replaced, never removed.
+	"approval_policies": "SELECT, INSERT, UPDATE",
 	// Read so that `migrate` run as the application role can tell that
 	// nothing is pending.
 	"schema_migrations": "SELECT",

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -95,13 +96,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			if have[m.Version] {
 				continue
 			}
-			err := conn.Transaction(func(tx *gorm.DB) error {
-				if err := tx.Exec(m.SQL).Error; err != nil {
-					return err
-				}
-				return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-					m.Version, m.Name, s.Now().Format("2006-01-02T15:04:05.000000Z")).Error
-			})
+			err := s.apply(conn, m)
 			if err != nil {
 				return fmt.Errorf("apply migration %04d_%s: %w", m.Version, m.Name, err)
 			}
@@ -110,4 +105,43 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		return nil
 	})
 	return applied, err
+}
+
+// foreignKeysOff marks a SQLite migration that rebuilds a table other tables
+// reference. SQLite ignores PRAGMA foreign_keys inside a transaction, so the
+// runner turns them off around it, and checks every reference before it
+// turns them on again.
+const foreignKeysOff = "-- migrate: foreign-keys-off"
+
+// apply runs one migration in its own transaction and records it.
+func (s *Store) apply(conn *gorm.DB, m Migration) error {
+	run := func() error {
+		return conn.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Exec(m.SQL).Error; err != nil {
+				return err
+			}
+			if s.dialect == SQLite && strings.HasPrefix(m.SQL, foreignKeysOff) {
+				var broken []map[string]any
+				if err := tx.Raw("PRAGMA foreign_key_check").Scan(&broken).Error; err != nil {
+					return fmt.Errorf("check foreign keys: %w", err)
+				}
+				if len(broken) > 0 {
+					return fmt.Errorf("the migration leaves %d broken references: %v", len(broken), broken)
+				}
+			}
+			return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.Version, m.Name, s.Now().Format("2006-01-02T15:04:05.000000Z")).Error
+		})
+	}
+	if s.dialect != SQLite || !strings.HasPrefix(m.SQL, foreignKeysOff) {
+		return run()
+	}
+	if err := conn.Exec("PRAGMA foreign_keys = OFF").Error; err != nil {
+		return fmt.Errorf("turn foreign keys off: %w", err)
+	}
+	err := run()
+	if onErr := conn.Exec("PRAGMA foreign_keys = ON").Error; onErr != nil && err == nil {
+		err = fmt.Errorf("turn foreign keys on: %w", onErr)
+	}
+	return err
 }

@@ -12,9 +12,16 @@ import (
 
 // Approval statuses and priorities.
 const (
-	StatusPending  = "pending"
-	StatusApproved = "approved"
-	StatusRejected = "rejected"
+	StatusPending = "pending"
+	// StatusInfoRequested: an approver asked the requester a question; the
+	// deadline and reminders pause until the answer.
+	StatusInfoRequested = "info_requested"
+	StatusApproved      = "approved"
+	StatusRejected      = "rejected"
+	// StatusExpired: nobody decided before the deadline. Never an approval.
+	StatusExpired = "expired"
+	// StatusWithdrawn: the requester took the escalation back.
+	StatusWithdrawn = "withdrawn"
 
 	PriorityLow    = "low"
 	PriorityMedium = "medium"
@@ -73,6 +80,9 @@ type Approval struct {
 	CreatedAt       time.Time     `json:"createdAt" gorm:"autoCreateTime:false"`
 	UpdatedAt       time.Time     `json:"updatedAt" gorm:"autoUpdateTime:false"`
 	DecidedAt       *time.Time    `json:"decidedAt,omitempty"`
+	// ExpiresAt is the deadline: a decision after it is refused, and the
+	// escalation becomes expired. Time spent waiting for information moves it.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // BeforeSave flattens the conversation into its columns.
@@ -92,6 +102,10 @@ func (a *Approval) AfterFind(*gorm.DB) error {
 	if a.DecidedAt != nil {
 		t := a.DecidedAt.UTC()
 		a.DecidedAt = &t
+	}
+	if a.ExpiresAt != nil {
+		t := a.ExpiresAt.UTC()
+		a.ExpiresAt = &t
 	}
 	return nil
 }

@@ -29,6 +29,12 @@ const (
 	// SignalDecision delivers a decision from ops (Temporal UI or CLI); it
 	// has no answer, so an invalid one is logged and ignored.
 	SignalDecision = "decision"
+	// UpdateWithdraw (the requester takes the escalation back),
+	// UpdateRequestInfo (an approver asks a question) and UpdateProvideInfo
+	// (the requester answers) change a waiting escalation.
+	UpdateWithdraw    = "withdraw"
+	UpdateRequestInfo = "request-info"
+	UpdateProvideInfo = "provide-info"
 	// UpdateStart and UpdateEnd move a consultation on.
 	UpdateStart = "start"
 	UpdateEnd   = "end"
@@ -43,6 +49,8 @@ const (
 	ErrTypeAlreadyDecided    = "AlreadyDecided"
 	ErrTypeSelfDecision      = "SelfDecision"
 	ErrTypeInvalidTransition = "InvalidTransition"
+	// ErrTypeNotRequester: only the requester may withdraw or answer.
+	ErrTypeNotRequester = "NotRequester"
 
 	// Activities fail with these when the same input can never succeed;
 	// they are never retried.
@@ -58,11 +66,13 @@ var (
 	ApprovalStatusKey = temporal.NewSearchAttributeKeyKeyword("ApprovalStatus")
 	PriorityKey       = temporal.NewSearchAttributeKeyKeyword("Priority")
 	RequestedByKey    = temporal.NewSearchAttributeKeyKeyword("RequestedBy")
+	// ApprovalIDKey marks the consultation an approval opened.
+	ApprovalIDKey = temporal.NewSearchAttributeKeyKeyword("ApprovalId")
 )
 
 // SearchAttributes lists every custom attribute, for registration.
 func SearchAttributes() []temporal.SearchAttributeKeyKeyword {
-	return []temporal.SearchAttributeKeyKeyword{TenantIDKey, ApprovalStatusKey, PriorityKey, RequestedByKey}
+	return []temporal.SearchAttributeKeyKeyword{TenantIDKey, ApprovalStatusKey, PriorityKey, RequestedByKey, ApprovalIDKey}
 }
 
 // SearchAttributeNames are the names of SearchAttributes.

@@ -45,3 +45,26 @@ func (k DecisionKey) mac(approvalID string, d DecisionRequest) string {
 	m.Write([]byte(strings.Join([]string{"decision-v1", approvalID, d.Status, d.Comment, d.DeciderID, d.DeciderName, d.Channel}, "\x00")))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// SealChange attaches the proof that c, an update of kind to this approval,
+// comes from c.Channel.
+func (k DecisionKey) SealChange(approvalID, kind string, c ChangeRequest) ChangeRequest {
+	c.Proof = k.changeMAC(approvalID, kind, c)
+	return c
+}
+
+// ChangeChannel is the channel to record for c: the claimed one when the
+// proof holds, ChannelOps otherwise.
+func (k DecisionKey) ChangeChannel(approvalID, kind string, c ChangeRequest) string {
+	if len(k) == 0 || c.Proof == "" || !slices.Contains(provenChannels, c.Channel) ||
+		!hmac.Equal([]byte(c.Proof), []byte(k.changeMAC(approvalID, kind, c))) {
+		return store.ChannelOps
+	}
+	return c.Channel
+}
+
+func (k DecisionKey) changeMAC(approvalID, kind string, c ChangeRequest) string {
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(strings.Join([]string{"change-v1", kind, approvalID, c.ActorID, c.ActorName, c.Text, c.Channel}, "\x00")))
+	return hex.EncodeToString(m.Sum(nil))
+}

@@ -39,13 +39,20 @@ func EscalationStart(taskQueue string, ap store.Approval) client.StartWorkflowOp
 // ConsultationStart is how a consultation's workflow is started, by the API
 // or by the escalation that opens it.
 func ConsultationStart(taskQueue string, c store.Consultation) client.StartWorkflowOptions {
+	attrs := []temporal.SearchAttributeUpdate{TenantIDKey.ValueSet(c.TenantID)}
+	details := "Tenant: " + c.TenantID + "  \nHost: " + c.HostID
+	if c.ApprovalID != nil {
+		attrs = append(attrs, ApprovalIDKey.ValueSet(*c.ApprovalID))
+		details += "  \nOpened by the approval of workflow " + EscalationWorkflowID(*c.ApprovalID)
+	}
 	return client.StartWorkflowOptions{
 		ID:                       ConsultationWorkflowID(c.ID),
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: conflictPolicy,
 		WorkflowIDReusePolicy:    reusePolicy,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(TenantIDKey.ValueSet(c.TenantID)),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
 		Memo:                     map[string]any{"title": c.Title, "tenantId": c.TenantID, "hostId": c.HostID},
 		StaticSummary:            "Consultation: " + c.Title,
+		StaticDetails:            details,
 	}
 }

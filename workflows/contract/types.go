@@ -2,6 +2,7 @@ package contract
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -25,6 +26,10 @@ type EscalationInput struct {
 	Actor    Actor          `json:"actor"`
 	// Participants are extra consultation participants named by the request.
 	Participants []string `json:"participants,omitempty"`
+	// ReminderSeconds are when to remind the approvers, after creation
+	// (the tenant's policy, snapshotted at creation). The deadline is
+	// Approval.ExpiresAt.
+	ReminderSeconds []int64 `json:"reminderSeconds,omitempty"`
 	// Settings of the consultation an approval opens.
 	ConsultationMaxDurationSeconds  int64 `json:"consultationMaxDurationSeconds,omitempty"`
 	ConsultationStartTimeoutSeconds int64 `json:"consultationStartTimeoutSeconds,omitempty"`
@@ -124,6 +129,45 @@ func (r DecisionRequest) Validate() error {
 // MaxUserIDChars is what the database stores of a user id or name.
 const MaxUserIDChars = 256
 
+// ChangeRequest is the payload of the withdraw, request-info and
+// provide-info updates: who asks, and their comment, question or answer.
+// Like a decision, it records its channel only with a valid Proof.
+type ChangeRequest struct {
+	ActorID   string `json:"actorId"`
+	ActorName string `json:"actorName,omitempty"`
+	Text      string `json:"text,omitempty"`
+	Channel   string `json:"channel,omitempty"`
+	Proof     string `json:"proof,omitempty"`
+}
+
+// MaxQuestionBytes bounds a question, an answer or a withdrawal comment.
+const MaxQuestionBytes = MaxCommentBytes
+
+// Validate checks what a change says; required says whether Text must be
+// given (a question, an answer) or may be empty (a withdrawal comment).
+func (r ChangeRequest) Validate(required bool) error {
+	switch {
+	case r.ActorID == "":
+		return &FieldError{"actorId", "is required"}
+	case utf8.RuneCountInString(r.ActorID) > MaxUserIDChars || !store.ValidText(r.ActorID, false):
+		return &FieldError{"actorId", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
+	case utf8.RuneCountInString(r.ActorName) > MaxUserIDChars || !store.ValidText(r.ActorName, false):
+		return &FieldError{"actorName", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
+	case required && strings.TrimSpace(r.Text) == "":
+		return &FieldError{"text", "is required"}
+	case len(r.Text) > MaxQuestionBytes:
+		return &FieldError{"text", fmt.Sprintf("must be at most %d bytes", MaxQuestionBytes)}
+	case !store.ValidText(r.Text, true):
+		return &FieldError{"text", "must not contain control characters other than tabs and line breaks"}
+	}
+	return nil
+}
+
+// ChangeResult answers a change: the approval as it is now.
+type ChangeResult struct {
+	Approval *store.Approval `json:"approval"`
+}
+
 // DecisionResult answers the decide update.
 type DecisionResult struct {
 	Approval     *store.Approval     `json:"approval"`
@@ -147,10 +191,19 @@ const (
 	// PhaseDecided: the decision is stored; notifications may still be on
 	// their way.
 	PhaseDecided = "decided"
+	// PhaseInfoRequested: an approver asked the requester a question; the
+	// deadline and the reminders wait for the answer.
+	PhaseInfoRequested = "info_requested"
+	// PhaseClosed: the escalation ended without a decision (expired at its
+	// deadline, or withdrawn); Approval.Status says which.
+	PhaseClosed = "closed"
 	// PhaseDiscarded: the approval was never stored because the database
 	// refused it as a conflict (the conversation already has a pending
 	// escalation, or the id was taken); the workflow ends without effects.
 	PhaseDiscarded = "discarded"
+	// PhaseFailed: the approval could not be recorded (a value the
+	// database refuses); the create is answered with the cause.
+	PhaseFailed = "failed"
 )
 
 // Notification outcomes.
@@ -170,12 +223,17 @@ type NotificationState struct {
 
 // EscalationState answers the state query and is the workflow's result.
 type EscalationState struct {
-	Phase          string              `json:"phase"`
-	Approval       *store.Approval     `json:"approval,omitempty"`
-	Decision       *DecisionRequest    `json:"decision,omitempty"`
-	ConsultationID string              `json:"consultationId,omitempty"`
-	Notifications  []NotificationState `json:"notifications,omitempty"`
-	Error          string              `json:"error,omitempty"`
+	Phase          string           `json:"phase"`
+	Approval       *store.Approval  `json:"approval,omitempty"`
+	Decision       *DecisionRequest `json:"decision,omitempty"`
+	ConsultationID string           `json:"consultationId,omitempty"`
+	// ExpiresAt is the deadline as it stands (moved on by time spent
+	// waiting for information); WaitingFor says what the escalation waits
+	// on, for ops.
+	ExpiresAt     *time.Time          `json:"expiresAt,omitempty"`
+	WaitingFor    string              `json:"waitingFor,omitempty"`
+	Notifications []NotificationState `json:"notifications,omitempty"`
+	Error         string              `json:"error,omitempty"`
 }
 
 // ConsultationState answers the state query and is the workflow's result.

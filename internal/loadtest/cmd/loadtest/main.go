@@ -3,14 +3,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/loadtest"
+	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
 )
 
 func main() {
@@ -23,35 +26,72 @@ func main() {
 func run() error {
 	var opts loadtest.Options
 	out := flag.String("out", "", "also write the report (markdown) to this file")
-	flag.StringVar(&opts.TemporalCLI, "temporal-cli", os.Getenv("TEMPORAL_CLI"), "Temporal CLI binary")
+	flag.StringVar(&opts.TemporalCLI, "temporal-cli", os.Getenv("TEMPORAL_CLI"), "Temporal CLI binary (dev server)")
 	flag.StringVar(&opts.Binary, "binary", "bin/orchestrator", "orchestrator binary")
 	flag.IntVar(&opts.Concurrency, "concurrency", 32, "concurrent escalations")
-	flag.DurationVar(&opts.Duration, "duration", 30*time.Second, "measuring window per shape")
-	flag.StringVar(&opts.PostgresAdminURL, "postgres", "postgres://root@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL (superuser) for the read path; empty skips it")
+	flag.DurationVar(&opts.Duration, "duration", 30*time.Second, "measuring window per concurrent shape (a third of it alone)")
+	flag.BoolVar(&opts.Eager, "eager", true, "eager activity execution on the dev server, as `orchestrator dev` runs it")
+	cluster := flag.Bool("cluster", true, "run the shapes on a real Temporal cluster too (needs TEMPORAL_SERVER, TEMPORAL_SQL_TOOL and -postgres)")
+	flag.StringVar(&opts.PostgresAdminURL, "postgres", "postgres://root@127.0.0.1:5432/test?sslmode=disable",
+		"PostgreSQL (superuser) for the cluster and the read path; empty skips both")
 	flag.IntVar(&opts.ReadRows, "read-rows", 100_000, "approvals to seed for the read path")
 	flag.IntVar(&opts.ReadTenants, "read-tenants", 100, "tenants to spread them across")
 	flag.IntVar(&opts.ReadRequests, "read-requests", 2000, "list requests to time")
+	flag.IntVar(&opts.Pending, "pending", 2000, "escalations to leave waiting for the memory measurement (10000: the issue's target); 0 skips it")
+	cacheSizes := flag.String("pending-cache-sizes", "", "WORKER_WORKFLOW_CACHE_SIZE values to measure the pending escalations with, comma-separated "+
+		"(e.g. 1000,10000: bounded and the SDK's default); empty: the orchestrator's default")
+	flag.IntVar(&opts.ReplaySamples, "replay-samples", 30, "decisions timed per class (cached, evicted) after the pending escalations")
+	flag.IntVar(&opts.BreakdownSamples, "breakdown-samples", 50, "histories read per shape for where the time goes")
+	shapes := flag.Bool("shapes", true, "run product, naive and floor (false: only the memory measurement and the read path)")
+	flag.StringVar(&opts.ProfileDir, "profile", "", "run a profiled orchestrator and keep its CPU and heap profiles in this directory")
 	flag.Parse()
+	opts.SkipShapes = !*shapes
 	if opts.TemporalCLI == "" {
-		return fmt.Errorf("set TEMPORAL_CLI or -temporal-cli (make bench does)")
+		return errors.New("set TEMPORAL_CLI or -temporal-cli (make bench does)")
 	}
-	wd, _ := os.Getwd()
-	opts.SpecDir, opts.Log = wd, os.Stderr
+	for _, f := range strings.Split(*cacheSizes, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-pending-cache-sizes: %q is not a positive number", f)
+		}
+		opts.PendingCacheSizes = append(opts.PendingCacheSizes, n)
+	}
+	if *cluster {
+		tools, err := temporalcluster.ToolsFromEnv()
+		switch {
+		case errors.Is(err, temporalcluster.ErrNotConfigured):
+			fmt.Fprintln(os.Stderr, "loadtest: no Temporal server tools: the cluster is skipped (make bench builds them)")
+		case err != nil:
+			return err
+		default:
+			opts.Cluster = &tools
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	opts.SourceDir, opts.Log = wd, os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := loadtest.Run(ctx, opts)
 	if err != nil {
 		return err
 	}
-	cmd := "make bench (" + strings.Join(os.Args[1:], " ") + ")"
+	cmd := "loadtest " + strings.Join(os.Args[1:], " ")
 	rep.Markdown(os.Stdout, cmd)
 	if *out != "" {
 		f, err := os.Create(*out)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
 		rep.Markdown(f, cmd)
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", *out, err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,85 @@
+package activities
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
+)
+
+// Audit actions of an escalation's life besides its creation and decision.
+const (
+	ActionExpired       = "approval.expired"
+	ActionWithdrawn     = "approval.withdrawn"
+	ActionInfoRequested = "approval.info_requested"
+	ActionInfoProvided  = "approval.info_provided"
+	ActionReminded      = "approval.reminded"
+)
+
+// ChangeStatusInput moves a waiting approval on: to expired, withdrawn,
+// info_requested, or back to pending with an answer.
+type ChangeStatusInput struct {
+	ApprovalID string         `json:"approvalId"`
+	TenantID   string         `json:"tenantId"`
+	From       []string       `json:"from"`
+	To         string         `json:"to"`
+	Action     string         `json:"action"`
+	Actor      contract.Actor `json:"actor"`
+	// Text is the question, the answer or the withdrawal's comment.
+	Text string `json:"text,omitempty"`
+	// ExpiresAt, when set, is the new deadline (moved on by the time spent
+	// waiting for an answer).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Seq tells apart the entries of an action that can happen more than
+	// once (the second question, the third reminder).
+	Seq int `json:"seq,omitempty"`
+}
+
+// ChangeStatus applies the change with its audit entry (old and new values),
+// once: a retry finds it done.
+func (a *Activities) ChangeStatus(ctx context.Context, in ChangeStatusInput) (*store.Approval, error) {
+	newV := map[string]any{"status": in.To}
+	if in.Text != "" {
+		newV["text"] = in.Text
+	}
+	if in.ExpiresAt != nil {
+		newV["expiresAt"] = in.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	oldV := map[string]any{"status": in.From[0]}
+	if len(in.From) > 1 {
+		oldV["status"] = in.From
+	}
+	entry := auditEntry(eventKey(in.ApprovalID, in.Action, in.Seq), in.Action, "approval", in.ApprovalID, in.TenantID,
+		in.Actor, a.Store.Now(), oldV, newV)
+	change := store.StatusChange{ApprovalID: in.ApprovalID, TenantID: in.TenantID, From: in.From, To: in.To, ExpiresAt: in.ExpiresAt}
+	if in.To == store.StatusWithdrawn {
+		change.Comment = in.Text
+	}
+	out, _, err := a.Store.ChangeStatus(ctx, change, entry)
+	return out, classify("change approval status", err)
+}
+
+// ReminderInput records that the approvers were reminded, once per reminder.
+type ReminderInput struct {
+	ApprovalID string `json:"approvalId"`
+	TenantID   string `json:"tenantId"`
+	Seq        int    `json:"seq"`
+}
+
+// RecordReminder writes approval.reminded for reminder Seq, once.
+func (a *Activities) RecordReminder(ctx context.Context, in ReminderInput) error {
+	entry := auditEntry(eventKey(in.ApprovalID, ActionReminded, in.Seq), ActionReminded, "approval", in.ApprovalID, in.TenantID,
+		contract.System, a.Store.Now(), nil, map[string]any{"reminder": in.Seq})
+	_, err := a.Store.AppendAudit(ctx, entry)
+	return classify("record reminder", err)
+}
+
+func eventKey(approvalID, action string, seq int) string {
+	key := "approval:" + approvalID + ":" + action
+	if seq > 0 {
+		key += ":" + strconv.Itoa(seq)
+	}
+	return key
+}
