@@ -79,7 +79,7 @@ $(STATICCHECK):
 	@mkdir -p $(dir $@)
 	GOBIN=$(abspath $(dir $@)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-API_FUZZ   := FuzzCreateApprovalBody FuzzDecideBody FuzzCreateAuditBody FuzzCreateConsultationBody FuzzListQuery FuzzPathIDs FuzzAuthorizationHeader
+API_FUZZ   := FuzzCreateApprovalBody FuzzDecideBody FuzzCreateAuditBody FuzzCreateConsultationBody FuzzListQuery FuzzPathIDs FuzzAuthorizationHeader FuzzPutPolicyBody
 STORE_FUZZ := FuzzDecodeCursor FuzzValidTenantID FuzzScopeOf
 AUTH_FUZZ  := FuzzResolveTenants FuzzParseBearer
 
