@@ -13,7 +13,7 @@ import (
 
 // Generations of the escalation. New runs take the newest path; the other
 // branches exist only so that escalations started by older code replay
-// (workflows/testdata/histories/v0-* and v1-* are such histories).
+// (workflows/testdata/histories/v0-*, v1-* and v2-* are such histories).
 //
 // A branch can be deleted once no workflow that took it is open. Ask the
 // namespace, for each change id below, e.g.:
