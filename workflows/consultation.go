@@ -150,12 +150,27 @@ func (c *consultation) answer(ctx workflow.Context, call *transitionCall) (*stor
 	return c.state.Consultation, nil
 }
 
+// boundedRecord (v0 → 1): the consultation's record is a local activity with
+// a budget that goes on as a regular activity past it (as the escalation's
+// writes do), instead of retrying inside the workflow task for as long as
+// the database is down. Delete the old branch as durableTransition says.
+const boundedRecord = "consultation-bounded-record"
+
 func (c *consultation) run(ctx workflow.Context) (*contract.ConsultationState, error) {
-	dbCtx := dbOptions(ctx)
+	bounded := workflow.GetVersion(ctx, boundedRecord, workflow.DefaultVersion, 1) == 1
+	in := activities.RecordConsultationInput{Consultation: c.in.Consultation, Actor: c.in.Actor}
 	var rec store.Consultation
-	if err := workflow.ExecuteLocalActivity(dbCtx, a.RecordConsultation, activities.RecordConsultationInput{
-		Consultation: c.in.Consultation, Actor: c.in.Actor,
-	}).Get(ctx, &rec); err != nil {
+	var err error
+	if bounded {
+		err = workflow.ExecuteLocalActivity(boundedDBOptions(ctx, "Record the consultation"), a.RecordConsultation, in).Get(ctx, &rec)
+		var timeout *temporal.TimeoutError
+		if errors.As(err, &timeout) {
+			err = workflow.ExecuteActivity(durableOptions(ctx, "Record the consultation"), a.RecordConsultation, in).Get(ctx, &rec)
+		}
+	} else {
+		err = workflow.ExecuteLocalActivity(dbOptions(ctx), a.RecordConsultation, in).Get(ctx, &rec)
+	}
+	if err != nil {
 		c.err = err
 		return nil, fmt.Errorf("record consultation: %w", err)
 	}
