@@ -3,7 +3,6 @@ package store
 import (
 	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -217,19 +216,22 @@ func MustJSON(v any) JSON {
 }
 
 // StringList is a list of strings stored as a JSON array.
-type StringList []string
+type StringList = jsonList[string]
 
-// Value stores the list as a JSON array.
-func (l StringList) Value() (driver.Value, error) {
+// jsonList is a list stored as a JSON array.
+type jsonList[T any] []T
+
+// Value stores the list as a JSON array, [] when empty.
+func (l jsonList[T]) Value() (driver.Value, error) {
 	if l == nil {
 		return "[]", nil
 	}
-	b, err := json.Marshal([]string(l))
+	b, err := json.Marshal([]T(l))
 	return string(b), err
 }
 
 // Scan reads a JSON array.
-func (l *StringList) Scan(src any) error {
+func (l *jsonList[T]) Scan(src any) error {
 	var b []byte
 	switch v := src.(type) {
 	case nil:
@@ -240,10 +242,10 @@ func (l *StringList) Scan(src any) error {
 	case string:
 		b = []byte(v)
 	default:
-		return fmt.Errorf("scan string list: unsupported type %T", src)
+		return fmt.Errorf("scan list: unsupported type %T", src)
 	}
-	if err := json.Unmarshal(b, (*[]string)(l)); err != nil {
-		return errors.Join(errors.New("scan string list"), err)
+	if err := json.Unmarshal(b, (*[]T)(l)); err != nil {
+		return fmt.Errorf("scan list: %w", err)
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -132,36 +130,7 @@ func rowOf(p *Policy) policyRow {
 }
 
 // secondsList is a list of whole seconds stored as a JSON array.
-type secondsList []int64
-
-// Value stores the list as a JSON array, [] when empty.
-func (l secondsList) Value() (driver.Value, error) {
-	if l == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal([]int64(l))
-	return string(b), err
-}
-
-// Scan reads a JSON array.
-func (l *secondsList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*l = nil
-		return nil
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("scan seconds list: unsupported type %T", src)
-	}
-	if err := json.Unmarshal(b, (*[]int64)(l)); err != nil {
-		return fmt.Errorf("scan seconds list: %w", err)
-	}
-	return nil
-}
+type secondsList = jsonList[int64]
 
 // GetPolicy reads the policy tenantID stored. stored is false, with a nil
 // policy, when the tenant stored none: the configured default applies. A

@@ -118,10 +118,16 @@ func (r DecisionRequest) Validate() error {
 		return &FieldError{"comment", "must not contain control characters other than tabs and line breaks"}
 	case r.DeciderID == "":
 		return &FieldError{"deciderId", "is required: a decision must name its decider"}
-	case utf8.RuneCountInString(r.DeciderID) > MaxUserIDChars || !store.ValidText(r.DeciderID, false):
-		return &FieldError{"deciderId", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
-	case utf8.RuneCountInString(r.DeciderName) > MaxUserIDChars || !store.ValidText(r.DeciderName, false):
-		return &FieldError{"deciderName", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
+	}
+	return checkPerson("deciderId", r.DeciderID, "deciderName", r.DeciderName)
+}
+
+// checkPerson checks a person's id and name fit what the database stores.
+func checkPerson(idField, id, nameField, name string) error {
+	for _, f := range []struct{ field, value string }{{idField, id}, {nameField, name}} {
+		if utf8.RuneCountInString(f.value) > MaxUserIDChars || !store.ValidText(f.value, false) {
+			return &FieldError{f.field, fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
+		}
 	}
 	return nil
 }
@@ -146,13 +152,13 @@ const MaxQuestionBytes = MaxCommentBytes
 // Validate checks what a change says; required says whether Text must be
 // given (a question, an answer) or may be empty (a withdrawal comment).
 func (r ChangeRequest) Validate(required bool) error {
-	switch {
-	case r.ActorID == "":
+	if r.ActorID == "" {
 		return &FieldError{"actorId", "is required"}
-	case utf8.RuneCountInString(r.ActorID) > MaxUserIDChars || !store.ValidText(r.ActorID, false):
-		return &FieldError{"actorId", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
-	case utf8.RuneCountInString(r.ActorName) > MaxUserIDChars || !store.ValidText(r.ActorName, false):
-		return &FieldError{"actorName", fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
+	}
+	if err := checkPerson("actorId", r.ActorID, "actorName", r.ActorName); err != nil {
+		return err
+	}
+	switch {
 	case required && strings.TrimSpace(r.Text) == "":
 		return &FieldError{"text", "is required"}
 	case len(r.Text) > MaxQuestionBytes:
