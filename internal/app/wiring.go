@@ -224,7 +224,7 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 	if err != nil {
 		return nil, err
 	}
-	pending := telemetry.VisibilityCount(tc, telemetry.PendingEscalationsQuery(contract.EscalationWorkflow, cfg.TemporalTaskQueue))
+	pending := telemetry.VisibilityCount(tc, contract.WaitingQuery(cfg.TemporalTaskQueue))
 	if err := tel.Metrics.RegisterPending(pending, telemetry.PendingOptions{}); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

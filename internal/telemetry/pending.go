@@ -2,8 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,18 +15,6 @@ type CountFunc func(ctx context.Context) (int64, error)
 // WorkflowCounter is the part of the Temporal client a visibility count needs.
 type WorkflowCounter interface {
 	CountWorkflow(ctx context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error)
-}
-
-// PendingEscalationsQuery is the visibility query of the escalations waiting
-// for a decision on one task queue. Visibility is the truth across replicas
-// (a per-process counter is not), and unlike a database count it needs no
-// tenant scope that row-level security would ask for.
-func PendingEscalationsQuery(workflowType, taskQueue string) string {
-	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND ApprovalStatus = 'pending'", workflowType)
-	if taskQueue != "" && !strings.ContainsAny(taskQueue, `'"\`) {
-		q += fmt.Sprintf(" AND TaskQueue = '%s'", taskQueue)
-	}
-	return q
 }
 
 // VisibilityCount counts the workflows matching query in the client's namespace.

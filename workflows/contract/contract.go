@@ -9,8 +9,13 @@
 package contract
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
 // Workflow types.
@@ -97,4 +102,17 @@ var approvalConsultationNamespace = uuid.MustParse("3f1f9d8e-4b7a-4c2e-9a51-6f0e
 // derives from the approval id, so every retry arrives at the same one.
 func ApprovalConsultationID(approvalID string) string {
 	return uuid.NewSHA1(approvalConsultationNamespace, []byte(approvalID)).String()
+}
+
+// WaitingQuery is the visibility query of the escalations waiting for a
+// decision (pending, or waiting for an answer), on taskQueue when it is
+// safe to quote. Visibility is the truth across replicas (a per-process
+// counter is not), and unlike a database count it needs no tenant scope.
+func WaitingQuery(taskQueue string) string {
+	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND %s IN ('%s', '%s')",
+		EscalationWorkflow, ApprovalStatusKey.GetName(), store.StatusPending, store.StatusInfoRequested)
+	if taskQueue != "" && !strings.ContainsAny(taskQueue, `'"\`) {
+		q += fmt.Sprintf(" AND TaskQueue = '%s'", taskQueue)
+	}
+	return q
 }
