@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
 )
 
 // waitInFlight waits (briefly) until the clients have at least want
@@ -271,7 +273,7 @@ func TestDrillTwoOfEachSIGTERM(t *testing.T) {
 		case st == nil:
 			t.Errorf("%s did not exit within 30s of SIGTERM (SHUTDOWN_GRACE=%s)", p.name, shutdownGrace)
 		case !st.Success():
-			t.Errorf("%s: want a clean exit after SIGTERM, got %v\n%s", p.name, st, tail(p.log, 40))
+			t.Errorf("%s: want a clean exit after SIGTERM, got %v\n%s", p.name, st, temporalcluster.Tail(p.log, 40))
 		}
 	}
 	wait()

@@ -1,7 +1,6 @@
 package drills
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -61,7 +61,7 @@ type proc struct {
 func (p *proc) start() {
 	p.t.Helper()
 	if err := p.tryStart(); err != nil {
-		p.t.Fatalf("%s: %v\n%s", p.name, err, tail(p.log, 40))
+		p.t.Fatalf("%s: %v\n%s", p.name, err, temporalcluster.Tail(p.log, 40))
 	}
 }
 
@@ -148,7 +148,7 @@ func (p *proc) signal(sig syscall.Signal) {
 	}
 	select {
 	case <-done:
-		p.t.Fatalf("%s had exited before %s: %v\n%s", p.name, sig, p.exitState(), tail(p.log, 40))
+		p.t.Fatalf("%s had exited before %s: %v\n%s", p.name, sig, p.exitState(), temporalcluster.Tail(p.log, 40))
 	default:
 	}
 	if err := cmd.Process.Signal(sig); err != nil {
@@ -191,10 +191,10 @@ func (p *proc) terminate(sig syscall.Signal, limit time.Duration) {
 	p.signal(sig)
 	st := p.wait(limit)
 	if st == nil {
-		p.t.Fatalf("%s did not exit within %s of %s\n%s", p.name, limit, sig, tail(p.log, 40))
+		p.t.Fatalf("%s did not exit within %s of %s\n%s", p.name, limit, sig, temporalcluster.Tail(p.log, 40))
 	}
 	if !st.Success() {
-		p.t.Errorf("%s: want a clean exit after %s, got %v\n%s", p.name, sig, st, tail(p.log, 40))
+		p.t.Errorf("%s: want a clean exit after %s, got %v\n%s", p.name, sig, st, temporalcluster.Tail(p.log, 40))
 	}
 }
 
@@ -204,7 +204,7 @@ func (p *proc) checkAlive() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil && !p.stopped && p.state != nil {
-		p.t.Errorf("%s exited on its own: %v\n%s", p.name, p.state, tail(p.log, 40))
+		p.t.Errorf("%s exited on its own: %v\n%s", p.name, p.state, temporalcluster.Tail(p.log, 40))
 	}
 }
 
@@ -226,28 +226,6 @@ func (p *proc) cleanup() {
 	case <-done:
 	case <-time.After(10 * time.Second):
 	}
-}
-
-// tail returns the last n lines of a log file.
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log %s: %v)", path, err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > 4*n {
-			lines = lines[len(lines)-n:]
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return fmt.Sprintf("--- last %d lines of %s ---\n%s", len(lines), path, strings.Join(lines, "\n"))
 }
 
 func freeAddr(t testing.TB) string {
@@ -330,7 +308,7 @@ func newCluster(t *testing.T) *cluster {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range c.procs {
-				t.Log(tail(p.log, 60))
+				t.Log(temporalcluster.Tail(p.log, 60))
 			}
 		}
 		if keep := os.Getenv("DRILLS_KEEP_LOGS"); keep != "" {

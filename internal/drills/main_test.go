@@ -3,11 +3,12 @@ package drills
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
 )
 
 // binary is the orchestrator built once for this test binary; temporalCLI is
@@ -45,29 +46,10 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "orchestrator")
 	start := time.Now()
-	if err := build(binary); err != nil {
+	if err := temporalcluster.BuildOrchestrator(binary); err != nil {
 		fmt.Fprintln(os.Stderr, "build the orchestrator binary:", err)
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "drills: %s profile; built %s in %s\n", prof.name, binary, time.Since(start).Round(time.Millisecond))
 	return m.Run()
-}
-
-// build compiles the repository's main package (the module root) into out.
-func build(out string) error {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if root == "" || root == "." {
-		return fmt.Errorf("no go.mod above the drills package")
-	}
-	// No -trimpath: the build then shares the cache of `go test`.
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%w\n%s", err, b)
-	}
-	return nil
 }
