@@ -278,10 +278,11 @@ func newWorker(cfg *config.Config, s *store.Store, tc client.Client, log *slog.L
 
 // setWorkflowCacheSize bounds the worker's workflow cache
 // (WORKER_WORKFLOW_CACHE_SIZE). Escalations wait for days, and the SDK keeps
-// every execution it ran in memory up to its default of 10,000 (about 70 KB
-// each); bounded, the least recently used waiting escalation is evicted and
-// replayed from its history on its next event, which costs that event one
-// history fetch and a replay (docs/benchmarks.md has the figures).
+// every execution it ran in memory up to its default of 10,000 (about 85 KB
+// each, measured); bounded, the least recently used waiting escalation is
+// evicted and replayed from its history on its next event, which costs
+// that event one history fetch and a replay (docs/benchmarks.md has the
+// figures).
 //
 // The Go SDK holds this size in a package variable shared by every worker of
 // the process and reads it when the first worker starts, so it cannot be a

@@ -38,7 +38,7 @@ const (
 // The worker's workflow cache (WORKER_WORKFLOW_CACHE_SIZE): how many
 // workflow executions it keeps in memory between their tasks. The SDK's own
 // default (10,000) lets memory grow with every waiting escalation, about
-// 70 KB each; an escalation evicted from the cache is replayed from its
+// 85 KB each; an escalation evicted from the cache is replayed from its
 // history on its next event instead. Below the minimum the cache could fill
 // with executions whose tasks are running (which cannot be evicted) and
 // refuse new ones.

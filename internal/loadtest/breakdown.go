@@ -29,6 +29,7 @@ type stepTimes struct {
 	ActivityWait  time.Duration // activities: scheduled → started
 	ActivityRun   time.Duration // activities: started → completed
 	Tasks, Activs int
+	Events        int // history events in the step
 }
 
 // Breakdown is the median of each part over the sampled workflows.
@@ -40,7 +41,7 @@ type Breakdown struct {
 	// when it is not comparable, e.g. baselines).
 	Client                                             time.Duration
 	Span, TaskWait, TaskRun, ActivityWait, ActivityRun time.Duration
-	Tasks, Activities                                  float64
+	Tasks, Activities, Events                          float64
 }
 
 // updateStep cuts the step of the update named name out of a history: from
@@ -86,6 +87,7 @@ func stepOf(events []*historypb.HistoryEvent) stepTimes {
 	}
 	at := func(e *historypb.HistoryEvent) time.Time { return e.GetEventTime().AsTime() }
 	st.Span = at(events[len(events)-1]).Sub(at(events[0]))
+	st.Events = len(events)
 	byID := make(map[int64]*historypb.HistoryEvent, len(events))
 	for _, e := range events {
 		byID[e.GetEventId()] = e
@@ -170,9 +172,10 @@ func breakdown(ctx context.Context, c client.Client, label, step string, ids []s
 	for _, st := range all {
 		b.Tasks += float64(st.Tasks)
 		b.Activities += float64(st.Activs)
+		b.Events += float64(st.Events)
 	}
-	b.Tasks /= float64(len(all))
-	b.Activities /= float64(len(all))
+	n := float64(len(all))
+	b.Tasks, b.Activities, b.Events = b.Tasks/n, b.Activities/n, b.Events/n
 	return b, nil
 }
 

@@ -95,11 +95,11 @@ type ServerReport struct {
 	PeakRSSBytes                         int64
 	ChatwootMessages                     int
 	// CPU is each process group's use during the concurrent product
-	// window; CPUFloor during the concurrent floor window.
-	CPU, CPUFloor []CPUShare
-	Breakdowns    []*Breakdown
-	Profiles      []string
-	Took          time.Duration
+	// window; CPUFloor and CPUNaive during the baselines' windows.
+	CPU, CPUFloor, CPUNaive []CPUShare
+	Breakdowns              []*Breakdown
+	Profiles                []string
+	Took                    time.Duration
 }
 
 type env struct {
@@ -201,7 +201,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 		cl, err := startCluster(ctx, clusterOptions{
-			Tools: *opts.Cluster, AdminURL: opts.PostgresAdminURL, Binary: e.binary, Dir: cdir, Log: opts.Log,
+			Tools: *opts.Cluster, AdminURL: opts.PostgresAdminURL, Binary: opts.Binary, Dir: cdir, Log: opts.Log,
 			Overlay: filepath.Join(opts.SourceDir, "deploy", "temporal", "dynamicconfig", "orchestrator.yaml"),
 		})
 		if err != nil {
@@ -275,9 +275,10 @@ func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 	e.logf("%s: product, %d concurrent", srv.Name, e.opts.Concurrency)
 	meter := startCPUMeter(e.cpuGroups(srv, orc)...)
 	orc.startProfile()
+	perf := e.startPerf(ctx, childrenNamed(srv.comm), slug(srv.Name)+"-product")
 	sr.Product = e.product(ctx, orc, e.opts.Concurrency, e.opts.Duration)
 	sr.CPU = meter.stop()
-	sr.Profiles = e.keepProfiles(orc.writeProfiles(), slug(srv.Name))
+	sr.Profiles = append(e.keepProfiles(orc.writeProfiles(), slug(srv.Name)), perf()...)
 	sr.PeakRSSBytes = memStatus(orc.pid(), "VmHWM")
 	e.waitNotifications(ctx, firstConv, 60*time.Second)
 	sr.ChatwootMessages = e.countMessages(firstConv)
@@ -299,6 +300,20 @@ func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 			sr.Breakdowns = append(sr.Breakdowns, bd)
 		}
 	}
+	// What one escalation costs the server, in events: its own history and
+	// its consultation's so far (waiting to be started).
+	ids := sr.Product.ids.list()
+	for _, w := range []struct {
+		step string
+		ids  []string
+	}{{"whole escalation", escalationIDs(ids)}, {"its consultation so far", consultationIDs(ids)}} {
+		bd, err := breakdown(ctx, srv.Client, fmt.Sprintf("product, %d concurrent", e.opts.Concurrency), w.step, w.ids,
+			e.opts.BreakdownSamples, wholeHistory)
+		if err != nil {
+			return nil, err
+		}
+		sr.Breakdowns = append(sr.Breakdowns, bd)
+	}
 
 	queue := "bench-baselines-" + slug(srv.Name)
 	w := worker.New(srv.Client, queue, worker.Options{})
@@ -310,10 +325,14 @@ func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 	e.logf("%s: baselines", srv.Name)
 	sr.FloorAlone = e.baseline(ctx, srv.Client, queue, "BenchFloor", 1, e.opts.Duration/3)
 	meter = startCPUMeter(e.cpuGroups(srv, nil)...)
+	perf = e.startPerf(ctx, childrenNamed(srv.comm), slug(srv.Name)+"-floor")
 	sr.Floor = e.baseline(ctx, srv.Client, queue, "BenchFloor", e.opts.Concurrency, e.opts.Duration)
 	sr.CPUFloor = meter.stop()
+	sr.Profiles = append(sr.Profiles, perf()...)
 	sr.NaiveAlone = e.baseline(ctx, srv.Client, queue, "BenchNaive", 1, e.opts.Duration/3)
+	meter = startCPUMeter(e.cpuGroups(srv, nil)...)
 	sr.Naive = e.baseline(ctx, srv.Client, queue, "BenchNaive", e.opts.Concurrency, e.opts.Duration)
+	sr.CPUNaive = meter.stop()
 	for _, r := range []*Result{sr.Floor, sr.Naive} {
 		bd, err := breakdown(ctx, srv.Client, fmt.Sprintf("%s, %d concurrent", r.Name, r.Concurrency), "whole",
 			r.ids.list(), e.opts.BreakdownSamples, wholeHistory)
@@ -342,6 +361,14 @@ func (e *env) cpuGroups(srv *server, orc *orchestrator) []cpuGroup {
 	return groups
 }
 
+func consultationIDs(approvalIDs []string) []string {
+	out := make([]string, len(approvalIDs))
+	for i, id := range approvalIDs {
+		out[i] = contract.ConsultationWorkflowID(contract.ApprovalConsultationID(id))
+	}
+	return out
+}
+
 func escalationIDs(approvalIDs []string) []string {
 	out := make([]string, len(approvalIDs))
 	for i, id := range approvalIDs {
@@ -353,18 +380,18 @@ func escalationIDs(approvalIDs []string) []string {
 // product drives create → decide (approve) → consultation visible.
 func (e *env) product(ctx context.Context, orc *orchestrator, concurrency int, d time.Duration) *Result {
 	r := newResult("product", concurrency, d, "create", "decide", "visible")
-	var errs atomic.Int64
+	var t tally
 	e.drive(ctx, concurrency, d, func(ctx context.Context) {
 		start := time.Now()
 		id, err := e.create(ctx, orc)
 		if err != nil {
-			countErr(ctx, &errs, err, &r.firstErr)
+			t.fail(ctx, err)
 			return
 		}
 		created := time.Now()
 		r.Steps["create"].add(created.Sub(start))
 		if _, err := orc.call(ctx, "PATCH", "/api/approvals/"+id, orc.ceo, map[string]any{"status": "approved"}, http.StatusOK); err != nil {
-			countErr(ctx, &errs, err, &r.firstErr)
+			t.fail(ctx, err)
 			return
 		}
 		decided := time.Now()
@@ -375,6 +402,7 @@ func (e *env) product(ctx context.Context, orc *orchestrator, concurrency int, d
 				break
 			}
 			if ctx.Err() != nil {
+				t.fail(ctx, ctx.Err())
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -383,7 +411,7 @@ func (e *env) product(ctx context.Context, orc *orchestrator, concurrency int, d
 		r.E2E.add(time.Since(start))
 		r.ids.add(id)
 	})
-	r.Completed, r.Errors = r.E2E.n(), int(errs.Load())
+	t.into(r)
 	return r
 }
 
@@ -409,40 +437,63 @@ func (e *env) create(ctx context.Context, orc *orchestrator) (string, error) {
 func (e *env) baseline(ctx context.Context, c client.Client, queue, wf string, concurrency int, d time.Duration) *Result {
 	name := map[string]string{"BenchNaive": "naive", "BenchFloor": "floor"}[wf]
 	r := newResult(name, concurrency, d)
-	var errs, seq atomic.Int64
+	var t tally
+	var seq atomic.Int64
 	e.drive(ctx, concurrency, d, func(ctx context.Context) {
 		start := time.Now()
 		id := fmt.Sprintf("bench-%s-%d-%d", name, start.UnixNano(), seq.Add(1))
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, wf)
-		if err == nil {
-			err = c.SignalWorkflow(ctx, id, run.GetRunID(), baselineSignal, nil)
-		}
-		if err == nil {
-			err = run.Get(ctx, nil)
+		if err != nil {
+			err = fmt.Errorf("start: %w", err)
+		} else if err = c.SignalWorkflow(ctx, id, run.GetRunID(), baselineSignal, nil); err != nil {
+			err = fmt.Errorf("signal: %w", err)
+		} else if err = run.Get(ctx, nil); err != nil {
+			err = fmt.Errorf("result: %w", err)
 		}
 		if err != nil {
-			countErr(ctx, &errs, err, &r.firstErr)
+			t.fail(ctx, err)
 			return
 		}
 		r.E2E.add(time.Since(start))
 		r.ids.add(id)
 	})
-	r.Completed, r.Errors = r.E2E.n(), int(errs.Load())
+	t.into(r)
 	return r
 }
 
-// countErr counts a failure unless it is the end of the measuring window.
-func countErr(ctx context.Context, n *atomic.Int64, err error, first *atomic.Value) {
-	if ctx.Err() == nil {
-		n.Add(1)
-		first.CompareAndSwap(nil, err.Error())
+// tally counts what did not complete: a failure, or one cut by the end of
+// the measuring window.
+type tally struct {
+	errs, cut atomic.Int64
+	first     atomic.Value // the first error's text
+}
+
+func (t *tally) fail(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		t.cut.Add(1)
+		return
+	}
+	t.errs.Add(1)
+	t.first.CompareAndSwap(nil, err.Error())
+}
+
+// into records the counts in r.
+func (t *tally) into(r *Result) {
+	r.Completed, r.Errors, r.Cut = r.E2E.n(), int(t.errs.Load()), int(t.cut.Load())
+	if v, ok := t.first.Load().(string); ok {
+		r.firstErr.Store(v)
 	}
 }
 
-// drive runs fn in concurrency loops for d.
+// drive runs fn in concurrency loops for d. The window ends by
+// cancellation, not by a deadline on the context: the Temporal frontend
+// refuses a long poll (the result of a workflow) with less than 2 s left
+// before its deadline, which would count escalations started near the end
+// of the window as failures rather than as cut.
 func (e *env) drive(ctx context.Context, concurrency int, d time.Duration, fn func(context.Context)) {
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer time.AfterFunc(d, cancel).Stop()
 	var wg sync.WaitGroup
 	for i := 0; i < concurrency; i++ {
 		wg.Add(1)

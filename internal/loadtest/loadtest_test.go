@@ -140,7 +140,7 @@ func escalationHistory() []*historypb.HistoryEvent {
 func TestUpdateStep(t *testing.T) {
 	h := escalationHistory()
 	create, ok := updateStep(h, "created")
-	want := stepTimes{Span: 72 * time.Millisecond, TaskWait: 10 * time.Millisecond, TaskRun: 60 * time.Millisecond, Tasks: 1}
+	want := stepTimes{Span: 72 * time.Millisecond, TaskWait: 10 * time.Millisecond, TaskRun: 60 * time.Millisecond, Tasks: 1, Events: 6}
 	if !ok || create != want {
 		t.Fatalf("create: got %+v (%v), want %+v", create, ok, want)
 	}
@@ -148,7 +148,7 @@ func TestUpdateStep(t *testing.T) {
 	// at the workflow's start, and ends at its completion.
 	decide, ok := updateStep(h, "decide")
 	want = stepTimes{Span: 81 * time.Millisecond, TaskWait: 11 * time.Millisecond, TaskRun: 36 * time.Millisecond,
-		ActivityWait: 2 * time.Millisecond, ActivityRun: 30 * time.Millisecond, Tasks: 2, Activs: 1}
+		ActivityWait: 2 * time.Millisecond, ActivityRun: 30 * time.Millisecond, Tasks: 2, Activs: 1, Events: 11}
 	if !ok || decide != want {
 		t.Fatalf("decide: got %+v (%v), want %+v", decide, ok, want)
 	}
@@ -160,7 +160,7 @@ func TestUpdateStep(t *testing.T) {
 		t.Fatal("an update without its completion must not be found")
 	}
 	whole, ok := wholeHistory(h)
-	if !ok || whole.Span != 5082*time.Millisecond || whole.Tasks != 3 || whole.Activs != 1 {
+	if !ok || whole.Span != 5082*time.Millisecond || whole.Tasks != 3 || whole.Activs != 1 || whole.Events != 19 {
 		t.Fatalf("whole: got %+v", whole)
 	}
 }

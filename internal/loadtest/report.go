@@ -57,13 +57,13 @@ func (s *ServerReport) markdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n### On the %s (%s)\n\n", s.Name, s.Took.Round(time.Second))
 	p("%s.\n\n", s.Detail)
-	p("| shape | concurrency | completed | errors | rate (esc/s) | e2e p50 ms | p95 | p99 |\n|---|---|---|---|---|---|---|---|\n")
+	p("| shape | concurrency | completed | errors | cut by the window's end | rate (esc/s) | e2e p50 ms | p95 | p99 |\n|---|---|---|---|---|---|---|---|---|\n")
 	all := []*Result{s.Product, s.Naive, s.Floor, s.ProductAlone, s.NaiveAlone, s.FloorAlone}
 	for _, x := range all {
 		if x == nil {
 			continue
 		}
-		p("| %s | %d | %d | %d | %.1f | %s | %s | %s |\n", x.Name, x.Concurrency, x.Completed, x.Errors, x.Rate(),
+		p("| %s | %d | %d | %d | %d | %.1f | %s | %s | %s |\n", x.Name, x.Concurrency, x.Completed, x.Errors, x.Cut, x.Rate(),
 			ms(x.E2E.quantile(.5)), ms(x.E2E.quantile(.95)), ms(x.E2E.quantile(.99)))
 	}
 	for _, x := range all {
@@ -94,32 +94,41 @@ func (s *ServerReport) markdown(w io.Writer) {
 	p("| peak RSS of the orchestrator under load | %.1f MiB | ≤ 150 MiB | %s |\n", float64(s.PeakRSSBytes)/mib, yesNo(s.PeakRSSBytes <= 150*mib))
 	p("\nChatwoot messages posted (notes and customer links): %d.\n", s.ChatwootMessages)
 
-	p("\nCPU used, in cores (the machine has %d):\n\n| process | product, %d concurrent | floor, %d concurrent |\n|---|---|---|\n",
-		runtime.NumCPU(), pr.Concurrency, s.Floor.Concurrency)
-	floor := map[string]float64{}
-	for _, c := range s.CPUFloor {
-		floor[c.Name] = c.Cores
+	p("\nCPU used, in cores (the machine has %d), and per completed escalation or workflow:\n\n"+
+		"| process | product, %d concurrent | naive, %d concurrent | floor, %d concurrent |\n|---|---|---|---|\n",
+		runtime.NumCPU(), pr.Concurrency, s.Naive.Concurrency, s.Floor.Concurrency)
+	cell := func(shares []CPUShare, r *Result, name string) string {
+		for _, c := range shares {
+			if c.Name != name {
+				continue
+			}
+			if name == "idle" || name == "other processes" || r.Completed == 0 {
+				return fmt.Sprintf("%.2f", c.Cores)
+			}
+			return fmt.Sprintf("%.2f (%.1f ms each)", c.Cores, c.Cores*r.Duration.Seconds()*1000/float64(r.Completed))
+		}
+		return "—"
 	}
 	for _, c := range s.CPU {
-		f := "—"
-		if v, ok := floor[c.Name]; ok {
-			f = fmt.Sprintf("%.2f", v)
-		}
-		p("| %s | %.2f | %s |\n", c.Name, c.Cores, f)
+		p("| %s | %s | %s | %s |\n", c.Name, cell(s.CPU, pr, c.Name), cell(s.CPUNaive, s.Naive, c.Name), cell(s.CPUFloor, s.Floor, c.Name))
 	}
 
 	p("\nWhere the time goes, from the workflows' histories (medians over the sampled workflows, ms): a workflow task waits " +
 		"(scheduled → started: the server's queues, matching, a busy worker), then runs on the worker (started → completed: workflow " +
 		"code and local activities: the database writes, the inline Chatwoot attempts); activities likewise. *Client* is the latency " +
 		"the client saw for the same step; client minus span is HTTP, the API and the round trips to the frontend.\n\n")
-	p("| step | sampled | client | span in history | task wait | task run | activity wait | activity run | tasks | activities |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| step | sampled | client | span in history | task wait | task run | activity wait | activity run | tasks | activities | events |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, b := range s.Breakdowns {
-		p("| %s: %s | %d | %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n", b.Label, b.Step, b.Samples, ms(b.Client), ms(b.Span),
-			ms(b.TaskWait), ms(b.TaskRun), ms(b.ActivityWait), ms(b.ActivityRun), b.Tasks, b.Activities)
+		client := "—"
+		if b.Client > 0 {
+			client = ms(b.Client)
+		}
+		p("| %s: %s | %d | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f |\n", b.Label, b.Step, b.Samples, client, ms(b.Span),
+			ms(b.TaskWait), ms(b.TaskRun), ms(b.ActivityWait), ms(b.ActivityRun), b.Tasks, b.Activities, b.Events)
 	}
 	if len(s.Profiles) > 0 {
-		p("\nProfiles of the orchestrator over the concurrent product window: %s\n", strings.Join(s.Profiles, ", "))
+		p("\nProfiles over the concurrent windows (the orchestrator's pprof; the Temporal server's perf): %s\n", strings.Join(s.Profiles, ", "))
 	}
 }
 

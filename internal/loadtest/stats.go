@@ -54,10 +54,13 @@ type Result struct {
 	Duration    time.Duration
 	Completed   int
 	Errors      int
-	E2E         *samples
-	Steps       map[string]*samples // create, decide, visible (product only)
-	firstErr    atomic.Value        // the first error, for the report
-	ids         idList              // of the completed escalations or workflows
+	// Cut counts escalations or workflows still in flight when the window
+	// ended (not counted as completed or as errors).
+	Cut      int
+	E2E      *samples
+	Steps    map[string]*samples // create, decide, visible (product only)
+	firstErr atomic.Value        // the first error, for the report
+	ids      idList              // of the completed escalations or workflows
 }
 
 func newResult(name string, concurrency int, d time.Duration, steps ...string) *Result {
