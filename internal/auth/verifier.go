@@ -41,10 +41,15 @@ type VerifierConfig struct {
 	// token naming a key id not seen yet, so this bounds what a stream of
 	// forged tokens can cost the issuer.
 	JWKSMinRefresh time.Duration
-	// Now is the clock of the refresh throttle; time.Now when nil (tests).
+	// Now is the clock of the refresh throttle and of the verified-token
+	// cache; time.Now when nil (tests).
 	Now func() time.Time
 	// Approvers is the rule for who approves where; DefaultApprovers when nil.
 	Approvers *Approvers
+	// TokenCacheSize is how many verified tokens are answered from memory
+	// until their expiry (at most five minutes); DefaultTokenCacheSize when
+	// zero, none when negative.
+	TokenCacheSize int
 }
 
 const (
@@ -79,6 +84,8 @@ type Verifier struct {
 	// keys outlives failed discovery attempts so that its throttle holds
 	// across them; nil until the JWKS URL is known.
 	keys *keySet
+	// verified is nil when the cache is off.
+	verified *tokenCache
 }
 
 // discovery is one attempt shared by every caller that needs it, so that a
@@ -125,6 +132,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	if cfg.JWKSURL != "" {
 		v.keys = v.newKeySet(cfg.JWKSURL)
+	}
+	switch size := cfg.TokenCacheSize; {
+	case size == 0:
+		v.verified = newTokenCache(DefaultTokenCacheSize, cfg.Now)
+	case size > 0:
+		v.verified = newTokenCache(size, cfg.Now)
 	}
 	return v, nil
 }
@@ -257,6 +270,7 @@ func (v *Verifier) build(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	return oidc.NewVerifier(v.cfg.IssuerURL, &probedKeySet{inner: keys}, &oidc.Config{
 		ClientID:             v.cfg.Audience,
 		SupportedSigningAlgs: v.algs,
+		Now:                  v.cfg.Now,
 	}), nil
 }
 
@@ -269,6 +283,11 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 	}
 	if len(rawToken) > MaxTokenSize {
 		return nil, reject(reasonTooLarge, fmt.Errorf("token is %d bytes, limit %d", len(rawToken), MaxTokenSize))
+	}
+	if v.verified != nil {
+		if p, ok := v.verified.get(rawToken); ok {
+			return p, nil
+		}
 	}
 	jwt, err := splitJWT(rawToken)
 	if err != nil {
@@ -304,7 +323,11 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Principal, err
 	if v.cfg.Approvers != nil {
 		rule = *v.cfg.Approvers
 	}
-	return claims.principal(v.cfg.Audience, rule), nil
+	p := claims.principal(v.cfg.Audience, rule)
+	if v.verified != nil {
+		v.verified.put(rawToken, p, tok.Expiry)
+	}
+	return p, nil
 }
 
 // checkAccessTokenType closes the gap go-oidc leaves: it verifies any JWT the
