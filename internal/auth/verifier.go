@@ -133,10 +133,11 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.JWKSURL != "" {
 		v.keys = v.newKeySet(cfg.JWKSURL)
 	}
-	switch size := cfg.TokenCacheSize; {
-	case size == 0:
-		v.verified = newTokenCache(DefaultTokenCacheSize, cfg.Now)
-	case size > 0:
+	size := cfg.TokenCacheSize
+	if size == 0 {
+		size = DefaultTokenCacheSize
+	}
+	if size > 0 {
 		v.verified = newTokenCache(size, cfg.Now)
 	}
 	return v, nil

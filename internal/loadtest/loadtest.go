@@ -361,18 +361,21 @@ func (e *env) cpuGroups(srv *server, orc *orchestrator) []cpuGroup {
 	return groups
 }
 
-func consultationIDs(approvalIDs []string) []string {
-	out := make([]string, len(approvalIDs))
-	for i, id := range approvalIDs {
-		out[i] = contract.ConsultationWorkflowID(contract.ApprovalConsultationID(id))
-	}
-	return out
+func escalationIDs(approvalIDs []string) []string {
+	return workflowIDs(approvalIDs, contract.EscalationWorkflowID)
 }
 
-func escalationIDs(approvalIDs []string) []string {
+func consultationIDs(approvalIDs []string) []string {
+	return workflowIDs(approvalIDs, func(id string) string {
+		return contract.ConsultationWorkflowID(contract.ApprovalConsultationID(id))
+	})
+}
+
+// workflowIDs maps approval ids to the ids of their workflows.
+func workflowIDs(approvalIDs []string, id func(string) string) []string {
 	out := make([]string, len(approvalIDs))
-	for i, id := range approvalIDs {
-		out[i] = contract.EscalationWorkflowID(id)
+	for i, a := range approvalIDs {
+		out[i] = id(a)
 	}
 	return out
 }

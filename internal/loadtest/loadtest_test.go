@@ -190,3 +190,16 @@ func TestSamplesQuantile(t *testing.T) {
 		t.Fatalf("p99 of 1..100 ms: got %s", got)
 	}
 }
+
+// A latency target is not met by a shape that completed nothing, whose
+// quantiles read zero.
+func TestMetOnNeedsSamples(t *testing.T) {
+	var empty, some samples
+	some.add(time.Millisecond)
+	if got := metOn(true, &some, &empty); got != "no samples" {
+		t.Fatalf("with an empty side: %q", got)
+	}
+	if metOn(true, &some) != "yes" || metOn(false, &some) != "no" {
+		t.Fatal("with samples the comparison decides")
+	}
+}
