@@ -110,8 +110,9 @@ bench: tools cluster-tools build
 clean:
 	rm -rf bin
 
-# Fault drills at full size (internal/drills): real api/worker processes, a
-# Temporal dev server on disk, PostgreSQL and the Chatwoot stand-in, broken
-# under load. `make test` runs the same drills in their fast variant.
-drills: tools
-	DRILLS=full TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 45m -v ./internal/drills/
+# Fault drills at full size (internal/drills): real api/worker processes,
+# PostgreSQL and the Chatwoot stand-in, broken under load, each on a Temporal
+# dev server on disk and on a real cluster. `make test` runs the same drills
+# in their fast variant. DRILLS_SERVERS=devserver (or cluster) runs one side.
+drills: tools cluster-tools
+	DRILLS=full TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) test -count=1 -timeout 90m -v ./internal/drills/

@@ -27,8 +27,10 @@ import (
 // completes, dies with the server: the row says active, the workflow says
 // scheduled, and every end is refused with 409.
 func TestDrillTemporalRestartDuringConsultationStart(t *testing.T) {
-	logDuration(t)
-	c := newCluster(t)
+	eachServer(t, drillTemporalRestartDuringConsultationStart)
+}
+
+func drillTemporalRestartDuringConsultationStart(t *testing.T, c *cluster) {
 	api := c.addAPI()
 	c.addWorker()
 	d := newDriver(t, c, func() []string { return []string{baseURL(api)} })
@@ -88,7 +90,7 @@ func TestDrillTemporalRestartDuringConsultationStart(t *testing.T) {
 	if err := lock.Rollback(ctx); err != nil {
 		t.Fatalf("release the row: %v", err)
 	}
-	t.Logf("Temporal dev server SIGKILLed with the start's write waiting on the row; the client gave up (%s)", <-startDone)
+	t.Logf("Temporal (%s) SIGKILLed with the start's write waiting on the row; the client gave up (%s)", c.server, <-startDone)
 	// The worker holds the write; it lands while the server is down.
 	landed := false
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !landed; time.Sleep(100 * time.Millisecond) {

@@ -1,7 +1,8 @@
 // Package drills holds fault drills: tests that run the real orchestrator
-// binary (`api` and `worker` processes), a Temporal dev server with its state
-// on disk, PostgreSQL with row-level security in force and the Chatwoot
-// stand-in, break one of them under load (SIGKILL, SIGTERM, cut database
+// binary (`api` and `worker` processes), PostgreSQL with row-level security
+// in force and the Chatwoot stand-in, once on a Temporal dev server with its
+// state on disk and once on a real Temporal cluster on PostgreSQL
+// (internal/temporalcluster), break one of them under load (SIGKILL, SIGTERM, cut database
 // connections, an unreachable Chatwoot, a restarted Temporal server) and then
 // check the same invariants after every drill: every escalation reaches its
 // final state, exactly one audit row per transition, exactly one Chatwoot
@@ -9,9 +10,10 @@
 //
 // `go test ./internal/drills/` runs the fast variants (fewer escalations,
 // shorter outages); `make drills` sets DRILLS=full for the full ones. The
-// tests need TEMPORAL_CLI (the Makefile sets it) and PostgreSQL at
-// TEST_DATABASE_URL; without TEMPORAL_CLI they skip loudly, or fail when
-// CI=true.
+// tests need TEMPORAL_CLI, TEMPORAL_SERVER and TEMPORAL_SQL_TOOL (the
+// Makefile sets them) and PostgreSQL at TEST_DATABASE_URL; without them they
+// skip loudly, or fail when CI=true. On a real cluster the PostgreSQL cut
+// also cuts the Temporal server's own connections.
 //
 // The package has no code outside its tests.
 package drills

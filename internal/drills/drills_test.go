@@ -40,9 +40,9 @@ func logDuration(t *testing.T) {
 
 // Drill 1: the worker is SIGKILLed every 2–3 s while escalations are created
 // and decided concurrently, and restarted each time.
-func TestDrillWorkerSIGKILL(t *testing.T) {
-	logDuration(t)
-	c := newCluster(t)
+func TestDrillWorkerSIGKILL(t *testing.T) { eachServer(t, drillWorkerSIGKILL) }
+
+func drillWorkerSIGKILL(t *testing.T, c *cluster) {
 	api := c.addAPI()
 	w := c.addWorker()
 	d := newDriver(t, c, func() []string { return []string{baseURL(api)} })
@@ -77,9 +77,9 @@ func TestDrillWorkerSIGKILL(t *testing.T) {
 // created through API #1; more are being created when it is killed (their
 // clients retry with the same Idempotency-Key); all are decided through the
 // restarted API.
-func TestDrillAPISIGKILL(t *testing.T) {
-	logDuration(t)
-	c := newCluster(t)
+func TestDrillAPISIGKILL(t *testing.T) { eachServer(t, drillAPISIGKILL) }
+
+func drillAPISIGKILL(t *testing.T, c *cluster) {
 	api := c.addAPI()
 	c.addWorker()
 	d := newDriver(t, c, func() []string { return []string{baseURL(api)} })
@@ -116,9 +116,9 @@ func TestDrillAPISIGKILL(t *testing.T) {
 
 // Drill 3: every PostgreSQL connection of the drill's database is terminated
 // a few times mid-load.
-func TestDrillPostgresConnectionsCut(t *testing.T) {
-	logDuration(t)
-	c := newCluster(t)
+func TestDrillPostgresConnectionsCut(t *testing.T) { eachServer(t, drillPostgresConnectionsCut) }
+
+func drillPostgresConnectionsCut(t *testing.T, c *cluster) {
 	api := c.addAPI()
 	c.addWorker()
 	d := newDriver(t, c, func() []string { return []string{baseURL(api)} })
@@ -150,9 +150,9 @@ func TestDrillPostgresConnectionsCut(t *testing.T) {
 // with requests that hang past the client's 10 s timeout, then refusing
 // connections; after it is back, a couple of requests are applied but
 // answered too late (the echo-id reconciliation case).
-func TestDrillChatwootOutage(t *testing.T) {
-	logDuration(t)
-	c := newCluster(t)
+func TestDrillChatwootOutage(t *testing.T) { eachServer(t, drillChatwootOutage) }
+
+func drillChatwootOutage(t *testing.T, c *cluster) {
 	api := c.addAPI()
 	c.addWorker()
 	d := newDriver(t, c, func() []string { return []string{baseURL(api)} })
@@ -208,13 +208,15 @@ func TestDrillTemporalRestart(t *testing.T) {
 	for i := range kills {
 		kills[i] = syscall.SIGKILL
 	}
-	t.Run("graceful", func(t *testing.T) { temporalRestart(t, graceful) })
-	t.Run("sigkill", func(t *testing.T) { temporalRestart(t, kills) })
+	t.Run("graceful", func(t *testing.T) {
+		eachServer(t, func(t *testing.T, c *cluster) { temporalRestart(t, c, graceful) })
+	})
+	t.Run("sigkill", func(t *testing.T) {
+		eachServer(t, func(t *testing.T, c *cluster) { temporalRestart(t, c, kills) })
+	})
 }
 
-func temporalRestart(t *testing.T, signals []syscall.Signal) {
-	logDuration(t)
-	c := newCluster(t)
+func temporalRestart(t *testing.T, c *cluster, signals []syscall.Signal) {
 	api := c.addAPI()
 	c.addWorker()
 	d := newDriver(t, c, func() []string { return []string{baseURL(api)} })
@@ -233,7 +235,7 @@ func temporalRestart(t *testing.T, signals []syscall.Signal) {
 		} else {
 			c.temporal.terminate(sig, 30*time.Second)
 		}
-		t.Logf("Temporal dev server stopped with %s, %d escalations in flight; down for %s", sig, n, prof.temporalDowntime)
+		t.Logf("Temporal (%s) stopped with %s, %d escalations in flight; down for %s", c.server, sig, n, prof.temporalDowntime)
 		if n > 0 {
 			hit++
 		}
@@ -252,9 +254,9 @@ func temporalRestart(t *testing.T, signals []syscall.Signal) {
 // database; one api and one worker get SIGTERM under load. Clients retry a
 // connection error against the other api with the same Idempotency-Key; no
 // request may fail and no escalation may be lost or doubled.
-func TestDrillTwoOfEachSIGTERM(t *testing.T) {
-	logDuration(t)
-	c := newCluster(t)
+func TestDrillTwoOfEachSIGTERM(t *testing.T) { eachServer(t, drillTwoOfEachSIGTERM) }
+
+func drillTwoOfEachSIGTERM(t *testing.T, c *cluster) {
 	a1, a2 := c.addAPI(), c.addAPI()
 	w1, _ := c.addWorker(), c.addWorker()
 	d := newDriver(t, c, func() []string { return []string{baseURL(a1), baseURL(a2)} })

@@ -264,9 +264,12 @@ type cluster struct {
 	t   *testing.T
 	dir string
 
-	temporal     *proc
+	server       string // devServer or realCluster
+	temporal     temporalServer
 	temporalAddr string
 	tc           client.Client
+
+	clusterDBs []string // a real cluster's persistence and visibility databases
 
 	appURL   string // the unprivileged role's DATABASE_URL
 	adminURL string // the superuser on the same database (bypasses RLS)
@@ -281,8 +284,46 @@ type cluster struct {
 	procs   []*proc
 }
 
-func newCluster(t *testing.T) *cluster {
+// The Temporal services every drill runs against: the dev server that `make
+// run` starts, and a real cluster (internal/temporalcluster: frontend,
+// history and matching on PostgreSQL with SQL visibility), the shape of
+// docker-compose.yml and of every deployment that scales out.
+const (
+	devServer   = "devserver"
+	realCluster = "cluster"
+)
+
+// eachServer runs drill once on each Temporal service, as subtests named
+// after it. DRILLS_SERVERS (comma-separated) narrows the set for a local
+// run; CI runs both.
+func eachServer(t *testing.T, drill func(t *testing.T, c *cluster)) {
+	servers := []string{devServer, realCluster}
+	if v := os.Getenv("DRILLS_SERVERS"); v != "" {
+		servers = strings.Split(v, ",")
+	}
+	for _, s := range servers {
+		t.Run(s, func(t *testing.T) {
+			logDuration(t)
+			drill(t, newCluster(t, s))
+		})
+	}
+}
+
+// temporalServer is the Temporal service as a drill breaks it.
+type temporalServer interface {
+	// kill SIGKILLs the server and waits until it is gone.
+	kill()
+	// terminate sends sig and requires a clean exit within limit.
+	terminate(sig syscall.Signal, limit time.Duration)
+	// start brings it back on the same address and state.
+	start()
+}
+
+func newCluster(t *testing.T, server string) *cluster {
 	t.Helper()
+	if server != devServer && server != realCluster {
+		t.Fatalf("DRILLS_SERVERS: unknown Temporal service %q (want %s or %s)", server, devServer, realCluster)
+	}
 	appURL := storetest.NewPostgresDatabase(t) // skips or fails without PostgreSQL
 	dir := t.TempDir()
 	for _, d := range []string{"logs", "data", "temporal"} {
@@ -290,7 +331,7 @@ func newCluster(t *testing.T) *cluster {
 			t.Fatal(err)
 		}
 	}
-	c := &cluster{t: t, dir: dir, appURL: appURL}
+	c := &cluster{t: t, dir: dir, appURL: appURL, server: server}
 	u, err := url.Parse(appURL)
 	if err != nil {
 		t.Fatal(err)
@@ -344,19 +385,93 @@ func newCluster(t *testing.T) *cluster {
 	go func() { _ = isrv.Serve(ln) }()
 	t.Cleanup(func() { _ = isrv.Close() })
 
-	c.startTemporal()
+	if server == realCluster {
+		c.startRealCluster()
+	} else {
+		c.startDevServer()
+	}
 	t.Cleanup(func() {
 		for i := len(c.procs) - 1; i >= 0; i-- {
 			c.procs[i].cleanup()
 		}
 	})
-	c.migrate()
+	if server == realCluster {
+		// As a deployment does: setup migrates and registers the
+		// search attributes on SQL visibility.
+		c.tool("setup")
+	} else {
+		c.tool("migrate")
+	}
 	return c
 }
 
-// startTemporal starts the dev server on a fresh port with its SQLite state
-// under the drill's directory.
-func (c *cluster) startTemporal() {
+// composeDynamicConfig is the server's dynamic config in docker-compose.yml.
+const composeDynamicConfig = "../../deploy/temporal/dynamicconfig/orchestrator.yaml"
+
+// startRealCluster starts a Temporal cluster with fresh databases and the
+// compose deployment's dynamic config.
+func (c *cluster) startRealCluster() {
+	overlay, err := os.ReadFile(composeDynamicConfig)
+	if err != nil {
+		c.t.Fatalf("the compose deployment's dynamic config: %v", err)
+	}
+	cl := temporalcluster.StartT(c.t, temporalcluster.Options{LogLevel: "warn", DynamicConfig: []string{string(overlay)}})
+	c.temporalAddr = cl.Address
+	c.temporal = &clusterServer{t: c.t, c: cl}
+	c.clusterDBs = cl.Databases[:]
+	tc, err := client.NewLazyClient(client.Options{HostPort: c.temporalAddr, Namespace: "default", Logger: quietLogger{}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.tc = tc
+	c.t.Cleanup(tc.Close)
+}
+
+// clusterServer is a real Temporal cluster as a drill breaks it.
+type clusterServer struct {
+	t       *testing.T
+	c       *temporalcluster.Cluster
+	stopped bool // stopped on purpose by the drill
+}
+
+func (s *clusterServer) kill() {
+	s.t.Helper()
+	s.stopped = true
+	if err := s.c.Kill(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *clusterServer) terminate(sig syscall.Signal, limit time.Duration) {
+	s.t.Helper()
+	s.stopped = true
+	st, err := s.c.Signal(sig, limit)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if !st.Success() {
+		s.t.Errorf("Temporal cluster: want a clean exit after %s, got %v\n%s", sig, st, temporalcluster.Tail(s.c.LogPath, 40))
+	}
+}
+
+func (s *clusterServer) start() {
+	s.t.Helper()
+	if err := s.c.Restart(context.Background()); err != nil {
+		s.t.Fatal(err)
+	}
+	s.stopped = false
+}
+
+func (s *clusterServer) checkAlive() {
+	s.t.Helper()
+	if !s.stopped && s.c.Exited() {
+		s.t.Errorf("the Temporal cluster exited on its own\n%s", temporalcluster.Tail(s.c.LogPath, 40))
+	}
+}
+
+// startDevServer starts the dev server on a fresh port with its SQLite
+// state under the drill's directory.
+func (c *cluster) startDevServer() {
 	c.temporalAddr = freeAddr(c.t)
 	host, port, _ := net.SplitHostPort(c.temporalAddr)
 	args := []string{
@@ -377,7 +492,7 @@ func (c *cluster) startTemporal() {
 	}
 	c.tc = tc
 	c.t.Cleanup(tc.Close)
-	c.temporal = &proc{
+	dev := &proc{
 		t: c.t, name: "temporal", path: temporalCLI, args: args, env: baseEnv(),
 		log: filepath.Join(c.dir, "logs", "temporal.log"),
 		ready: func(ctx context.Context) error {
@@ -392,8 +507,9 @@ func (c *cluster) startTemporal() {
 			return c.searchAttributesReady(ctx)
 		},
 	}
-	c.procs = append(c.procs, c.temporal)
-	c.temporal.start()
+	c.temporal = dev
+	c.procs = append(c.procs, dev)
+	dev.start()
 }
 
 func (c *cluster) searchAttributesReady(ctx context.Context) error {
@@ -450,12 +566,13 @@ func (c *cluster) appEnv(extra map[string]string) []string {
 	return env
 }
 
-// migrate runs `orchestrator migrate` as the unprivileged role.
-func (c *cluster) migrate() {
-	cmd := exec.Command(binary, "migrate")
+// tool runs `orchestrator <command>` (migrate, setup) with the processes'
+// configuration.
+func (c *cluster) tool(command string) {
+	cmd := exec.Command(binary, command)
 	cmd.Env = c.appEnv(nil)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		c.t.Fatalf("orchestrator migrate: %v\n%s", err, out)
+		c.t.Fatalf("orchestrator %s: %v\n%s", command, err, out)
 	}
 }
 
@@ -499,7 +616,8 @@ func baseURL(p *proc) string {
 	panic("not an api process: " + p.name)
 }
 
-// terminateBackends cuts every connection to the drill's database except the
+// terminateBackends cuts every connection to the drill's database (and, on
+// a real cluster, to the Temporal server's databases too) except the
 // caller's own, and returns how many it cut.
 func (c *cluster) terminateBackends(ctx context.Context) (int, error) {
 	conn, err := pgx.Connect(ctx, storetest.AdminURL())
@@ -509,7 +627,8 @@ func (c *cluster) terminateBackends(ctx context.Context) (int, error) {
 	defer conn.Close(context.Background())
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM (
-		SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()) t`, c.dbName).Scan(&n)
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()) t`,
+		append([]string{c.dbName}, c.clusterDBs...)).Scan(&n)
 	return n, err
 }
 
@@ -535,6 +654,9 @@ func (c *cluster) checkProcesses() {
 	c.t.Helper()
 	for _, p := range c.procs {
 		p.checkAlive()
+	}
+	if s, ok := c.temporal.(*clusterServer); ok {
+		s.checkAlive()
 	}
 }
 

@@ -474,6 +474,72 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
+// Kill ends the server with SIGKILL, as a crash would, and waits for it to
+// be gone. The databases and the config stay: Restart brings the same
+// cluster back.
+func (c *Cluster) Kill() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped || c.cmd == nil || c.cmd.Process == nil {
+		return errors.New("temporalcluster: kill: the server is not running")
+	}
+	if err := c.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("temporalcluster: kill: %w", err)
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(15 * time.Second):
+		return errors.New("temporalcluster: the server survived SIGKILL for 15 s")
+	}
+}
+
+// Signal sends sig (SIGINT or SIGTERM for a graceful stop) and waits up to
+// limit for the server to exit. It returns the exit state, or an error if
+// the server is still running after limit. The databases stay.
+func (c *Cluster) Signal(sig syscall.Signal, limit time.Duration) (*os.ProcessState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped || c.cmd == nil || c.cmd.Process == nil {
+		return nil, fmt.Errorf("temporalcluster: %s: the server is not running", sig)
+	}
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		return nil, fmt.Errorf("temporalcluster: send %s: %w", sig, err)
+	}
+	select {
+	case <-c.done:
+		return c.cmd.ProcessState, nil
+	case <-time.After(limit):
+		return nil, fmt.Errorf("temporalcluster: the server did not exit within %s of %s\n%s", limit, sig, Tail(c.LogPath, 40))
+	}
+}
+
+// Restart starts the server again after Kill or Signal, on the same ports,
+// config and databases (its log is appended to), and waits until it serves
+// the namespace again.
+func (c *Cluster) Restart(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return errors.New("temporalcluster: restart: the cluster was stopped")
+	}
+	if !c.Exited() {
+		return errors.New("temporalcluster: restart: the server is still running")
+	}
+	c.logFile.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
+	defer cancel()
+	t0 := time.Now()
+	if err := c.startServer(); err != nil {
+		return err
+	}
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	c.opts.Logf("temporalcluster: server restarted at %s in %s", c.Address, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
 // Exited reports whether the server process has ended (on its own or by
 // Stop).
 func (c *Cluster) Exited() bool {
