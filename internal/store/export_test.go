@@ -19,3 +19,15 @@ func (s *Store) UnscopedInsertForTest(ctx context.Context, tenant string) error 
 	return s.db.WithContext(ctx).Create(&Approval{ID: NewID(), TenantID: tenant, Title: "x", Status: StatusPending,
 		Priority: PriorityLow, RequestedBy: "u", Metadata: JSON("{}"), CreatedAt: now, UpdatedAt: now}).Error
 }
+
+// gormApprovals is not a type scannerFor knows: GORM reads it.
+type gormApprovals []Approval
+
+// ApprovalsThroughGORMForTest reads a tenant's approvals, newest first, the
+// way every read went before scannerFor: through GORM's reflection.
+func (s *Store) ApprovalsThroughGORMForTest(ctx context.Context, tenant string) ([]Approval, error) {
+	q := query{table: "approvals", order: "created_at DESC, id DESC", limit: 100}
+	var rows gormApprovals
+	err := s.find(ctx, ScopeOf(tenant), q, &rows)
+	return rows, err
+}

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
+
+	"gorm.io/gorm"
 )
 
 // query is a read of tenant-owned rows. find adds the tenant condition
@@ -47,10 +50,64 @@ func (s *Store) find(ctx context.Context, scope Scope, q query, dest any) error 
 	if q.limit > 0 {
 		limit = fmt.Sprintf(" LIMIT %d", q.limit)
 	}
-	sql := "SELECT t.* FROM (SELECT set_config('app.tenant_ids', ?, true) AS s) AS cfg CROSS JOIN LATERAL (" +
+	columns, scan := "t.*", scannerFor(dest)
+	if scan != nil {
+		columns = scan.columns
+	}
+	sql := "SELECT " + columns + " FROM (SELECT set_config('app.tenant_ids', ?, true) AS s) AS cfg CROSS JOIN LATERAL (" +
 		"SELECT * FROM " + q.table + " WHERE cfg.s IS NOT NULL AND " + where + " ORDER BY " + q.order + limit +
 		") AS t ORDER BY " + q.order
-	return dataError(s.db.WithContext(ctx).Raw(sql, append([]any{scope.joined()}, q.args...)...).Find(dest).Error)
+	db := s.db.WithContext(ctx).Raw(sql, append([]any{scope.joined()}, q.args...)...)
+	if scan == nil {
+		return dataError(db.Find(dest).Error)
+	}
+	rows, err := db.Rows()
+	if err != nil {
+		return dataError(err)
+	}
+	defer rows.Close()
+	return dataError(scan.rows(rows))
+}
+
+// rowScan reads a result into a slice of one row type with the columns
+// named in its select list, in that order.
+type rowScan struct {
+	columns string
+	rows    func(*sql.Rows) error
+}
+
+// scannerFor returns how to read dest without GORM, or nil to let GORM do
+// it. Approvals are read this way on PostgreSQL: in a profile of the list
+// endpoint (50-row pages), GORM's reflective scanning was a sixth of the
+// process's CPU, more than the driver's own decoding beneath it.
+func scannerFor(dest any) *rowScan {
+	switch d := dest.(type) {
+	case *[]Approval:
+		return &rowScan{columns: approvalColumns, rows: func(r *sql.Rows) error { return scanAll(r, d) }}
+	}
+	return nil
+}
+
+// scanned is a row type that names its scan targets and tidies itself up
+// afterwards, as GORM's AfterFind hook does when GORM reads it.
+type scanned[T any] interface {
+	*T
+	scanTargets() []any
+	AfterFind(*gorm.DB) error
+}
+
+func scanAll[T any, P scanned[T]](rows *sql.Rows, dest *[]T) error {
+	for rows.Next() {
+		*dest = append(*dest, *new(T))
+		row := P(&(*dest)[len(*dest)-1])
+		if err := rows.Scan(row.scanTargets()...); err != nil {
+			return fmt.Errorf("scan row: %w", err)
+		}
+		if err := row.AfterFind(nil); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // findOne reads the single row q selects; ErrNotFound when there is none.
