@@ -91,6 +91,13 @@ func boot(ctx context.Context, env config.Getenv, mode config.Mode, service stri
 		return nil, fmt.Errorf("open the database at %s: %w", dbAt, err)
 	}
 	p.closers = append(p.closers, func() { _ = p.store.Close() })
+	pool, err := p.store.Pool()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.tel.Metrics.RegisterDBPool(pool); err != nil {
+		return nil, err
+	}
 	p.log.Info("connecting to Temporal", "address", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "timeout", temporalDialTimeout.String())
 	dialCtx, cancel := context.WithTimeout(ctx, temporalDialTimeout)
 	defer cancel()

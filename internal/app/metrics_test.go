@@ -39,6 +39,10 @@ func TestMetricsAfterTheFlow(t *testing.T) {
 		`orchestrator_external_calls_total{outcome="issued",target="jitsi"}`,
 		"orchestrator_http_request_duration_seconds_bucket",
 		"temporal_request_total",
+		// The store's pool: on SQLite one connection that every read and
+		// write waits for.
+		`go_sql_max_open_connections{db_name="orchestrator"} 1`,
+		`go_sql_wait_duration_seconds_total{db_name="orchestrator"}`,
 	}
 	resp, err := http.Get(s.base + "/metrics")
 	if err != nil {

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -134,6 +135,17 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil
+}
+
+// Pool is the connection pool beneath the store, for its statistics
+// (telemetry exports them: on SQLite every read and write shares one
+// connection, and its wait time is what an operator needs to see).
+func (s *Store) Pool() (*sql.DB, error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	return sqlDB, nil
 }
 
 // Close releases the pool.

@@ -6,6 +6,8 @@
 package telemetry
 
 import (
+	"database/sql"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -117,6 +119,19 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// RegisterDBPool exports the statistics of the store's connection pool
+// (go_sql_* with db_name="orchestrator": connections open and in use, waits
+// for a free connection and the time spent waiting).
+func (m *Metrics) RegisterDBPool(db *sql.DB) error {
+	if m == nil {
+		return nil
+	}
+	if err := m.reg.Register(collectors.NewDBStatsCollector(db, "orchestrator")); err != nil {
+		return fmt.Errorf("register the database pool metrics: %w", err)
+	}
+	return nil
 }
 
 // Registry is the registry the metrics live on.
