@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
@@ -94,6 +95,11 @@ type ServerReport struct {
 	ProductAlone, NaiveAlone, FloorAlone *Result
 	PeakRSSBytes                         int64
 	ChatwootMessages                     int
+	// PoolWaits and PoolWaited are how often and how long the product's
+	// requests and tasks waited for a connection of the orchestrator's
+	// store (SQLite: one) over the concurrent window.
+	PoolWaits  int64
+	PoolWaited time.Duration
 	// CPU is each process group's use during the concurrent product
 	// window; CPUFloor and CPUNaive during the baselines' windows.
 	CPU, CPUFloor, CPUNaive []CPUShare
@@ -257,6 +263,20 @@ func (e *env) startOrchestrator(ctx context.Context, srv *server, databaseURL, d
 	}, e.http)
 }
 
+// stalled reports a phase in which the orchestrator completed nothing:
+// nothing measured after it would mean anything, so the run stops with the
+// orchestrator's log and a goroutine dump (SIGQUIT) that shows where it
+// waits, instead of reporting zeros.
+func stalled(orc *orchestrator, server, phase string, r *Result) error {
+	if r.Completed > 0 {
+		return nil
+	}
+	_ = orc.cmd.Process.Signal(syscall.SIGQUIT)
+	_ = orc.cmd.Wait()
+	return fmt.Errorf("%s: the orchestrator completed no escalation %s (%d errors, %d cut; first error %v)\n%s",
+		server, phase, r.Errors, r.Cut, r.firstErr.Load(), temporalcluster.Tail(orc.logPath, 3000))
+}
+
 // shapes runs product, naive and floor, alone and concurrent, on srv.
 func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 	started := time.Now()
@@ -269,15 +289,23 @@ func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 	defer orc.stop()
 	firstConv := e.convSeq.Load()
 	e.logf("%s: warming up", srv.Name)
-	e.product(ctx, orc, 4, 3*time.Second)
+	if err := stalled(orc, srv.Name, "warming up", e.product(ctx, orc, 4, 3*time.Second)); err != nil {
+		return nil, err
+	}
 	e.logf("%s: product, alone", srv.Name)
 	sr.ProductAlone = e.product(ctx, orc, 1, e.opts.Duration/3)
+	if err := stalled(orc, srv.Name, "alone", sr.ProductAlone); err != nil {
+		return nil, err
+	}
 	e.logf("%s: product, %d concurrent", srv.Name, e.opts.Concurrency)
 	meter := startCPUMeter(e.cpuGroups(srv, orc)...)
 	orc.startProfile()
 	perf := e.startPerf(ctx, childrenNamed(srv.comm), slug(srv.Name)+"-product")
+	waits0, waited0 := orc.poolWaits(ctx)
 	sr.Product = e.product(ctx, orc, e.opts.Concurrency, e.opts.Duration)
 	sr.CPU = meter.stop()
+	waits1, waited1 := orc.poolWaits(ctx)
+	sr.PoolWaits, sr.PoolWaited = waits1-waits0, waited1-waited0
 	sr.Profiles = append(e.keepProfiles(orc.writeProfiles(), slug(srv.Name)), perf()...)
 	sr.PeakRSSBytes = memStatus(orc.pid(), "VmHWM")
 	e.waitNotifications(ctx, firstConv, 60*time.Second)

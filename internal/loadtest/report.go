@@ -104,6 +104,10 @@ func (s *ServerReport) markdown(w io.Writer) {
 	p("| product e2e p50 / floor e2e p50, alone | %.2f× | | |\n", ratioOf(float64(pa.E2E.quantile(.5)), float64(floorA)))
 	p("| peak RSS of the orchestrator under load | %.1f MiB | ≤ 150 MiB | %s |\n", float64(s.PeakRSSBytes)/mib, yesNo(s.PeakRSSBytes <= 150*mib))
 	p("\nChatwoot messages posted (notes and customer links): %d.\n", s.ChatwootMessages)
+	if s.Product != nil && s.Product.Completed > 0 {
+		p("\nThe orchestrator's store (SQLite, one connection) was waited for %d times over the concurrent product window, %s in all (%.1f ms per completed escalation).\n",
+			s.PoolWaits, s.PoolWaited.Round(time.Millisecond), float64(s.PoolWaited)/float64(time.Millisecond)/float64(s.Product.Completed))
+	}
 
 	p("\nCPU used, in cores (the machine has %d), and per completed escalation or workflow:\n\n"+
 		"| process | product, %d concurrent | naive, %d concurrent | floor, %d concurrent |\n|---|---|---|---|\n",
