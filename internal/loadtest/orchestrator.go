@@ -252,31 +252,8 @@ func sumMetric(r io.Reader, name string, match ...string) (float64, error) {
 // poolWaits reads, from the orchestrator's /metrics, how often and for how
 // long its store waited for a free connection so far (zeros if unreadable).
 func (p *orchestrator) poolWaits(ctx context.Context) (int64, time.Duration) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/metrics", nil)
-	if err != nil {
-		return 0, 0
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return 0, 0
-	}
-	defer resp.Body.Close()
-	var count int64
-	var seconds float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		switch name {
-		case `go_sql_wait_count_total{db_name="orchestrator"}`:
-			f, _ := strconv.ParseFloat(value, 64)
-			count = int64(f)
-		case `go_sql_wait_duration_seconds_total{db_name="orchestrator"}`:
-			seconds, _ = strconv.ParseFloat(value, 64)
-		}
-	}
-	return count, time.Duration(seconds * float64(time.Second))
+	const db = `db_name="orchestrator"`
+	count, _ := p.metric(ctx, "go_sql_wait_count_total", db)
+	seconds, _ := p.metric(ctx, "go_sql_wait_duration_seconds_total", db)
+	return int64(count), time.Duration(seconds * float64(time.Second))
 }

@@ -127,7 +127,7 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	sqlDB, err := s.db.DB()
+	sqlDB, err := s.Pool()
 	if err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
@@ -150,7 +150,7 @@ func (s *Store) Pool() (*sql.DB, error) {
 
 // Close releases the pool.
 func (s *Store) Close() error {
-	sqlDB, err := s.db.DB()
+	sqlDB, err := s.Pool()
 	if err != nil {
 		return err
 	}
