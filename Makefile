@@ -72,7 +72,9 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# go.mod says which dependencies the code imports itself: tidy, or lint fails.
 lint: $(STATICCHECK)
+	$(GO) mod tidy -diff
 	$(STATICCHECK) ./...
 
 $(STATICCHECK):
