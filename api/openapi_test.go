@@ -122,6 +122,8 @@ func (oaAuth) Verify(_ context.Context, raw string) (*auth.Principal, error) {
 		return &auth.Principal{Subject: "agent-1", Name: "Alex Agent", Groups: []string{"/teams/support", "/organizations/acme", "/other"}}, nil
 	case "ceo":
 		return &auth.Principal{Subject: "ceo-1", Name: "Casey", Email: "ceo@example.com", Groups: []string{"/teams/support"}, Roles: []string{"approver"}}, nil
+	case "member":
+		return &auth.Principal{Subject: "member-1", Name: "Mo Member", Groups: []string{"/teams/support"}}, nil
 	case "down":
 		return nil, fmt.Errorf("discovery: %w", auth.ErrUnavailable)
 	}
@@ -169,6 +171,7 @@ const (
 
 type oaServer struct {
 	h                             http.Handler
+	store                         *store.Store
 	pending, decided, otherTenant string // approval ids
 	consultation                  string
 }
@@ -209,7 +212,7 @@ func newOAServer(t *testing.T) *oaServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.consultation = c.ID
+	s.consultation, s.store = c.ID, st
 	s.h = New(Deps{
 		Store: st, Temporal: oaTemporal{}, Auth: oaAuth{}, Log: slog.New(slog.DiscardHandler), ApproverRole: "approver",
 		JoinURL: func(room string, u JoinUser) (string, error) {
@@ -622,6 +625,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"resource audit bad type", "GET", "/api/audit/resource/Approval/" + s.decided, "good", nil, "", 404},
 		{"get consultation", "GET", "/api/consultations/" + s.consultation, "good", nil, "", 200},
 		{"list consultations", "GET", "/api/consultations?tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 200},
+		{"get consultation without taking part", "GET", "/api/consultations/" + s.consultation, "member", nil, "", 200},
+		{"list consultations without taking part", "GET", "/api/consultations?tenantId=" + url.QueryEscape("/teams/support"), "member", nil, "", 200},
 		{"end another's consultation", "POST", "/api/consultations/" + oaID + "/end", "good", nil, "", 404},
 		{"end as XML", "POST", "/api/consultations/" + s.consultation + "/end", "good", http.Header{"Content-Type": {"application/xml"}}, `<a/>`, 415},
 
