@@ -220,7 +220,8 @@ func newOAServer(t *testing.T) *oaServer {
 		},
 		Webhooks: Webhooks{
 			ChatwootSecret: oaChatwootSecret, ChatwootAccountTenants: map[string]string{"1": "/teams/support"},
-			MatrixHSToken: oaHSToken, MatrixUserSubjects: map[string]string{"@ceo:example.com": "ceo-1"},
+			ChatwootAgentSubjects: map[string]string{"9": "agent-9"},
+			MatrixHSToken:         oaHSToken, MatrixUserSubjects: map[string]string{"@ceo:example.com": "ceo-1"},
 			Secrets: map[string]string{"billing": oaServiceSecret}, ServiceTenants: map[string][]string{"billing": {"/teams/support"}},
 		},
 	})
@@ -571,10 +572,11 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	incoming := `{"event":"message_created","id":10,"content":"hi","message_type":"incoming","private":false,` +
 		`"account":{"id":1},"sender":{"id":5,"type":"contact"},"conversation":{"id":7}}`
-	escalate := func(account, conv int) string {
+	escalateBy := func(agent, account, conv int) string {
 		return fmt.Sprintf(`{"event":"message_created","id":11,"content":"/escalate Refund\nplease","message_type":"outgoing",`+
-			`"private":true,"account":{"id":%d},"sender":{"id":9,"name":"Agent","type":"user"},"conversation":{"id":%d}}`, account, conv)
+			`"private":true,"account":{"id":%d},"sender":{"id":%d,"name":"Agent","type":"user"},"conversation":{"id":%d}}`, account, agent, conv)
 	}
+	escalate := func(account, conv int) string { return escalateBy(9, account, conv) }
 	matrixBody := `{"events":[{"type":"m.room.message","event_id":"$1","room_id":"!r:example.com","sender":"@ceo:example.com",` +
 		`"content":{"msgtype":"m.text","body":"!approve ` + oaID + ` fine"}},{"type":"m.room.member","event_id":"$2","content":{}}]}`
 	matrixAuth := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + oaHSToken}}
@@ -641,6 +643,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"chatwoot ignored", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(incoming, "d-1"), incoming, 200},
 		{"chatwoot duplicate", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(incoming, "d-1"), incoming, 200},
 		{"chatwoot escalate", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalate(1, 8), "d-2"), escalate(1, 8), 503},
+		{"chatwoot escalate by an unlinked agent", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalateBy(3, 1, 9), "d-10"), escalateBy(3, 1, 9), 200},
 		{"chatwoot already escalated", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalate(1, 7), "d-3"), escalate(1, 7), 200},
 		{"chatwoot unmapped account", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalate(2, 7), "d-4"), escalate(2, 7), 200},
 		{"chatwoot account in the path", "POST", "/api/webhooks/chatwoot/1", "", chatwootHeader(escalate(1, 7), "d-5"), escalate(1, 7), 200},
