@@ -109,7 +109,8 @@ func (e *escalation) expire(ctx workflow.Context) error {
 		From: store.Waiting, To: store.StatusExpired, Action: activities.ActionExpired, Actor: contract.System,
 	})
 	if err != nil {
-		return err
+		// Refused for good (the row moved on): the escalation ends anyway.
+		return e.survive(ctx, "expire", err)
 	}
 	return e.closed(ctx, ap, activities.NotifyInput{Kind: activities.NotifyExpired})
 }
@@ -122,7 +123,8 @@ func (e *escalation) remind(ctx workflow.Context) error {
 		ApprovalID: e.state.Approval.ID, TenantID: e.state.Approval.TenantID, Seq: n,
 	}, nil)
 	if err != nil {
-		return fmt.Errorf("record reminder %d: %w", n, err)
+		// Refused for good: the reminder is skipped, the escalation waits on.
+		return e.survive(ctx, "remind", fmt.Errorf("record reminder %d: %w", n, err))
 	}
 	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyReminder, Seq: n, Approval: *e.state.Approval})
 	return nil
@@ -173,7 +175,7 @@ func (e *escalation) applyChange(ctx workflow.Context, c *change) (ended bool, e
 	note.Approval = *out
 	e.notifications.enqueue(&e.state, note)
 	e.details(ctx)
-	return false, upsertStatus(ctx, out.Status)
+	return false, e.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
 }
 
 // changeStatus writes a status change; durable for what an update asked
@@ -199,7 +201,7 @@ func (e *escalation) closed(ctx workflow.Context, ap *store.Approval, note activ
 	note.Approval = *ap
 	e.notifications.enqueue(&e.state, note)
 	e.details(ctx)
-	return upsertStatus(ctx, ap.Status)
+	return e.survive(ctx, "set the approval status attribute", upsertStatus(ctx, ap.Status))
 }
 
 func upsertStatus(ctx workflow.Context, status string) error {
