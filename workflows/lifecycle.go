@@ -25,8 +25,9 @@ type life struct {
 	paused  time.Duration
 	askedAt time.Time
 	// reminded counts the reminders sent; asked and answered number the
-	// questions and answers, for their audit entries and notes.
-	reminded, asked, answered int
+	// questions and answers, for their audit entries and notes; overdue is
+	// the last question whose time for an answer ran out.
+	reminded, asked, answered, overdue int
 }
 
 // change is an accepted withdraw, request-info or provide-info update,
@@ -67,12 +68,16 @@ func (e *escalation) live(ctx workflow.Context) (ended bool, err error) {
 		case what == "":
 			err = workflow.Await(ctx, waiting)
 		case !wake.After(workflow.Now(ctx)):
-			if what == "deadline" {
+			switch what {
+			case "deadline":
 				err := e.expire(ctx)
 				e.refuseTheRest()
 				return true, err
+			case "answer":
+				err = e.unanswered(ctx)
+			default:
+				err = e.remind(ctx)
 			}
-			err = e.remind(ctx)
 		default:
 			_, err = workflow.AwaitWithTimeout(ctx, wake.Sub(workflow.Now(ctx)), waiting)
 		}
@@ -83,9 +88,13 @@ func (e *escalation) live(ctx workflow.Context) (ended bool, err error) {
 }
 
 // nextTimer is when the waiting escalation must act by itself: the next
-// reminder or the deadline, whichever comes first; nothing while it waits
-// for an answer.
+// reminder or the deadline, whichever comes first; while it waits for an
+// answer, the end of the time for it (from bounded on, when the policy sets
+// one).
 func (e *escalation) nextTimer(ctx workflow.Context) (time.Time, string) {
+	if e.state.Phase == contract.PhaseInfoRequested && e.gen.bounded && e.in.AnswerTTLSeconds > 0 && e.life.overdue < e.life.asked {
+		return e.answerDue(), "answer"
+	}
 	if e.state.Phase != contract.PhasePending {
 		return time.Time{}, ""
 	}
@@ -113,6 +122,40 @@ func (e *escalation) expire(ctx workflow.Context) error {
 		return e.survive(ctx, "expire", err)
 	}
 	return e.closed(ctx, ap, activities.NotifyInput{Kind: activities.NotifyExpired})
+}
+
+// answerDue is when the open question's time for an answer ends.
+func (e *escalation) answerDue() time.Time {
+	return e.life.askedAt.Add(time.Duration(e.in.AnswerTTLSeconds) * time.Second)
+}
+
+// unanswered returns the escalation to pending when no answer came in
+// time: recorded by system, the deadline moved on by the time spent
+// waiting (as an answer would), and the approvers told that it waits for
+// them again.
+func (e *escalation) unanswered(ctx workflow.Context) error {
+	n := e.life.asked
+	e.life.overdue = n
+	spent := workflow.Now(ctx).Sub(e.life.askedAt)
+	e.life.paused += spent
+	in := activities.ChangeStatusInput{
+		From: []string{store.StatusInfoRequested}, To: store.StatusPending, Action: activities.ActionInfoUnanswered,
+		Actor: contract.System, Seq: n,
+	}
+	if d := e.state.Approval.ExpiresAt; d != nil {
+		moved := d.Add(spent)
+		in.ExpiresAt = &moved
+	}
+	out, err := e.changeStatus(ctx, false, fmt.Sprintf("No answer to question %d", n), in)
+	if err != nil {
+		// Refused for good (the row moved on): the escalation waits on as
+		// it is; this question's time is not counted again (overdue).
+		return e.survive(ctx, "return to pending without an answer", err)
+	}
+	e.state.Approval, e.state.ExpiresAt, e.state.Phase = out, out.ExpiresAt, phaseOf(out.Status)
+	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyInfoUnanswered, Seq: n, Approval: *out})
+	e.details(ctx)
+	return e.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
 }
 
 // remind sends the next reminder, once, and records it.
@@ -249,7 +292,7 @@ func (e *escalation) details(ctx workflow.Context) {
 // checkChange is the rule for a withdraw, request-info or provide-info
 // update, whoever sends it: what it says, and whether this escalation can
 // take it from this actor now.
-func (e *escalation) checkChange(kind string, req contract.ChangeRequest) error {
+func (e *escalation) checkChange(now time.Time, kind string, req contract.ChangeRequest) error {
 	if err := req.Validate(kind != contract.UpdateWithdraw); err != nil {
 		return temporal.NewApplicationError(err.Error(), contract.ErrTypeInvalidDecision)
 	}
@@ -275,6 +318,8 @@ func (e *escalation) checkChange(kind string, req contract.ChangeRequest) error 
 		return temporal.NewApplicationError("the escalation has ended", contract.ErrTypeAlreadyDecided)
 	case phase == contract.PhaseRecording:
 		return temporal.NewApplicationError("the escalation is still being recorded", contract.ErrTypeInvalidTransition)
+	case e.expired(phase, now):
+		return errExpired()
 	case kind == contract.UpdateWithdraw && !requester, kind == contract.UpdateProvideInfo && !requester:
 		return temporal.NewApplicationError("only the requester can "+kind, contract.ErrTypeNotRequester)
 	case kind == contract.UpdateRequestInfo && requester:
@@ -283,6 +328,8 @@ func (e *escalation) checkChange(kind string, req contract.ChangeRequest) error 
 		return temporal.NewApplicationError("a question is already waiting for its answer", contract.ErrTypeInvalidTransition)
 	case kind == contract.UpdateProvideInfo && phase != contract.PhaseInfoRequested:
 		return temporal.NewApplicationError("no question is waiting for an answer", contract.ErrTypeInvalidTransition)
+	case kind == contract.UpdateProvideInfo && e.gen.bounded && e.in.AnswerTTLSeconds > 0 && e.state.Phase == contract.PhaseInfoRequested && !now.Before(e.answerDue()):
+		return temporal.NewApplicationError("the question's time for an answer has passed", contract.ErrTypeExpired)
 	}
 	return nil
 }
@@ -291,7 +338,7 @@ func (e *escalation) checkChange(kind string, req contract.ChangeRequest) error 
 // answers once live has applied it.
 func (e *escalation) onChange(kind string) func(workflow.Context, contract.ChangeRequest) (*contract.ChangeResult, error) {
 	return func(ctx workflow.Context, req contract.ChangeRequest) (*contract.ChangeResult, error) {
-		if err := e.checkChange(kind, req); err != nil {
+		if err := e.checkChange(workflow.Now(ctx), kind, req); err != nil {
 			return nil, err
 		}
 		req.Channel, req.Proof = e.key.ChangeChannel(e.in.Approval.ID, kind, req), ""
