@@ -53,6 +53,7 @@ type escalation struct {
 	// reminder bookkeeping of the waiting escalation.
 	changes []*change
 	life    life
+	timer   *timer
 
 	notifications outbox
 }
@@ -75,22 +76,35 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 	workflow.Go(ctx, e.receiveSignals)
 	workflow.Go(ctx, func(ctx workflow.Context) { e.notifications.deliver(ctx, e.gen, &e.state) })
 
-	// 1. Record the approval and its audit entry.
-	approval, discarded, err := e.record(ctx)
-	if err != nil || discarded {
-		return e.finish(ctx, err)
+	var approval *store.Approval
+	if e.gen.bounded && len(e.in.Continued) > 0 {
+		// 1–2. Done by an earlier run of the escalation, which continued
+		// as new (continue.go).
+		var err error
+		if approval, err = e.resume(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		// 1. Record the approval and its audit entry.
+		var discarded bool
+		var err error
+		approval, discarded, err = e.record(ctx)
+		if err != nil || discarded {
+			return e.finish(ctx, err)
+		}
+		if e.gen.lifecycle && !slices.Contains(store.Waiting, approval.Status) {
+			// Recorded earlier and settled since (a reset workflow): what
+			// the row says stands.
+			return e.finish(ctx, nil)
+		}
+		// 2. Tell the conversation (beside the main flow, see outbox).
+		e.notify(activities.NotifyEscalated, nil)
 	}
-	if e.gen.lifecycle && !slices.Contains(store.Waiting, approval.Status) {
-		// Recorded earlier and settled since (a reset workflow): what the
-		// row says stands.
-		return e.finish(ctx, nil)
-	}
-	// 2. Tell the conversation (beside the main flow, see outbox).
-	e.notify(activities.NotifyEscalated, nil)
 
 	// 3. Wait for the decision, while the escalation lives: it may be
 	// withdrawn, wait for an answer to a question, remind the approvers,
-	// or end at its deadline without one (lifecycle.go).
+	// end at its deadline without one (lifecycle.go), or continue as new
+	// when its history grows long (continue.go: awaitDecision's error).
 	// 4. Apply it: the decided row, its audit entry and, on approval, the
 	// consultation's row, in one transaction. A decision the database
 	// refuses fails its update and the escalation waits on.

@@ -111,13 +111,30 @@ func (e *escalation) receiveSignals(ctx workflow.Context) {
 	for {
 		var req contract.DecisionRequest
 		ch.Receive(ctx, &req)
-		req.Channel, req.Proof = store.ChannelOpsSignal, ""
-		if err := e.check(workflow.Now(ctx), req); err != nil {
-			workflow.GetLogger(ctx).Warn("Ignoring invalid decision signal", "error", err.Error(), "deciderId", req.DeciderID, "status", req.Status)
-			continue
-		}
-		e.decision = &decision{req: req}
+		e.takeSignal(ctx, req)
 	}
+}
+
+// takeSignals takes the decision signals already delivered, before the run
+// continues as new: one left in the channel would be lost with the run.
+func (e *escalation) takeSignals(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, contract.SignalDecision)
+	for {
+		var req contract.DecisionRequest
+		if !ch.ReceiveAsync(&req) {
+			return
+		}
+		e.takeSignal(ctx, req)
+	}
+}
+
+func (e *escalation) takeSignal(ctx workflow.Context, req contract.DecisionRequest) {
+	req.Channel, req.Proof = store.ChannelOpsSignal, ""
+	if err := e.check(workflow.Now(ctx), req); err != nil {
+		workflow.GetLogger(ctx).Warn("Ignoring invalid decision signal", "error", err.Error(), "deciderId", req.DeciderID, "status", req.Status)
+		return
+	}
+	e.decision = &decision{req: req}
 }
 
 // withdrawing reports whether a withdrawal was accepted and not applied yet.

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type EscalationInput struct {
 	// tenant's policy at creation); 0: no cap (escalations created before
 	// it, or started by hand).
 	MaxQuestions int `json:"maxQuestions,omitempty"`
+	// Continued is what the previous run of the same escalation carried
+	// over when it continued as new (its history grew long): the state,
+	// in the workflows package's own terms. Empty for the first run.
+	Continued json.RawMessage `json:"continued,omitempty"`
 }
 
 // ConsultationInput starts a consultation's workflow.
