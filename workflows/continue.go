@@ -6,7 +6,6 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -58,16 +57,19 @@ func (e *escalation) continueAsNew(ctx workflow.Context) error {
 }
 
 // resume takes up the state the previous run carried over: the approval
-// is recorded and the escalation told, it waits for its decision.
-func (e *escalation) resume(ctx workflow.Context) (*store.Approval, error) {
+// is recorded and the escalation told, it waits for its decision. Only the
+// bounded generation continues as new, so that is this run's (run records
+// its version marker all the same).
+func (e *escalation) resume(ctx workflow.Context) error {
 	var c carried
 	if err := json.Unmarshal(e.in.Continued, &c); err != nil {
-		return nil, fmt.Errorf("take up the carried state: %w", err)
+		return fmt.Errorf("take up the carried state: %w", err)
 	}
 	if c.State.Approval == nil {
-		return nil, fmt.Errorf("take up the carried state: no approval")
+		return fmt.Errorf("take up the carried state: no approval")
 	}
+	e.gen = generation{inlineEffects: true, lifecycle: true, bounded: true}
 	e.state, e.life = c.State, c.Life
 	e.details(ctx)
-	return e.state.Approval, nil
+	return nil
 }

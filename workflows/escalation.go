@@ -30,6 +30,13 @@ var a *activities.Activities
 func Escalation(key contract.DecisionKey) func(workflow.Context, contract.EscalationInput) (*contract.EscalationState, error) {
 	return func(ctx workflow.Context, in contract.EscalationInput) (*contract.EscalationState, error) {
 		e := &escalation{in: in, key: key, state: contract.EscalationState{Phase: contract.PhaseRecording}}
+		if len(in.Continued) > 0 {
+			// Taken up before the handlers are registered: the updates
+			// waiting for this run are validated as soon as they are.
+			if err := e.resume(ctx); err != nil {
+				return nil, err
+			}
+		}
 		if err := e.registerHandlers(ctx); err != nil {
 			return nil, err
 		}
@@ -76,15 +83,10 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 	workflow.Go(ctx, e.receiveSignals)
 	workflow.Go(ctx, func(ctx workflow.Context) { e.notifications.deliver(ctx, e.gen, &e.state) })
 
-	var approval *store.Approval
-	if e.gen.bounded && len(e.in.Continued) > 0 {
-		// 1–2. Done by an earlier run of the escalation, which continued
-		// as new (continue.go).
-		var err error
-		if approval, err = e.resume(ctx); err != nil {
-			return nil, err
-		}
-	} else {
+	// A run that continued as new took up steps 1 and 2 with the state of
+	// the run before it (continue.go).
+	approval := e.state.Approval
+	if len(e.in.Continued) == 0 {
 		// 1. Record the approval and its audit entry.
 		var discarded bool
 		var err error
