@@ -167,7 +167,7 @@ func (e *escalation) record(ctx workflow.Context) (approval *store.Approval, dis
 		if e.gen.lifecycle {
 			// Not left matching ApprovalStatus='pending': it never was.
 			if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ApprovalStatusKey.ValueUnset()); err != nil {
-				return nil, false, fmt.Errorf("upsert search attributes: %w", err)
+				return nil, false, e.survive(ctx, "unset the approval status attribute", fmt.Errorf("upsert search attributes: %w", err))
 			}
 		}
 		return nil, true, nil

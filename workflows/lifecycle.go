@@ -332,6 +332,11 @@ func (e *escalation) details(ctx workflow.Context) {
 	if e.state.ExpiresAt != nil && e.state.WaitingFor != "" {
 		d += "  \nDeadline: " + e.state.ExpiresAt.UTC().Format(time.RFC3339)
 	}
+	if len(e.in.Continued) > 0 {
+		// A continued run has no summary of its own (the server does not
+		// carry it over); the memo still names the escalation.
+		d += "  \nContinued as new: the first run of this workflow id holds the escalation's start"
+	}
 	workflow.SetCurrentDetails(ctx, d)
 }
 
