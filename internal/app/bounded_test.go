@@ -101,3 +101,37 @@ func fetchRunHistory(t *testing.T, workflowID, runID string) []any {
 	}
 	return out
 }
+
+// A question beyond the tenant's maxQuestions is 409 too_many_questions
+// through the API; the escalation can still be decided.
+func TestQuestionCapThroughTheAPI(t *testing.T) {
+	s := startStack(t, newEnv(t, storetest.URL(t, store.SQLite)))
+	agent := s.token("agent-1", support)
+	ceo := s.token("ceo-1", support, "approver")
+	if r := s.do("PUT", "/api/policies?tenantId=%2Fteams%2Fsupport", ceo, map[string]any{"defaultTtl": "72h", "maxTtl": "720h", "maxQuestions": 1}); r.status != http.StatusOK {
+		t.Fatalf("policy: %d %s", r.status, r.body)
+	}
+	r := s.do("POST", "/api/approvals", agent, map[string]any{"tenantId": "/teams/support", "title": "One question"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	for _, step := range []struct {
+		token, path string
+		body        map[string]any
+		want        int
+		code        string
+	}{
+		{ceo, "/request-info", map[string]any{"question": "Which order?"}, http.StatusOK, ""},
+		{agent, "/provide-info", map[string]any{"answer": "Order 42"}, http.StatusOK, ""},
+		{ceo, "/request-info", map[string]any{"question": "And the date?"}, http.StatusConflict, "too_many_questions"},
+	} {
+		r := s.do("POST", "/api/approvals/"+id+step.path, step.token, step.body)
+		if r.status != step.want || (step.code != "" && r.json(t)["code"] != step.code) {
+			t.Fatalf("%s: %d %s, want %d %s", step.path, r.status, r.body, step.want, step.code)
+		}
+	}
+	if r := s.do("PATCH", "/api/approvals/"+id, ceo, map[string]any{"status": "approved"}); r.status != http.StatusOK {
+		t.Fatalf("decide after the refused question: %d %s", r.status, r.body)
+	}
+}
