@@ -25,9 +25,9 @@ import (
 // (TemporalChangeVersion lists "<change id>-<version>" for the versions a run
 // recorded; runs started since lifecycle record only the newest marker,
 // which implies the others, so name the newer ones beside the change id you
-// ask about.) When
-// it answers 0 for a change id, delete its branch, keep the GetVersion call
-// with the old version as the minimum, and drop the matching fixtures.
+// ask about.) When it answers 0 for a change id, delete its branch, keep
+// the GetVersion call with the old version as the minimum, and drop the
+// matching fixtures.
 const (
 	// inlineEffects (v0 → 1): notifications first try a local activity, and
 	// the consultation starts from a local activity. Before it: regular
@@ -48,8 +48,11 @@ const (
 	// write falls back to a regular activity on every error a retry could
 	// cure, not only its timeout; the expiry, a reminder, the consultation's
 	// start and what follows the decision's write never fail the workflow),
-	// deadlines hold without the timer, and the history stays bounded. Before
-	// it: the lifecycle generation's writes (legacy branches below).
+	// deadlines hold without the timer (validators refuse what arrives past
+	// them; a question's answer has its own), and the history stays bounded
+	// (a cap on questions, one timer per target time, continue-as-new).
+	// Before it: the lifecycle generation (the branches below, and
+	// AwaitWithTimeout in escalation.live).
 	bounded = "bounded"
 )
 
