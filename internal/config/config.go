@@ -33,6 +33,12 @@ const (
 	DefaultApprovalTTL    = 72 * time.Hour
 	DefaultApprovalMaxTTL = 30 * 24 * time.Hour
 	MaxApprovalReminders  = 10
+	// DefaultMaxQuestions is how many questions an escalation takes unless
+	// its tenant's policy says otherwise; a policy allows at most
+	// MaxMaxQuestions. A question's time for an answer defaults to the
+	// policy's default TTL.
+	DefaultMaxQuestions = 5
+	MaxMaxQuestions     = 100
 )
 
 // The worker's workflow cache (WORKER_WORKFLOW_CACHE_SIZE): how many
@@ -432,6 +438,26 @@ func CheckApprovalPolicy(defaultTTL, maxTTL time.Duration, reminders []time.Dura
 			bad("reminders", "%s is listed twice", d)
 		}
 		seen[d] = true
+	}
+	return out
+}
+
+// CheckQuestionPolicy applies the rules of a policy's questions: between 1
+// and MaxMaxQuestions of them, and a time for an answer (0: the default
+// TTL's) that is a positive whole number of seconds no longer than the
+// maximum TTL. Nil means valid.
+func CheckQuestionPolicy(maxQuestions int, answerTTL, maxTTL time.Duration) []PolicyProblem {
+	var out []PolicyProblem
+	if maxQuestions < 1 || maxQuestions > MaxMaxQuestions {
+		out = append(out, PolicyProblem{"maxQuestions", fmt.Sprintf("must be between 1 and %d", MaxMaxQuestions)})
+	}
+	switch {
+	case answerTTL < 0:
+		out = append(out, PolicyProblem{"answerTtl", "must be positive"})
+	case answerTTL%time.Second != 0:
+		out = append(out, PolicyProblem{"answerTtl", "must be a whole number of seconds"})
+	case maxTTL > 0 && answerTTL > maxTTL:
+		out = append(out, PolicyProblem{"answerTtl", fmt.Sprintf("must not be longer than the maximum (%s)", maxTTL)})
 	}
 	return out
 }
