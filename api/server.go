@@ -53,6 +53,9 @@ type Deps struct {
 	// (APPROVAL_TTL, APPROVAL_MAX_TTL, APPROVAL_REMINDERS); unset, the
 	// built-in defaults of those variables.
 	DefaultPolicy store.Policy
+	// PolicyMaxTTLCeiling is the longest maxTtl a tenant may set
+	// (POLICY_MAX_TTL_CEILING); unset, config.DefaultPolicyMaxTTLCeiling.
+	PolicyMaxTTLCeiling time.Duration
 	// Timeout bounds one request's work (default 30s).
 	Timeout time.Duration
 

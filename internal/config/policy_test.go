@@ -15,7 +15,7 @@ func TestApprovalPolicyDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ApprovalTTL != 72*time.Hour || c.ApprovalMaxTTL != 720*time.Hour || len(c.ApprovalReminders) != 0 {
+	if c.ApprovalTTL != 72*time.Hour || c.ApprovalMaxTTL != 720*time.Hour || len(c.ApprovalReminders) != 0 || c.PolicyMaxTTLCeiling != 8760*time.Hour {
 		t.Fatalf("defaults: ttl %v, max %v, reminders %v", c.ApprovalTTL, c.ApprovalMaxTTL, c.ApprovalReminders)
 	}
 	c, err = config.Load(config.ModeDev, env(map[string]string{
@@ -55,6 +55,9 @@ func TestApprovalPolicyIsValidated(t *testing.T) {
 		{"reminder negative", map[string]string{"APPROVAL_REMINDERS": "-4h"}, []string{"APPROVAL_REMINDERS"}},
 		{"reminder twice", map[string]string{"APPROVAL_REMINDERS": "4h,240m"}, []string{"APPROVAL_REMINDERS"}},
 		{"eleven reminders", map[string]string{"APPROVAL_REMINDERS": "1h,2h,3h,4h,5h,6h,7h,8h,9h,10h,11h"}, []string{"APPROVAL_REMINDERS"}},
+		{"max beyond the ceiling", map[string]string{"APPROVAL_MAX_TTL": "8761h"}, []string{"APPROVAL_MAX_TTL"}},
+		{"max beyond a lower ceiling", map[string]string{"POLICY_MAX_TTL_CEILING": "100h"}, []string{"APPROVAL_MAX_TTL"}},
+		{"ceiling zero", map[string]string{"POLICY_MAX_TTL_CEILING": "0s"}, []string{"POLICY_MAX_TTL_CEILING"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Load(config.ModeDev, env(tc.env))
