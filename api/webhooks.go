@@ -130,6 +130,9 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.limitCreate(ctx, tenant, requester.ID); err != nil {
+		return err // not recorded: the same delivery is taken once the window has passed
+	}
 	policy, err := s.policyFor(ctx, tenant)
 	if err != nil {
 		return err

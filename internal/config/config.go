@@ -156,6 +156,13 @@ type Config struct {
 	ApprovalReminders Durations     `env:"APPROVAL_REMINDERS"`
 	// PolicyMaxTTLCeiling is the longest maxTtl any policy may set.
 	PolicyMaxTTLCeiling time.Duration `env:"POLICY_MAX_TTL_CEILING"`
+	// CreateRateLimit bounds the escalations one caller creates in one
+	// tenant (POST /api/approvals, Chatwoot triggers), counted in the
+	// database across API replicas.
+	CreateRateLimit RateLimit `env:"CREATE_RATE_LIMIT"`
+	// WebhookDedupeRetention is how long handled webhook deliveries are
+	// remembered; a scheduled job deletes older ones.
+	WebhookDedupeRetention time.Duration `env:"WEBHOOK_DEDUPE_RETENTION"`
 
 	MatrixHomeserverURL string            `env:"MATRIX_HOMESERVER_URL"`
 	MatrixASToken       string            `env:"MATRIX_AS_TOKEN" secret:"true"`
@@ -257,6 +264,11 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.ApprovalMaxTTL = r.duration("APPROVAL_MAX_TTL", DefaultApprovalMaxTTL)
 	c.ApprovalReminders = r.durations("APPROVAL_REMINDERS")
 	c.PolicyMaxTTLCeiling = r.duration("POLICY_MAX_TTL_CEILING", DefaultPolicyMaxTTLCeiling)
+	c.CreateRateLimit = r.rateLimit("CREATE_RATE_LIMIT", DefaultCreateRateLimit)
+	c.WebhookDedupeRetention = r.duration("WEBHOOK_DEDUPE_RETENTION", DefaultWebhookDedupeRetention)
+	if c.WebhookDedupeRetention < MinWebhookDedupeRetention {
+		r.bad("WEBHOOK_DEDUPE_RETENTION", fmt.Sprintf("must be at least %s (default %s)", MinWebhookDedupeRetention, DefaultWebhookDedupeRetention))
+	}
 
 	c.MatrixHomeserverURL = strings.TrimRight(r.str("MATRIX_HOMESERVER_URL", ""), "/")
 	c.MatrixASToken = r.str("MATRIX_AS_TOKEN", "")

@@ -108,3 +108,35 @@ func TestCheckApprovalPolicyNamesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateRateLimit(t *testing.T) {
+	c, err := config.Load(config.ModeAPI, env(map[string]string{"DECISION_KEY": strings.Repeat("k", 32), "OIDC_ISSUER_URL": "https://sso.example.com/realms/a"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CreateRateLimit != (config.RateLimit{N: 60, Per: time.Minute}) || c.WebhookDedupeRetention != 7*24*time.Hour {
+		t.Fatalf("defaults: %v, %v", c.CreateRateLimit, c.WebhookDedupeRetention)
+	}
+	for v, want := range map[string]config.RateLimit{
+		"0": {}, "60/min": {60, time.Minute}, "5/s": {5, time.Second}, "1000/h": {1000, time.Hour}, "10/30s": {10, 30 * time.Second},
+	} {
+		got, err := config.ParseRateLimit(v)
+		if err != nil || got != want {
+			t.Errorf("%q: %+v %v, want %+v", v, got, err, want)
+		}
+		if again, err := config.ParseRateLimit(got.String()); err != nil || again != got {
+			t.Errorf("%q prints as %q, which reads back as %+v %v", v, got.String(), again, err)
+		}
+	}
+	for _, v := range []string{"", "60", "-1/min", "60/fortnight", "1/0.5s", "1/48h", "x/min"} {
+		if _, err := config.ParseRateLimit(v); err == nil {
+			t.Errorf("%q: want an error", v)
+		}
+	}
+	if _, err := config.Load(config.ModeDev, env(map[string]string{"CREATE_RATE_LIMIT": "lots"})); err == nil || !strings.Contains(err.Error(), "CREATE_RATE_LIMIT: ") {
+		t.Errorf("a bad CREATE_RATE_LIMIT: %v", err)
+	}
+	if _, err := config.Load(config.ModeDev, env(map[string]string{"WEBHOOK_DEDUPE_RETENTION": "1m"})); err == nil || !strings.Contains(err.Error(), "WEBHOOK_DEDUPE_RETENTION: ") {
+		t.Errorf("a retention under an hour: %v", err)
+	}
+}
