@@ -97,3 +97,17 @@ func ReservedAction(action string) bool {
 	ns, _, _ = strings.Cut(ns, ":")
 	return slices.Contains(systemActions, ns)
 }
+
+// CountAudit counts the entries of action about one resource that fall in
+// scope (e.g. the questions asked of an approval so far).
+func (s *Store) CountAudit(ctx context.Context, scope Scope, resource, resourceID, action string) (int64, error) {
+	var n int64
+	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+		return tx.Raw("SELECT count(*) FROM audit_logs WHERE tenant_id IN ? AND resource = ? AND resource_id = ? AND action = ?",
+			scope.tenants, resource, resourceID, action).Scan(&n).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count audit %s of %s %s: %w", action, resource, resourceID, err)
+	}
+	return n, nil
+}

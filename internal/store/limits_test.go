@@ -119,3 +119,37 @@ func TestPruneDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// CountAudit counts one action of one resource, within the scope only.
+func TestCountAudit(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		add := func(tenant, resourceID, action string) {
+			t.Helper()
+			if _, err := s.AppendAudit(ctx, &store.AuditLog{Action: action, Resource: "approval", ResourceID: resourceID, UserID: "ceo-1",
+				Channel: store.ChannelAPI, TenantID: tenant, CreatedAt: s.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add("/teams/a", "ap-1", "approval.info_requested")
+		add("/teams/a", "ap-1", "approval.info_requested")
+		add("/teams/a", "ap-1", "approval.info_provided")
+		add("/teams/a", "ap-2", "approval.info_requested")
+		add("/teams/b", "ap-1", "approval.info_requested")
+		for _, tc := range []struct {
+			scope  store.Scope
+			action string
+			want   int64
+		}{
+			{store.ScopeOf("/teams/a"), "approval.info_requested", 2},
+			{store.ScopeOf("/teams/a"), "approval.info_provided", 1},
+			{store.ScopeOf("/teams/a", "/teams/b"), "approval.info_requested", 3},
+			{store.ScopeOf("/teams/c"), "approval.info_requested", 0},
+		} {
+			n, err := s.CountAudit(ctx, tc.scope, "approval", "ap-1", tc.action)
+			if err != nil || n != tc.want {
+				t.Errorf("%v %s: %d %v, want %d", tc.scope.Tenants(), tc.action, n, err, tc.want)
+			}
+		}
+	})
+}
