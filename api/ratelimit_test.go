@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,8 +104,13 @@ func TestCreateRateLimitOnChatwootTriggers(t *testing.T) {
 	r := &chatwootReceiver{store: storetest.Open(t, store.SQLite), now: time.Now()}
 	wh := Webhooks{ChatwootSecret: secret, ChatwootAccountTenants: map[string]string{"1": "/teams/support"},
 		ChatwootAgentSubjects: map[string]string{"9": "agent-9"}, Now: func() time.Time { return r.now }}
+	notes := map[string]string{}
 	r.h = New(Deps{Store: r.store, Temporal: oaTemporal{}, Auth: oaAuth{}, Log: slog.New(slog.DiscardHandler), Webhooks: wh,
-		CreateRateLimit: config.RateLimit{N: 1, Per: time.Hour}})
+		CreateRateLimit: config.RateLimit{N: 1, Per: time.Hour},
+		ChatwootNote: func(_ context.Context, conv store.Conversation, echoID, text string) error {
+			notes[fmt.Sprintf("%d/%s", conv.ConversationID, echoID)] = text
+			return nil
+		}})
 	rlPassed(t, "the first /escalate", r.post("/api/webhooks/chatwoot", secret, "d-1", escalateNote(1, 7)))
 	rec := r.post("/api/webhooks/chatwoot", secret, "d-2", escalateNote(1, 8))
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
@@ -111,5 +118,13 @@ func TestCreateRateLimitOnChatwootTriggers(t *testing.T) {
 	}
 	if err := loadOpenAPI(t).ValidateHTTPResponse(http.MethodPost, "/api/webhooks/chatwoot", rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
 		t.Error(err)
+	}
+	// The agent, who never sees the 429, is told in the conversation.
+	told := false
+	for k, n := range notes {
+		told = told || strings.HasPrefix(k, "8/orchestrator:limited:") && strings.HasPrefix(n, "Not escalated: at most 1/h escalations")
+	}
+	if !told || len(notes) != 1 {
+		t.Fatalf("want one note in the limited conversation (8), got %v", notes)
 	}
 }

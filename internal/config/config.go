@@ -351,6 +351,12 @@ func (c *Config) validate(r *reader) {
 	if c.ChatwootWebhookSecret != "" && c.ChatwootWebhookUnsigned {
 		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRET is set")
 	}
+	// Nothing in an unsigned delivery says which account sent it: with
+	// several accounts, one account's agents could post as another's.
+	if c.ChatwootWebhookUnsigned && len(c.ChatwootAccountTenants) > 1 {
+		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_ACCOUNT_TENANTS maps several accounts: "+
+			"an unsigned delivery cannot prove its account; set CHATWOOT_WEBHOOK_SECRETS (1=secret,2=other) instead")
+	}
 	c.validateChatwootSecrets(r)
 	for acct := range c.ChatwootAccountTenants {
 		if n, err := strconv.Atoi(acct); err != nil || n <= 0 {

@@ -98,6 +98,16 @@ func ReservedAction(action string) bool {
 	return slices.Contains(systemActions, ns)
 }
 
+// systemResources are the resources the orchestrator writes audit entries
+// about. A timeline of one of them (GET /api/audit/resource/…) must hold
+// only what the orchestrator recorded, so nobody else may name them, under
+// any action.
+var systemResources = []string{"approval", "consultation", ResourcePolicy, "webhook"}
+
+// ReservedResource reports whether resource is one the orchestrator writes
+// its own entries about.
+func ReservedResource(resource string) bool { return slices.Contains(systemResources, resource) }
+
 // CountAudit counts the entries of action about one resource that fall in
 // scope (e.g. the questions asked of an approval so far).
 func (s *Store) CountAudit(ctx context.Context, scope Scope, resource, resourceID, action string) (int64, error) {
