@@ -545,6 +545,7 @@ func (c *cluster) appEnv(extra map[string]string) []string {
 		"SHUTDOWN_GRACE":           shutdownGrace,
 		"LOG_FORMAT":               "json",
 		"LOG_LEVEL":                "warn",
+		"CREATE_RATE_LIMIT":        "0", // drills create at load
 		"CHATWOOT_BASE_URL":        c.cw.URL(),
 		"CHATWOOT_API_TOKEN":       c.cw.Token(),
 		"CHATWOOT_ACCOUNT_TENANTS": fmt.Sprintf("%d=%s", chatwootAcct, tenant),
