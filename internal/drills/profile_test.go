@@ -50,6 +50,13 @@ type profile struct {
 	// Drill 6: two api and two worker processes, one of each SIGTERMed.
 	pairEscalations int
 
+	// Drill 8: the database refuses for refusal (privileges revoked, then
+	// connections refused too), meeting the deadlines of refusalExpiring
+	// escalations, the reminders of refusalReminded and the records and
+	// decisions of refusalFlowing created and decided across it.
+	refusal                                          time.Duration
+	refusalExpiring, refusalReminded, refusalFlowing int
+
 	// clients is the number of client goroutines of drills 2–6.
 	clients int
 	// converge bounds the wait for every escalation to settle after the load.
@@ -64,8 +71,9 @@ var fast = profile{
 	chatwootEscalations: 16, chatwootOutage: chatwootOutageFast,
 	temporalEscalations: 24, temporalDowntime: 2 * time.Second, temporalGraceful: []string{"SIGINT", "SIGTERM"}, temporalKills: 1,
 	pairEscalations: 40,
-	clients:         8,
-	converge:        2 * time.Minute,
+	refusal:         20 * time.Second, refusalExpiring: 4, refusalReminded: 4, refusalFlowing: 12,
+	clients:  8,
+	converge: 2 * time.Minute,
 }
 
 var full = profile{
@@ -76,7 +84,10 @@ var full = profile{
 	chatwootEscalations: 60, chatwootOutage: chatwootOutageFull,
 	temporalEscalations: 100, temporalDowntime: 5 * time.Second, temporalGraceful: []string{"SIGINT", "SIGTERM", "SIGINT"}, temporalKills: 2,
 	pairEscalations: 200,
-	clients:         16,
+	// Longer than the workflows' one-minute budget for a local write
+	// (workflows/options.go localBudget).
+	refusal: 75 * time.Second, refusalExpiring: 10, refusalReminded: 10, refusalFlowing: 60,
+	clients: 16,
 	// Chatwoot-side retries back off up to a minute (the notification
 	// activity's MaximumInterval), and a SIGKILLed worker's activities wait
 	// for their 30 s start-to-close timeout.
