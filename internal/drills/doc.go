@@ -17,18 +17,19 @@
 // also cuts the Temporal server's own connections.
 //
 // The refusing-database drill (TestDrillDatabaseRefuses) makes PostgreSQL
-// refuse rather than hang: the tables' owner revokes the application role's
-// privileges (every statement fails with permission denied), and for the
-// second half PostgreSQL also refuses the processes' connections (they reach
-// it through a proxy in the test that stops listening). The refusal meets
-// every write of an escalation: records of escalations created during it,
-// decisions sent during it, deadlines inside it and tenant-policy reminders
-// due inside it. The owner then grants the privileges back with `orchestrator
-// migrate`, as an operator would, and the invariants also require expired
-// escalations expired, each reminder audited and posted exactly once, and no
-// waiting approval without a running workflow. The full variant refuses for
-// 75 s, longer than the workflows' one-minute budget for a local write; the
-// fast one for 20 s.
+// refuse rather than hang, in three phases: the tables' owner revokes the
+// application role's write privileges (creates and decisions still reach
+// their workflows, whose every write fails with permission denied), then all
+// its privileges, then PostgreSQL also refuses the processes' connections
+// (they reach it through a proxy in the test that stops listening). The
+// refusal meets every write of an escalation: records of escalations created
+// during it, decisions sent during it, deadlines inside it and tenant-policy
+// reminders due inside it. The owner then grants the privileges back with
+// `orchestrator migrate`, as an operator would, and the invariants also
+// require expired escalations expired, each reminder audited and posted
+// exactly once, and no waiting approval without a running workflow. The full
+// variant refuses for 75 s, longer than the workflows' one-minute budget for
+// a local write; the fast one for 21 s.
 //
 // The package has no code outside its tests.
 package drills

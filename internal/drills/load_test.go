@@ -40,6 +40,7 @@ type escalation struct {
 	createdAt time.Time // as the 201 said
 	// firstCreate and firstDecide are when the clients first sent each.
 	firstCreate, firstDecide time.Time
+	decidedAt                time.Time // when the decision was answered 200
 	createErr                error
 	decideErr                error
 	creates                  int // attempts
@@ -323,6 +324,9 @@ func (d *driver) decide(ctx context.Context, s *session, e *escalation) error {
 			if err := json.Unmarshal(a.body, &ap); err != nil || ap.Status != e.want || ap.ApprovedBy != decider {
 				return fmt.Errorf("decide #%d: 200 with %s", e.n, truncate(string(a.body), 300))
 			}
+			e.mu.Lock()
+			e.decidedAt = time.Now()
+			e.mu.Unlock()
 			return nil
 		case a.status == http.StatusConflict:
 			ap, err := d.get(ctx, s, id)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,23 +17,27 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
-// Drill 8: the database refuses, rather than hangs, for refusal: the tables'
-// owner revokes the application role's privileges (every statement is
-// refused with permission denied, SQLSTATE 42501), and for the second half
-// of that time PostgreSQL also refuses the processes' connections
-// (connection refused). The refusal falls on every database write of an
-// escalation: records of escalations created during it, decisions sent
-// during it, deadlines (escalations created before it with an expiresAt
-// inside it) and reminders (a tenant policy whose reminders fall inside
-// it). The full variant refuses for longer than the workflows' one-minute
-// budget for a local write. Then the owner grants the privileges again as
-// an operator does (`orchestrator migrate` with DATABASE_OWNER_URL), and
-// every escalation must end as it should: expired at its deadline, decided,
-// reminded exactly once per reminder due, nothing lost or doubled.
+// Drill 8: the database refuses, rather than hangs, for refusal, in three
+// equal phases: the tables' owner revokes the application role's write
+// privileges (reads work, so creates and decisions reach their workflows,
+// whose every write is refused with permission denied, SQLSTATE 42501), then
+// all its privileges (the API's reads are refused too), then PostgreSQL also
+// refuses the processes' connections (connection refused). The refusal meets
+// every database write of an escalation: records of escalations created
+// during it, decisions sent during it, deadlines (escalations created before
+// it with an expiresAt inside it) and reminders (a tenant policy whose
+// reminders fall inside it). The full variant refuses for longer than the
+// workflows' one-minute budget for a local write. Then the owner grants the
+// privileges again as an operator does (`orchestrator migrate` with
+// DATABASE_OWNER_URL), and every escalation must end as it should: expired at
+// its deadline, decided, reminded exactly once per reminder, nothing lost or
+// doubled.
 //
 // The role keeps reading approval_policies: otherwise the API would refuse
 // every create before it reaches a workflow, and no record would be refused.
@@ -53,12 +58,11 @@ func drillDatabaseRefuses(t *testing.T, c *cluster) {
 	// then (lead is ample for a few creates on a loaded machine).
 	const lead = 10 * time.Second
 	start := time.Now().Add(lead)
-	phase2 := start.Add(refusal / 2)
-	end := start.Add(refusal)
+	phase := func(i int) time.Time { return start.Add(refusal * time.Duration(i) / 3) } // phase(3) is the end
 
 	// Deadlines from 2 s into the refusal to 2 s before its end, so that
-	// both kinds of refusal meet some, and in the full variant the first
-	// ones are refused for longer than the local budget.
+	// every phase meets some, and in the full variant the first ones are
+	// refused for longer than the local budget.
 	expiring := newEscalations(1, prof.refusalExpiring)
 	for i, e := range expiring {
 		e.want = "expired"
@@ -67,12 +71,11 @@ func drillDatabaseRefuses(t *testing.T, c *cluster) {
 	}
 	d.createAll(ctx, expiring, prof.clients, 0)
 
-	// Reminders 3 s into each half of the refusal, counted from the
-	// creates (their createdAt is checked below).
+	// A reminder 2 s into each phase, counted from the creates.
 	reminded := newEscalations(1+len(expiring), prof.refusalReminded)
-	offsets := []time.Duration{
-		time.Until(start.Add(3 * time.Second)).Round(time.Second),
-		time.Until(phase2.Add(3 * time.Second)).Round(time.Second),
+	var offsets []time.Duration
+	for i := range 3 {
+		offsets = append(offsets, time.Until(phase(i).Add(2*time.Second)).Round(time.Second))
 	}
 	for _, e := range reminded {
 		e.reminders = len(offsets)
@@ -81,7 +84,11 @@ func drillDatabaseRefuses(t *testing.T, c *cluster) {
 	d.createAll(ctx, reminded, prof.clients, 0)
 	d.putPolicy(ctx, nil)
 
-	for _, e := range append(append([]*escalation{}, expiring...), reminded...) {
+	// Decided during the refusal, a third in each phase.
+	deciding := newEscalations(1+len(expiring)+len(reminded), prof.refusalDeciding)
+	d.createAll(ctx, deciding, prof.clients, 0)
+
+	for _, e := range slices.Concat(expiring, reminded, deciding) {
 		if e.ID() == "" {
 			t.Fatalf("create #%d before the refusal: %v", e.n, e.createErr)
 		}
@@ -90,61 +97,116 @@ func drillDatabaseRefuses(t *testing.T, c *cluster) {
 		t.Fatalf("the escalations before the refusal took more than %s to create: the deadlines and reminders may not fall inside it", lead)
 	}
 
-	// Created and decided across the refusal: records and decisions are
-	// refused.
-	flowing := newEscalations(1+len(expiring)+len(reminded), prof.refusalFlowing)
+	// Created and decided across the refusal: their records are refused.
+	flowing := newEscalations(1+len(expiring)+len(reminded)+len(deciding), prof.refusalFlowing)
 	time.Sleep(time.Until(start.Add(-2 * time.Second)))
-	wait := background(func() { d.flow(ctx, flowing, prof.clients, refusal+4*time.Second, time.Second) })
+	var waits []func()
+	waits = append(waits, background(func() { d.flow(ctx, flowing, prof.clients, refusal+4*time.Second, time.Second) }))
 
-	time.Sleep(time.Until(start))
-	revokedAt := r.revoke()
-	t.Logf("refusal: the application role's privileges revoked (%d in flight); for %s", d.inFlight(), refusal)
-	time.Sleep(time.Until(phase2))
-	refusedAt, cut := r.refuseConnections()
-	t.Logf("refusal: connections refused from now on, %d cut (%d in flight)", cut, d.inFlight())
-	time.Sleep(time.Until(end))
-	restoredAt := r.restore()
-	t.Logf("refusal: over after %s (privileges granted again by `orchestrator migrate`, connections accepted)", restoredAt.Sub(revokedAt).Round(100*time.Millisecond))
+	steps := []struct {
+		what  string
+		apply func() int
+	}{
+		{"write privileges revoked", func() int { r.revoke("INSERT, UPDATE, DELETE"); return 0 }},
+		{"all privileges revoked", func() int { r.revoke("ALL"); return 0 }},
+		{"connections refused", r.refuseConnections},
+	}
+	var at [4]time.Time // when each phase began, and the end
+	for i, step := range steps {
+		time.Sleep(time.Until(phase(i)))
+		cut := step.apply()
+		at[i] = time.Now()
+		t.Logf("refusal phase %d: %s (%d connections cut, %d escalations in flight)", i+1, step.what, cut, d.inFlight())
+		part := deciding[len(deciding)*i/3 : len(deciding)*(i+1)/3]
+		waits = append(waits, background(func() {
+			sleepCtx(ctx, time.Second)
+			d.decideAll(ctx, part, prof.clients)
+		}))
+	}
+	time.Sleep(time.Until(phase(3)))
+	r.restore()
+	at[3] = time.Now()
+	t.Logf("refusal: over after %s (privileges granted again by `orchestrator migrate`, connections accepted)", at[3].Sub(at[0]).Round(100*time.Millisecond))
 
-	// The reminded escalations are decided once the database is back.
+	// The reminded escalations are decided once the database is back and
+	// every reminder due is out.
+	c.awaitReminders(ctx, reminded)
 	d.decideAll(ctx, reminded, prof.clients)
-	wait()
+	for _, w := range waits {
+		w()
+	}
 	d.report()
 
 	// The drill proves something only if the refusal met every kind of
 	// write.
-	inside := func(at time.Time) bool { return at.After(revokedAt) && at.Before(restoredAt) }
+	phaseOf := func(when time.Time) int {
+		for i := range 3 {
+			if !when.Before(at[i]) && when.Before(at[i+1]) {
+				return i
+			}
+		}
+		return -1
+	}
+	var deadlines, reminders, records, decisions [3]int
 	for _, e := range expiring {
-		if !inside(e.expiresAt) {
-			t.Errorf("#%d's deadline %s is outside the refusal [%s, %s]", e.n, e.expiresAt.Format(time.TimeOnly), revokedAt.Format(time.TimeOnly), restoredAt.Format(time.TimeOnly))
+		if p := phaseOf(e.expiresAt); p < 0 {
+			t.Errorf("#%d's deadline %s is outside the refusal", e.n, e.expiresAt.Format(time.TimeOnly))
+		} else {
+			deadlines[p]++
 		}
 	}
 	for _, e := range reminded {
 		for i, off := range offsets {
-			if at, want := e.createdAt.Add(off), []time.Time{revokedAt, refusedAt}[i]; !at.After(want) || !at.Before([]time.Time{refusedAt, restoredAt}[i]) {
-				t.Errorf("#%d's reminder %d at %s is outside its part of the refusal", e.n, i+1, at.Format(time.TimeOnly))
+			if p := phaseOf(e.createdAt.Add(off)); p < 0 {
+				t.Errorf("#%d's reminder %d at %s is outside the refusal", e.n, i+1, e.createdAt.Add(off).Format(time.TimeOnly))
+			} else {
+				reminders[p]++
 			}
 		}
 	}
-	recordsRefused, decisionsRefused := 0, 0
-	for _, e := range flowing {
+	for _, e := range slices.Concat(flowing, deciding) {
 		e.mu.Lock()
-		if !e.firstCreate.Before(revokedAt) && e.firstCreate.Before(refusedAt) && e.createdAt.After(refusedAt) {
-			// Reached the workflow while only the privileges were
-			// revoked; its record was refused until the end.
-			recordsRefused++
+		// A record or decision sent while the API could read reached the
+		// workflow; one that completed after the connections were refused
+		// was refused until the end.
+		if p := phaseOf(e.firstCreate); p >= 0 && p < 2 && e.createdAt.After(at[2]) {
+			records[p]++
 		}
-		if inside(e.firstDecide) {
-			decisionsRefused++
+		if p := phaseOf(e.firstDecide); p >= 0 && (p == 2 || e.decidedAt.After(at[2])) {
+			decisions[p]++
 		}
 		e.mu.Unlock()
 	}
-	t.Logf("refusal met %d deadlines, %d reminders, %d records, %d decisions", len(expiring), len(reminded)*len(offsets), recordsRefused, decisionsRefused)
-	if recordsRefused == 0 || decisionsRefused == 0 {
-		t.Errorf("the refusal met %d records and %d decisions: the drill proved nothing for them", recordsRefused, decisionsRefused)
+	t.Logf("refusal met, by phase: deadlines %v, reminders %v, records %v, decisions %v", deadlines, reminders, records, decisions)
+	if records[0]+records[1] == 0 || decisions[0] == 0 || decisions[1]+decisions[2] == 0 {
+		t.Errorf("the refusal met records %v and decisions %v: the drill proved nothing for them", records, decisions)
 	}
 
-	checkInvariants(t, c, append(append(expiring, reminded...), flowing...))
+	checkInvariants(t, c, slices.Concat(expiring, reminded, deciding, flowing))
+}
+
+// awaitReminders waits until every escalation of es has posted the
+// reminders it is due, or its workflow has closed.
+func (c *cluster) awaitReminders(ctx context.Context, es []*escalation) {
+	deadline := time.Now().Add(prof.converge)
+	for _, e := range es {
+		for time.Now().Before(deadline) {
+			n := 0
+			for _, m := range c.cw.Messages(chatwootAcct, e.conv) {
+				if echoReminder(e.ID(), m.EchoID) {
+					n++
+				}
+			}
+			if n >= e.reminders {
+				break
+			}
+			if d, err := c.tc.DescribeWorkflow(ctx, contract.EscalationWorkflowID(e.ID()), ""); err == nil &&
+				d.RawResponse.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
 }
 
 // putPolicy sets the tenant's approval policy: the default deadlines and
@@ -170,13 +232,12 @@ type refuser struct {
 	c      *cluster
 	direct string // the application role's URL, not through the proxy
 	proxy  *tcpProxy
-	tables []string
 }
 
-// revoke takes every privilege the application role has on the tables but
-// approval_policies, as the tables' owner, and checks that the role is
-// refused.
-func (r *refuser) revoke() time.Time {
+// revoke takes privileges (ALL, or a list) on every table but
+// approval_policies from the application role, as the tables' owner, and
+// checks that the role is refused.
+func (r *refuser) revoke(privileges string) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -190,41 +251,42 @@ func (r *refuser) revoke() time.Time {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(r.tables) == 0 {
-		r.t.Fatalf("list the tables: %v %v", r.tables, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) == 0 {
+		r.t.Fatalf("list the tables: %v %v", tables, err)
 	}
 	role := pgx.Identifier{appRole(r.direct)}.Sanitize()
-	for _, tbl := range r.tables {
-		if _, err := owner.Exec(ctx, "REVOKE ALL ON TABLE "+pgx.Identifier{tbl}.Sanitize()+" FROM "+role); err != nil {
-			r.t.Fatalf("revoke on %s: %v", tbl, err)
+	for _, tbl := range tables {
+		if _, err := owner.Exec(ctx, "REVOKE "+privileges+" ON TABLE "+pgx.Identifier{tbl}.Sanitize()+" FROM "+role); err != nil {
+			r.t.Fatalf("revoke %s on %s: %v", privileges, tbl, err)
 		}
 	}
-	at := time.Now()
-	if err := r.probe(ctx, r.direct); !isSQLState(err, "42501") {
-		r.t.Fatalf("after REVOKE the application role reads approvals: want permission denied (42501), got %v", err)
+	probe := "INSERT INTO audit_logs DEFAULT VALUES" // refused before any constraint is checked
+	if privileges == "ALL" {
+		probe = "SELECT 1 FROM approvals LIMIT 1"
 	}
-	return at
+	if err := r.probe(ctx, r.direct, probe); !isSQLState(err, "42501") {
+		r.t.Fatalf("after REVOKE %s the application role runs %q: want permission denied (42501), got %v", privileges, probe, err)
+	}
 }
 
 // refuseConnections closes the processes' way to PostgreSQL: connections
 // are refused, and those open are cut.
-func (r *refuser) refuseConnections() (time.Time, int) {
+func (r *refuser) refuseConnections() (cut int) {
 	r.t.Helper()
-	cut := r.proxy.refuse()
-	at := time.Now()
+	cut = r.proxy.refuse()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.probe(ctx, r.proxy.url(r.direct)); !errors.Is(err, syscall.ECONNREFUSED) {
+	if err := r.probe(ctx, r.proxy.url(r.direct), "SELECT 1"); !errors.Is(err, syscall.ECONNREFUSED) {
 		r.t.Fatalf("through the closed proxy: want connection refused, got %v", err)
 	}
-	return at, cut
+	return cut
 }
 
 // restore grants the privileges back as an operator does, with `orchestrator
 // migrate` run as the owner, opens the connections again and checks that
 // the role reads the tables.
-func (r *refuser) restore() time.Time {
+func (r *refuser) restore() {
 	r.t.Helper()
 	if err := r.proxy.accept(); err != nil {
 		r.t.Fatalf("proxy: %v", err)
@@ -234,23 +296,21 @@ func (r *refuser) restore() time.Time {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		r.t.Fatalf("orchestrator migrate as the owner: %v\n%s", err, out)
 	}
-	at := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.probe(ctx, r.proxy.url(r.direct)); err != nil {
+	if err := r.probe(ctx, r.proxy.url(r.direct), "SELECT 1 FROM approvals LIMIT 1"); err != nil {
 		r.t.Fatalf("after the refusal the application role cannot read approvals: %v", err)
 	}
-	return at
 }
 
-// probe reads approvals as the application role through u.
-func (r *refuser) probe(ctx context.Context, u string) error {
+// probe runs sql as the application role through u.
+func (r *refuser) probe(ctx context.Context, u, sql string) error {
 	conn, err := pgx.Connect(ctx, u)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, "SELECT 1 FROM approvals LIMIT 1")
+	_, err = conn.Exec(ctx, sql)
 	return err
 }
 
