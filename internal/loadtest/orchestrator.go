@@ -186,13 +186,30 @@ func (p *orchestrator) call(ctx context.Context, method, path, token string, bod
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+		return nil, &statusError{fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data))), resp.StatusCode}
 	}
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return m, nil
+}
+
+// statusError is an answer with an unexpected status.
+type statusError struct {
+	msg    string
+	status int
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// statusOf is the status of an unexpected answer, 0 for other errors.
+func statusOf(err error) int {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status
+	}
+	return 0
 }
 
 // metric sums the samples of a Prometheus metric on /metrics whose labels
