@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -245,10 +246,12 @@ func (e *env) soak(ctx context.Context, srv *server, o SoakOptions) (*SoakRun, e
 			Phase: i, Duration: o.PhaseDuration, Completed: r.Completed, Errors: r.Errors, Cut: r.Cut, Unavailable: r.Unavailable,
 			CreateP50: r.Steps["create"].quantile(.5), DecideP50: r.Steps["decide"].quantile(.5), FirstError: r.FirstError(),
 		}
-		p.NormalPollers, _ = orc.metric(ctx, "temporal_num_pollers", `poller_type="workflow_task"`)
-		p.StickyPollers, _ = orc.metric(ctx, "temporal_num_pollers", `poller_type="workflow_sticky_task"`)
-		p.CachedWorkflows, _ = orc.metric(ctx, "temporal_sticky_cache_size")
-		p.ForcedEvictions = forcedEvictions(ctx, orc)
+		if m, err := orc.scrape(ctx); err == nil {
+			p.NormalPollers, _ = sumMetric(bytes.NewReader(m), "temporal_num_pollers", `poller_type="workflow_task"`)
+			p.StickyPollers, _ = sumMetric(bytes.NewReader(m), "temporal_num_pollers", `poller_type="workflow_sticky_task"`)
+			p.CachedWorkflows, _ = maxMetric(bytes.NewReader(m), "temporal_sticky_cache_size")
+			p.ForcedEvictions, _ = sumMetric(bytes.NewReader(m), "temporal_sticky_cache_forced_eviction_total")
+		}
 		p.RunningConsultations = countWorkflows(ctx, srv, fmt.Sprintf("WorkflowType='%s' AND ExecutionStatus='Running' AND TaskQueue='%s'",
 			contract.ConsultationWorkflow, queue))
 		e.logf("%s: phase %d/%d: %d completed (%.1f/s), create p50 %s ms, decide p50 %s ms, %d errors, %d answered 503; pollers normal %.0f sticky %.0f",
@@ -263,16 +266,6 @@ func (e *env) soak(ctx context.Context, srv *server, o SoakOptions) (*SoakRun, e
 	}
 	run.Took = time.Since(started)
 	return run, nil
-}
-
-// forcedEvictions reads the SDK's counter under either name the exporter
-// may give it.
-func forcedEvictions(ctx context.Context, orc *orchestrator) float64 {
-	n, _ := orc.metric(ctx, "temporal_sticky_cache_total_forced_eviction_total")
-	if n == 0 {
-		n, _ = orc.metric(ctx, "temporal_sticky_cache_total_forced_eviction")
-	}
-	return n
 }
 
 // countWorkflows counts visibility's matches, -1 when it cannot.

@@ -66,3 +66,23 @@ func TestSoakMarkdown(t *testing.T) {
 		t.Errorf("a stalled soak reads as passed:\n%s", b.String())
 	}
 }
+
+// The SDK repeats the cache's size under one series per workflow type: the
+// soak reads it once, not summed; pollers are summed per kind.
+func TestSoakReadsTheWorkerMetrics(t *testing.T) {
+	text := `temporal_num_pollers{poller_type="workflow_sticky_task",task_queue="q"} 14
+temporal_num_pollers{poller_type="workflow_task",task_queue="q"} 15
+temporal_sticky_cache_forced_eviction_total{task_queue="q"} 554
+temporal_sticky_cache_size{task_queue="q",workflow_type="Consultation"} 632
+temporal_sticky_cache_size{task_queue="q",workflow_type="Escalation"} 632
+`
+	if n, err := maxMetric(strings.NewReader(text), "temporal_sticky_cache_size"); err != nil || n != 632 {
+		t.Errorf("cache size %v, %v; want 632", n, err)
+	}
+	if n, err := sumMetric(strings.NewReader(text), "temporal_num_pollers", `poller_type="workflow_task"`); err != nil || n != 15 {
+		t.Errorf("normal pollers %v, %v; want 15", n, err)
+	}
+	if n, err := sumMetric(strings.NewReader(text), "temporal_sticky_cache_forced_eviction_total"); err != nil || n != 554 {
+		t.Errorf("forced evictions %v, %v; want 554", n, err)
+	}
+}
