@@ -59,3 +59,12 @@ func TestSDKOptionsCarryTheBehaviours(t *testing.T) {
 		t.Errorf("fixed activity pollers %#v, want %#v", fixed.ActivityTaskPollerBehavior, want)
 	}
 }
+
+// Options without poller settings (tests, replayers) leave the SDK's own
+// default.
+func TestSDKOptionsWithoutPollerSettings(t *testing.T) {
+	got := worker.SDKOptions(worker.Options{TaskQueue: "q"})
+	if got.WorkflowTaskPollerBehavior != nil || got.ActivityTaskPollerBehavior != nil {
+		t.Fatalf("behaviours %#v %#v, want none", got.WorkflowTaskPollerBehavior, got.ActivityTaskPollerBehavior)
+	}
+}

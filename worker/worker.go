@@ -47,9 +47,9 @@ type Options struct {
 	// with; without it every decision is recorded as ops.
 	DecisionKey contract.DecisionKey
 	// WorkflowTaskPollers and ActivityTaskPollers choose the poller
-	// behaviours (config.Pollers; the zero value is a fixed maximum of the
-	// SDK's default, 2). The worker registers no Nexus service, so it runs
-	// no Nexus pollers.
+	// behaviours (config.Pollers; the zero value leaves the SDK's default,
+	// two fixed pollers). The worker registers no Nexus service, so it
+	// runs no Nexus pollers.
 	WorkflowTaskPollers, ActivityTaskPollers config.Pollers
 	// StickyScheduleToStartTimeout: 0 leaves the SDK's 5 s.
 	StickyScheduleToStartTimeout time.Duration
@@ -80,6 +80,9 @@ func SDKOptions(opts Options) sdkworker.Options {
 // a normal and a sticky poller group, each at least one strong, which is
 // what keeps the normal queue polled (docs/benchmarks.md, "The stall").
 func pollerBehavior(p config.Pollers) sdkworker.PollerBehavior {
+	if p == (config.Pollers{}) {
+		return nil
+	}
 	if p.Autoscaling {
 		return sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{MaximumNumberOfPollers: p.Max})
 	}
