@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/retention"
 	"github.com/orchestrator-dev/orchestrator/workflows"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
@@ -47,6 +48,47 @@ type Options struct {
 	// DecisionKey is the key the API and the Matrix receiver seal decisions
 	// with; without it every decision is recorded as ops.
 	DecisionKey contract.DecisionKey
+	// WorkflowTaskPollers and ActivityTaskPollers choose the poller
+	// behaviours (config.Pollers; the zero value leaves the SDK's default,
+	// two fixed pollers). The worker registers no Nexus service, so it
+	// runs no Nexus pollers.
+	WorkflowTaskPollers, ActivityTaskPollers config.Pollers
+	// StickyScheduleToStartTimeout: 0 leaves the SDK's 5 s.
+	StickyScheduleToStartTimeout time.Duration
+	// MaxConcurrentLocalActivities bounds local activity slots (0: SDK
+	// default, 1000).
+	MaxConcurrentLocalActivities int
+	// OnFatalError learns why the worker stopped by itself (e.g. a
+	// non-retryable poll error); the SDK stops the worker after it returns.
+	OnFatalError func(error)
+}
+
+// SDKOptions are the SDK worker options opts stand for.
+func SDKOptions(opts Options) sdkworker.Options {
+	return sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:      opts.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize:  opts.MaxConcurrentWorkflowTasks,
+		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentLocalActivities,
+		WorkerStopTimeout:                       opts.StopTimeout,
+		StickyScheduleToStartTimeout:            opts.StickyScheduleToStartTimeout,
+		WorkflowTaskPollerBehavior:              pollerBehavior(opts.WorkflowTaskPollers),
+		ActivityTaskPollerBehavior:              pollerBehavior(opts.ActivityTaskPollers),
+		OnFatalError:                            opts.OnFatalError,
+	}
+}
+
+// pollerBehavior maps a setting to the SDK's behaviour. Autoscaling keeps
+// the SDK's initial (5) and minimum (1) pollers: for workflow tasks it runs
+// a normal and a sticky poller group, each at least one strong, which is
+// what keeps the normal queue polled (docs/benchmarks.md, "The stall").
+func pollerBehavior(p config.Pollers) sdkworker.PollerBehavior {
+	if p == (config.Pollers{}) {
+		return nil
+	}
+	if p.Autoscaling {
+		return sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{MaximumNumberOfPollers: p.Max})
+	}
+	return sdkworker.NewPollerBehaviorSimpleMaximum(sdkworker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: p.Fixed})
 }
 
 // New builds a worker on the task queue with everything registered. The
@@ -55,11 +97,7 @@ func New(c client.Client, acts *activities.Activities, opts Options) (sdkworker.
 	if opts.TaskQueue == "" {
 		return nil, fmt.Errorf("worker: task queue is required")
 	}
-	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActivities,
-		MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
-		WorkerStopTimeout:                      opts.StopTimeout,
-	})
+	w := sdkworker.New(c, opts.TaskQueue, SDKOptions(opts))
 	Register(w, acts, opts.DecisionKey)
 	return w, nil
 }

@@ -145,38 +145,56 @@ func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 	}
 	defer p.close()
 	cfg, s, tc, log, tel := p.cfg, p.store, p.tc, p.log, p.tel
-	w, err := newWorker(cfg, s, tc, log, tel.Metrics)
+	state := newWorkerState()
+	if err := tel.Metrics.RegisterWorkerPolling(state.Polling); err != nil {
+		return err
+	}
+	w, err := newWorker(cfg, s, tc, log, tel.Metrics, state)
 	if err != nil {
 		return err
 	}
 	ensureRetentionSchedule(ctx, cfg, tc, log)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return serveHTTP(gctx, cfg.WorkerHTTPAddr, workerHTTP(s, tc, tel.Metrics.Handler()), cfg.ShutdownGrace, log)
+		return serveHTTP(gctx, cfg.WorkerHTTPAddr, workerHTTP(s, tc, state.Polling, tel.Metrics.Handler()), cfg.ShutdownGrace, log)
 	})
-	g.Go(func() error { return runTemporalWorker(gctx, w, log) })
+	g.Go(func() error { return runTemporalWorker(gctx, w, state, log) })
 	return g.Wait()
 }
 
 // runTemporalWorker polls until ctx ends, then stops polling and lets running
-// activities finish (worker StopTimeout).
+// activities finish (worker StopTimeout). A worker that stops by itself
+// (state learns it from the SDK's OnFatalError: a non-retryable poll error
+// such as a deleted namespace) ends the function with its cause, and with it
+// the process, non-zero: the API or the health endpoints answering on would
+// hide a process that no longer runs a single workflow, while a supervisor
+// restarts one that exits.
 func runTemporalWorker(ctx context.Context, w interface {
 	Start() error
 	Stop()
-}, log interface{ Info(string, ...any) }) error {
+}, state *workerState, log *slog.Logger) error {
 	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+		return fmt.Errorf("start the Temporal worker: %w", err)
 	}
+	state.polling.Store(true)
 	log.Info("worker polling")
-	<-ctx.Done()
-	log.Info("worker stopping")
-	w.Stop()
-	return nil
+	select {
+	case <-ctx.Done():
+		state.polling.Store(false)
+		log.Info("worker stopping")
+		w.Stop()
+		return nil
+	case <-state.stopped:
+		err := state.err()
+		log.Error("the Temporal worker stopped by itself; the process exits so that its supervisor restarts it", "error", err.Error())
+		w.Stop() // the SDK stops it too; this waits for the same cleanup
+		return fmt.Errorf("the Temporal worker stopped: %w", err)
+	}
 }
 
 // workerHTTP serves the worker's health endpoints and, when metrics is set,
 // its Prometheus metrics at /metrics.
-func workerHTTP(s interface{ Ping(context.Context) error }, tc client.Client, metrics http.Handler) http.Handler {
+func workerHTTP(s interface{ Ping(context.Context) error }, tc client.Client, polling func() bool, metrics http.Handler) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if metrics != nil {
@@ -186,8 +204,13 @@ func workerHTTP(s interface{ Ping(context.Context) error }, tc client.Client, me
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 		defer cancel()
-		checks := gin.H{"database": "ok", "temporal": "ok"}
+		checks := gin.H{"database": "ok", "temporal": "ok", "worker": "polling"}
 		status := http.StatusOK
+		if !polling() {
+			// Reachable servers do not make a worker that does not poll
+			// ready: no workflow of this process moves.
+			checks["worker"], status = "not polling", http.StatusServiceUnavailable
+		}
 		if err := s.Ping(ctx); err != nil {
 			checks["database"], status = "unavailable", http.StatusServiceUnavailable
 		}

@@ -56,7 +56,11 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	if err != nil {
 		return fmt.Errorf("OIDC settings: %w", err)
 	}
-	w, err := newWorker(cfg, s, tc, log, tel.Metrics)
+	state := newWorkerState()
+	if err := tel.Metrics.RegisterWorkerPolling(state.Polling); err != nil {
+		return err
+	}
+	w, err := newWorker(cfg, s, tc, log, tel.Metrics, state)
 	if err != nil {
 		return err
 	}
@@ -70,7 +74,7 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.DevIssuerAddr, iss.Handler(), time.Second, log.With("component", "dev-issuer"))
 	})
-	g.Go(func() error { return runTemporalWorker(gctx, w, log) })
+	g.Go(func() error { return runTemporalWorker(gctx, w, state, log) })
 	g.Go(func() error { return serveHTTP(gctx, cfg.HTTPAddr, h, cfg.ShutdownGrace, log.With("component", "api")) })
 	g.Go(func() error {
 		if err := waitHTTP(gctx, "http://"+cfg.HTTPAddr+"/healthz"); err != nil {

@@ -112,7 +112,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 	policy(map[string]any{"defaultTtl": "72h", "maxTtl": "720h", "maxQuestions": 30})
 	looped := create("Long question loop")
 	loopID := contract.EscalationWorkflowID(looped)
-	first, err := tc.DescribeWorkflowExecution(ctx, loopID, "")
+	first, err := tc.DescribeWorkflow(ctx, loopID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		t.Fatalf("approve: %d %s", r.status, r.body)
 	}
 	histories["escalation-continued-last-run"] = loopID
-	runs := map[string]string{"escalation-continued-first-run": first.WorkflowExecutionInfo.Execution.RunId}
+	runs := map[string]string{"escalation-continued-first-run": first.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId()}
 
 	policy(map[string]any{"defaultTtl": "72h", "maxTtl": "720h", "answerTtl": "2s"})
 	unanswered := create("Unanswered question")

@@ -273,19 +273,43 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 	}), nil
 }
 
-// newWorker builds the activities and the Temporal worker that runs them.
-func newWorker(cfg *config.Config, s *store.Store, tc client.Client, log *slog.Logger, m *telemetry.Metrics) (sdkworker.Worker, error) {
+// newWorker builds the activities and the Temporal worker that runs them;
+// state learns when the worker stops by itself.
+func newWorker(cfg *config.Config, s *store.Store, tc client.Client, log *slog.Logger, m *telemetry.Metrics, state *workerState) (sdkworker.Worker, error) {
 	acts, err := newActivities(cfg, s, log, m)
 	if err != nil {
 		return nil, err
 	}
 	// Activities start consultations through the same client as the worker.
 	acts.Temporal = tc
+	pool, err := s.Pool()
+	if err != nil {
+		return nil, err
+	}
 	setWorkflowCacheSize(cfg.WorkerWorkflowCacheSize, log)
-	return worker.New(tc, acts, worker.Options{
+	opts := workerOptions(cfg, pool.Stats().MaxOpenConnections, state)
+	if !opts.WorkflowTaskPollers.Autoscaling {
+		log.Warn("fixed workflow-task pollers: they can all wait on an empty sticky queue while new workflows wait on the normal one "+
+			"(docs/benchmarks.md, \"The stall\"); autoscaling avoids it", "WORKER_WORKFLOW_TASK_POLLERS", opts.WorkflowTaskPollers.String())
+	}
+	log.Info("worker options", "workflow_task_pollers", opts.WorkflowTaskPollers.String(), "activity_task_pollers", opts.ActivityTaskPollers.String(),
+		"sticky_schedule_to_start_timeout", opts.StickyScheduleToStartTimeout.String(), "local_activity_slots", opts.MaxConcurrentLocalActivities)
+	return worker.New(tc, acts, opts)
+}
+
+// workerOptions are the worker's settings from cfg: its pollers, stickiness,
+// slots (local activities bounded by the store's pool of poolConns
+// connections) and the fatal-error hook that marks state stopped.
+func workerOptions(cfg *config.Config, poolConns int, state *workerState) worker.Options {
+	return worker.Options{
 		TaskQueue: cfg.TemporalTaskQueue, StopTimeout: cfg.ShutdownGrace, DecisionKey: contract.DecisionKey(cfg.DecisionKey),
-		MaxConcurrentWorkflowTasks: workflowTaskSlots(cfg.WorkerWorkflowCacheSize),
-	})
+		MaxConcurrentWorkflowTasks:   workflowTaskSlots(cfg.WorkerWorkflowCacheSize),
+		MaxConcurrentLocalActivities: cfg.LocalActivitySlots(poolConns),
+		WorkflowTaskPollers:          cfg.WorkerWorkflowTaskPollers,
+		ActivityTaskPollers:          cfg.WorkerActivityTaskPollers,
+		StickyScheduleToStartTimeout: cfg.WorkerStickyScheduleToStartTimeout,
+		OnFatalError:                 state.fail,
+	}
 }
 
 // setWorkflowCacheSize bounds the worker's workflow cache

@@ -85,6 +85,12 @@ type Config struct {
 	// WorkerWorkflowCacheSize bounds the workflow executions a worker (and
 	// dev mode) keeps in memory; see DefaultWorkerWorkflowCacheSize.
 	WorkerWorkflowCacheSize int `env:"WORKER_WORKFLOW_CACHE_SIZE"`
+	// How the worker polls and how much it runs at once (worker.go in this
+	// package says why each default).
+	WorkerWorkflowTaskPollers          Pollers       `env:"WORKER_WORKFLOW_TASK_POLLERS"`
+	WorkerActivityTaskPollers          Pollers       `env:"WORKER_ACTIVITY_TASK_POLLERS"`
+	WorkerStickyScheduleToStartTimeout time.Duration `env:"WORKER_STICKY_SCHEDULE_TO_START_TIMEOUT"`
+	WorkerMaxConcurrentLocalActivities int           `env:"WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES"`
 
 	DatabaseURL string `env:"DATABASE_URL" secret:"url"`
 	// DatabaseOwnerURL is the connection migrate and setup use: a role that
@@ -209,6 +215,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.HTTPAddr = r.str("HTTP_ADDR", "127.0.0.1:8080")
 	c.WorkerHTTPAddr = r.str("WORKER_HTTP_ADDR", "127.0.0.1:9090")
 	c.WorkerWorkflowCacheSize = r.integer("WORKER_WORKFLOW_CACHE_SIZE", DefaultWorkerWorkflowCacheSize)
+	c.loadWorker(&r)
 	c.PublicBaseURL = strings.TrimRight(r.str("PUBLIC_BASE_URL", "http://"+c.HTTPAddr), "/")
 	c.ShutdownGrace = r.duration("SHUTDOWN_GRACE", 30*time.Second)
 	c.LogLevel = r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")

@@ -161,7 +161,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	if !opts.SkipShapes {
 		e.logf("dev server (eager activity execution %v)", opts.Eager)
-		dev, err := startDevServer(ctx, opts.TemporalCLI, opts.Eager)
+		dev, err := startDevServer(ctx, opts.TemporalCLI, opts.Eager, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	if opts.Pending > 0 || opts.PostgresAdminURL != "" {
 		// A fresh dev server: nothing left running from the shapes.
-		dev, err := startDevServer(ctx, opts.TemporalCLI, opts.Eager)
+		dev, err := startDevServer(ctx, opts.TemporalCLI, opts.Eager, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -412,6 +412,9 @@ func (e *env) product(ctx context.Context, orc *orchestrator, concurrency int, d
 		start := time.Now()
 		id, err := e.create(ctx, orc)
 		if err != nil {
+			if statusOf(err) == http.StatusServiceUnavailable {
+				t.unavailable.Add(1)
+			}
 			t.fail(ctx, err)
 			return
 		}
@@ -492,7 +495,10 @@ func (e *env) baseline(ctx context.Context, c client.Client, queue, wf string, c
 // the measuring window.
 type tally struct {
 	errs, cut atomic.Int64
-	first     atomic.Value // the first error's text
+	// unavailable counts creates answered 503 (the API's deadline for the
+	// workflow to take the escalation; also counted in errs or cut).
+	unavailable atomic.Int64
+	first       atomic.Value // the first error's text
 }
 
 func (t *tally) fail(ctx context.Context, err error) {
@@ -507,6 +513,7 @@ func (t *tally) fail(ctx context.Context, err error) {
 // into records the counts in r.
 func (t *tally) into(r *Result) {
 	r.Completed, r.Errors, r.Cut = r.E2E.n(), int(t.errs.Load()), int(t.cut.Load())
+	r.Unavailable = int(t.unavailable.Load())
 	if v, ok := t.first.Load().(string); ok {
 		r.firstErr.Store(v)
 	}

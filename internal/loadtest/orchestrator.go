@@ -188,13 +188,30 @@ func (p *orchestrator) call(ctx context.Context, method, path, token string, bod
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+		return nil, &statusError{fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data))), resp.StatusCode}
 	}
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return m, nil
+}
+
+// statusError is an answer with an unexpected status.
+type statusError struct {
+	msg    string
+	status int
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// statusOf is the status of an unexpected answer, 0 for other errors.
+func statusOf(err error) int {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status
+	}
+	return 0
 }
 
 // metric sums the samples of a Prometheus metric on /metrics whose labels
@@ -214,9 +231,25 @@ func (p *orchestrator) metric(ctx context.Context, name string, match ...string)
 
 // sumMetric reads the Prometheus text format.
 func sumMetric(r io.Reader, name string, match ...string) (float64, error) {
+	var sum float64
+	err := eachSample(r, name, func(v float64) { sum += v }, match...)
+	return sum, err
+}
+
+// maxMetric is the largest sample instead of the sum: for a gauge the SDK
+// repeats under several labels (temporal_sticky_cache_size, one series per
+// workflow type, each the whole cache's size).
+func maxMetric(r io.Reader, name string, match ...string) (float64, error) {
+	var m float64
+	err := eachSample(r, name, func(v float64) { m = max(m, v) }, match...)
+	return m, err
+}
+
+// eachSample calls fn with every sample of the metric name whose labels
+// contain every one of match.
+func eachSample(r io.Reader, name string, fn func(float64), match ...string) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var sum float64
 	for sc.Scan() {
 		line := sc.Text()
 		rest, ok := strings.CutPrefix(line, name)
@@ -244,11 +277,11 @@ func sumMetric(r io.Reader, name string, match ...string) (float64, error) {
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			return 0, fmt.Errorf("metric %s: %w", name, err)
+			return fmt.Errorf("metric %s: %w", name, err)
 		}
-		sum += v
+		fn(v)
 	}
-	return sum, sc.Err()
+	return sc.Err()
 }
 
 // poolWaits reads, from the orchestrator's /metrics, how often and for how

@@ -40,8 +40,9 @@ func (s *server) Stop() error {
 }
 
 // startDevServer runs the Temporal CLI's dev server in memory with the
-// search attributes registered, eager activity execution on or off.
-func startDevServer(ctx context.Context, cli string, eager bool) (*server, error) {
+// search attributes registered, eager activity execution on or off; its
+// warnings and errors go to logTo (nil: discarded).
+func startDevServer(ctx context.Context, cli string, eager bool, logTo io.Writer) (*server, error) {
 	var extra []string
 	if eager {
 		// As `orchestrator dev` runs it (off by default in server 1.29).
@@ -50,8 +51,12 @@ func startDevServer(ctx context.Context, cli string, eager bool) (*server, error
 	for _, n := range contract.SearchAttributeNames() {
 		extra = append(extra, "--search-attribute", n+"=Keyword")
 	}
+	level := "warn"
+	if logTo == nil {
+		level, logTo = "error", io.Discard
+	}
 	dev, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: cli, LogLevel: "error", ExtraArgs: extra, Stdout: io.Discard, Stderr: io.Discard,
+		ExistingPath: cli, LogLevel: level, ExtraArgs: extra, Stdout: logTo, Stderr: logTo,
 		ClientOptions: &client.Options{Namespace: "default", Logger: quiet{}},
 	})
 	if err != nil {

@@ -56,11 +56,13 @@ type Result struct {
 	Errors      int
 	// Cut counts escalations or workflows still in flight when the window
 	// ended (not counted as completed or as errors).
-	Cut      int
-	E2E      *samples
-	Steps    map[string]*samples // create, decide, visible (product only)
-	firstErr atomic.Value        // the first error, for the report
-	ids      idList              // of the completed escalations or workflows
+	Cut int
+	// Unavailable counts creates the API answered 503 (product only).
+	Unavailable int
+	E2E         *samples
+	Steps       map[string]*samples // create, decide, visible (product only)
+	firstErr    atomic.Value        // the first error, for the report
+	ids         idList              // of the completed escalations or workflows
 }
 
 func newResult(name string, concurrency int, d time.Duration, steps ...string) *Result {

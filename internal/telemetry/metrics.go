@@ -29,6 +29,7 @@ const (
 	MetricTimeToDecision     = "orchestrator_time_to_decision_seconds"
 	MetricConsultations      = "orchestrator_consultations_total"
 	MetricExternalCalls      = "orchestrator_external_calls_total"
+	MetricWorkerPolling      = "orchestrator_worker_polling"
 )
 
 // Label values the business metrics start with (at zero), so that every
@@ -130,6 +131,28 @@ func (m *Metrics) RegisterDBPool(db *sql.DB) error {
 	}
 	if err := m.reg.Register(collectors.NewDBStatsCollector(db, "orchestrator")); err != nil {
 		return fmt.Errorf("register the database pool metrics: %w", err)
+	}
+	return nil
+}
+
+// RegisterWorkerPolling exports whether the process's Temporal worker polls
+// (1) or not (0: not started yet, stopping, or stopped by itself, after
+// which the process exits). Only the worker and dev processes have one.
+func (m *Metrics) RegisterWorkerPolling(polling func() bool) error {
+	if m == nil {
+		return nil
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: MetricWorkerPolling,
+		Help: "1 while the process's Temporal worker polls its task queue, 0 otherwise.",
+	}, func() float64 {
+		if polling() {
+			return 1
+		}
+		return 0
+	})
+	if err := m.reg.Register(g); err != nil {
+		return fmt.Errorf("register %s: %w", MetricWorkerPolling, err)
 	}
 	return nil
 }

@@ -44,6 +44,13 @@ func run() error {
 	flag.IntVar(&opts.BreakdownSamples, "breakdown-samples", 50, "histories read per shape for where the time goes")
 	shapes := flag.Bool("shapes", true, "run product, naive and floor (false: only the memory measurement and the read path)")
 	flag.StringVar(&opts.ProfileDir, "profile", "", "run a profiled orchestrator and keep its CPU and heap profiles in this directory")
+	soak := flag.Bool("soak", false, "soak instead (make soak): -phases windows of -phase-duration at -concurrency, on the dev server then the cluster; "+
+		"fails if a phase completes no escalation or a create is answered 503")
+	phases := flag.Int("phases", 20, "soak: phases per server")
+	phaseDuration := flag.Duration("phase-duration", 30*time.Second, "soak: length of a phase")
+	diagnosis := flag.String("diagnosis", "", "soak: where to keep the dev server's log and the diagnosis of a phase that completed nothing (default: a new directory under $TMPDIR)")
+	var soakEnv envFlag
+	flag.Var(&soakEnv, "soak-env", "soak: more orchestrator environment, KEY=VALUE (repeatable), e.g. WORKER_WORKFLOW_TASK_POLLERS=2")
 	flag.Parse()
 	opts.SkipShapes = !*shapes
 	if opts.TemporalCLI == "" {
@@ -77,6 +84,13 @@ func run() error {
 	opts.SourceDir, opts.Log = wd, os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *soak {
+		return runSoak(ctx, loadtest.SoakOptions{
+			TemporalCLI: opts.TemporalCLI, Binary: opts.Binary, SourceDir: wd, Phases: *phases, PhaseDuration: *phaseDuration,
+			Concurrency: opts.Concurrency, Cluster: opts.Cluster, PostgresAdminURL: opts.PostgresAdminURL,
+			DiagnosisDir: *diagnosis, Env: soakEnv, Log: os.Stderr,
+		}, *out)
+	}
 	rep, err := loadtest.Run(ctx, opts)
 	if err != nil {
 		return err
@@ -93,5 +107,46 @@ func run() error {
 			return fmt.Errorf("write %s: %w", *out, err)
 		}
 	}
+	return nil
+}
+
+// runSoak runs the soak, prints its report (and writes it to out) and fails
+// when the soak did.
+func runSoak(ctx context.Context, o loadtest.SoakOptions, out string) error {
+	if o.Phases <= 0 || o.PhaseDuration <= 0 || o.Concurrency <= 0 {
+		return errors.New("-phases, -phase-duration and -concurrency must be positive")
+	}
+	rep, err := loadtest.Soak(ctx, o)
+	if err != nil {
+		return err
+	}
+	cmd := "loadtest " + strings.Join(os.Args[1:], " ")
+	rep.Markdown(os.Stdout, cmd)
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			return err
+		}
+		rep.Markdown(f, cmd)
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", out, err)
+		}
+	}
+	if f := rep.Failures(); len(f) > 0 {
+		return fmt.Errorf("the soak failed:\n  %s", strings.Join(f, "\n  "))
+	}
+	return nil
+}
+
+// envFlag collects KEY=VALUE flags.
+type envFlag []string
+
+func (e *envFlag) String() string { return strings.Join(*e, " ") }
+
+func (e *envFlag) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	*e = append(*e, v)
 	return nil
 }
