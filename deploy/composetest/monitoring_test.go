@@ -179,3 +179,48 @@ func TestGrafanaProvisionsTheDashboard(t *testing.T) {
 		t.Errorf("compose loads without GRAFANA_ADMIN_PASSWORD (err %v): Grafana would start with its default admin password", err)
 	}
 }
+
+// Every alert links its own entry of the runbook, and the entry exists.
+func TestEveryAlertHasARunbookEntry(t *testing.T) {
+	root := repoRoot(t)
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	readYAML(t, "deploy/prometheus/alerts.yml", &rules)
+	doc, err := os.ReadFile(filepath.Join(root, "docs/operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := map[string]bool{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok {
+			headings[strings.TrimSpace(h)] = true
+		}
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			if !headings[r.Alert] {
+				t.Errorf("alert %s has no entry (### %s) in docs/operations.md", r.Alert, r.Alert)
+			}
+			if want := "docs/operations.md#" + strings.ToLower(r.Alert); r.Annotations["runbook_url"] != want {
+				t.Errorf("alert %s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
+			}
+			if r.Annotations["summary"] == "" {
+				t.Errorf("alert %s has no summary", r.Alert)
+			}
+		}
+	}
+	if n < 6 {
+		t.Fatalf("only %d alerts in deploy/prometheus/alerts.yml", n)
+	}
+}
