@@ -29,7 +29,13 @@ DATA_DIR ?= .data
 FUZZTIME ?= 1m
 TEST_FUZZTIME ?= 3s
 
-.PHONY: run build test lint tools cluster-tools vet fmt-check fuzz bench clean help drills check-alerts
+# The API contract as generated clients and linters read it (api/contracttest):
+# openapi-typescript, openapi-fetch, tsc, Redocly and Spectral, pinned by its
+# package-lock.json and installed once per lock file with npm (Node.js 20+).
+CONTRACT_LOCK := api/contracttest/package-lock.json
+CONTRACT_MODULES ?= $(TOOLS_DIR)/contract-$(shell sha256sum $(CONTRACT_LOCK) 2>/dev/null | cut -c1-12)/node_modules
+
+.PHONY: run build test lint tools cluster-tools vet fmt-check fuzz bench clean help drills contract check-alerts
 
 help:
 	@echo "make run    - the whole system on embedded defaults (Temporal dev server + UI, SQLite, worker, API, dev OIDC issuer)"
@@ -90,7 +96,9 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# go.mod says which dependencies the code imports itself: tidy, or lint fails.
 lint: $(STATICCHECK)
+	$(GO) mod tidy -diff
 	$(STATICCHECK) ./...
 
 $(STATICCHECK):
@@ -101,9 +109,20 @@ API_FUZZ   := FuzzCreateApprovalBody FuzzDecideBody FuzzCreateAuditBody FuzzCrea
 STORE_FUZZ := FuzzDecodeCursor FuzzValidTenantID FuzzScopeOf
 AUTH_FUZZ  := FuzzResolveTenants FuzzParseBearer
 
-test: tools cluster-tools fmt-check vet lint check-alerts
+test: tools cluster-tools fmt-check vet lint contract check-alerts
 	TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+contract: $(CONTRACT_MODULES)
+	bash api/contracttest/check.sh $(abspath $(CONTRACT_MODULES))
+
+$(CONTRACT_MODULES): $(CONTRACT_LOCK)
+	@command -v npm >/dev/null || { echo "make contract needs Node.js 20+ and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	@echo "Installing the contract tools once (about 2 minutes) into $(dir $@)"
+	@mkdir -p $(dir $@)
+	cp api/contracttest/package.json $(CONTRACT_LOCK) $(dir $@)
+	cd $(dir $@) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # Every fuzz target for FUZZTIME each (make test: a few seconds; make fuzz: a minute).
 fuzz:

@@ -16,10 +16,13 @@ const (
 	ActionInfoRequested = "approval.info_requested"
 	ActionInfoProvided  = "approval.info_provided"
 	ActionReminded      = "approval.reminded"
+	// ActionInfoUnanswered: the question's time for an answer passed; the
+	// escalation is pending again.
+	ActionInfoUnanswered = "approval.info_unanswered"
 )
 
 // ChangeStatusInput moves a waiting approval on: to expired, withdrawn,
-// info_requested, or back to pending with an answer.
+// info_requested, or back to pending with an answer or without one.
 type ChangeStatusInput struct {
 	ApprovalID string         `json:"approvalId"`
 	TenantID   string         `json:"tenantId"`

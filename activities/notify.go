@@ -20,6 +20,9 @@ const (
 	NotifyInfoRequested = "info_requested"
 	NotifyInfoProvided  = "info_provided"
 	NotifyReminder      = "reminder"
+	// NotifyInfoUnanswered: no answer came in time; the approvers are
+	// reminded that the escalation waits for them again.
+	NotifyInfoUnanswered = "info_unanswered"
 )
 
 // NotifyInput asks for one notification about an escalation.

@@ -80,7 +80,7 @@ func (o *Outbound) chatwoot(ctx context.Context, in NotifyInput) (*NotifyResult,
 		steps = []step{{"note", o.message(ctx, in, "note", chatwoot.TemplateDecided, data, true)}}
 	case NotifyConsultation:
 		steps = []step{{"message", o.message(ctx, in, "message", chatwoot.TemplateConsultation, data, false)}}
-	case NotifyExpired, NotifyWithdrawn, NotifyInfoRequested, NotifyInfoProvided, NotifyReminder:
+	case NotifyExpired, NotifyWithdrawn, NotifyInfoRequested, NotifyInfoProvided, NotifyReminder, NotifyInfoUnanswered:
 		// The kinds and the templates share their names.
 		steps = []step{{"note", o.message(ctx, in, "note", in.Kind, data, true)}}
 	default:
@@ -182,7 +182,7 @@ func (o *Outbound) once(ctx context.Context, in NotifyInput, key, target string,
 // approversCare says which notifications approvers get in Matrix too.
 func approversCare(kind string) bool {
 	switch kind {
-	case NotifyEscalated, NotifyDecided, NotifyExpired, NotifyWithdrawn, NotifyReminder:
+	case NotifyEscalated, NotifyDecided, NotifyExpired, NotifyWithdrawn, NotifyReminder, NotifyInfoUnanswered:
 		return true
 	}
 	return false
@@ -200,6 +200,8 @@ func (o *Outbound) matrixNotice(ctx context.Context, in NotifyInput) error {
 		body = fmt.Sprintf("Escalation %q was withdrawn by its requester", in.Approval.Title)
 	case NotifyReminder:
 		body = fmt.Sprintf("Reminder for the %s: escalation %q is still waiting for a decision: %s", o.ApproverRole, in.Approval.Title, o.approvalURL(in.Approval.ID))
+	case NotifyInfoUnanswered:
+		body = fmt.Sprintf("No answer came to the question on escalation %q; it waits for a decision again: %s", in.Approval.Title, o.approvalURL(in.Approval.ID))
 	default:
 		body = fmt.Sprintf("Escalation %q (%s priority) is waiting for a decision: %s", in.Approval.Title, in.Approval.Priority, o.approvalURL(in.Approval.ID))
 	}

@@ -60,6 +60,7 @@ func (s *Server) createApproval(c *gin.Context) error {
 	actor := contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI}
 	in := s.escalationInput(ap, actor, req.Participants)
 	in.ReminderSeconds = reminderSeconds(policy)
+	in.MaxQuestions, in.AnswerTTLSeconds = policy.Questions(), int64(policy.AnswerWait()/time.Second)
 	out, err := s.startEscalationWorkflow(c, in)
 	if err != nil {
 		return err
@@ -122,6 +123,9 @@ func (s *Server) decideApproval(c *gin.Context) error {
 	}
 	logTenant(c, ap.TenantID)
 	d, err = decision.Authorize(s.d.DecisionKey, p, ap, d)
+	if err == nil {
+		err = decision.DeadlineHolds(ap, s.d.Store.Now())
+	}
 	switch {
 	case errors.Is(err, decision.ErrNotVisible):
 		return errNotFound

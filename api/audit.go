@@ -22,6 +22,10 @@ func (s *Server) createAudit(c *gin.Context) error {
 		return problem(http.StatusBadRequest, "reserved_action",
 			"actions under %q are written by the orchestrator itself; name yours after your service (e.g. ticket.updated)", strings.SplitN(req.Action, ".", 2)[0]+".")
 	}
+	if store.ReservedResource(req.Resource) {
+		return problem(http.StatusBadRequest, "reserved_resource",
+			"%q entries are written by the orchestrator itself; name your service's own resources (e.g. ticket)", req.Resource)
+	}
 	// api-client: the API vouches for who wrote the entry, not for what it
 	// says, and a reader can tell it from what the orchestrator recorded.
 	entry := &store.AuditLog{

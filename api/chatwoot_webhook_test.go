@@ -145,7 +145,8 @@ func TestChatwootWebhookReplayWithANewDeliveryHeaderIsADuplicate(t *testing.T) {
 func TestChatwootWebhookForeignAccountSecretIsRefused(t *testing.T) {
 	secrets := map[string]string{"1": "secret-one", "2": "secret-two"}
 	r := newChatwootReceiver(t, Webhooks{ChatwootSecrets: secrets,
-		ChatwootAccountTenants: map[string]string{"1": "/teams/support", "2": "/teams/attacker"}})
+		ChatwootAccountTenants: map[string]string{"1": "/teams/support", "2": "/teams/attacker"},
+		ChatwootAgentSubjects:  map[string]string{"9": "agent-9"}})
 	for _, path := range []string{"/api/webhooks/chatwoot", "/api/webhooks/chatwoot/1"} {
 		rec := r.post(path, "secret-two", "d-1", escalateNote(1, 7))
 		if rec.Code != http.StatusUnauthorized {

@@ -14,12 +14,18 @@ import (
 
 // Consultation handlers: create starts a consultation's workflow, start and
 // end send it updates, list and get read the database. Every consultation
-// is shown with the caller's own join link.
+// is shown through view: with the caller's own join link and room name, or
+// with neither.
 
-// consultationView is a consultation with the caller's own join link.
+// consultationView is a consultation as one caller may see it, with their
+// own join link. The room name is what a link is made of (without Jitsi
+// tokens the link is <base>/<room>), so it goes only to those who get a
+// link: this JitsiRoom shadows the stored one in JSON, and is empty (left
+// out) for everyone else.
 type consultationView struct {
 	*store.Consultation
-	JoinURL string `json:"joinUrl"`
+	JitsiRoom string `json:"jitsiRoom,omitempty"`
+	JoinURL   string `json:"joinUrl"`
 }
 
 // takesPart reports whether p may join, start and end c: its host and
@@ -31,7 +37,11 @@ func takesPart(p *auth.Principal, c *store.Consultation) bool {
 
 func (s *Server) view(p *auth.Principal, c *store.Consultation) (consultationView, error) {
 	v := consultationView{Consultation: c}
-	if s.d.JoinURL == nil || !takesPart(p, c) {
+	if !takesPart(p, c) {
+		return v, nil
+	}
+	v.JitsiRoom = c.JitsiRoom
+	if s.d.JoinURL == nil {
 		return v, nil
 	}
 	url, err := s.d.JoinURL(c.JitsiRoom, JoinUser{ID: p.Subject, Name: p.Name, Email: p.Email, Moderator: c.HostID == p.Subject})

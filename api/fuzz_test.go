@@ -224,7 +224,7 @@ func FuzzCreateAuditBody(f *testing.F) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 			t.Fatalf("%s: 201 body: %v", req, err)
 		}
-		if got.TenantID != hostileTenant || got.UserID != hostileSubject || got.Channel != store.ChannelAPIClient || store.ReservedAction(got.Action) ||
+		if got.TenantID != hostileTenant || got.UserID != hostileSubject || got.Channel != store.ChannelAPIClient || store.ReservedAction(got.Action) || store.ReservedResource(got.Resource) ||
 			!fuzzActionPattern.MatchString(got.Action) || !fuzzResourcePattern.MatchString(got.Resource) ||
 			!store.ValidTenantID(got.ResourceID) || !store.ValidID(got.ID) {
 			t.Fatalf("%s: stored an entry that should have been refused: %s", req, rec.Body)

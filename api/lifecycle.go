@@ -61,6 +61,9 @@ func (s *Server) change(c *gin.Context, kind, field, text string) error {
 	}
 	logTenant(c, ap.TenantID)
 	req, err := decision.AuthorizeChange(s.d.DecisionKey, p, ap, kind, text, store.ChannelAPI)
+	if err == nil {
+		err = decision.DeadlineHolds(ap, s.d.Store.Now())
+	}
 	var fe *contract.FieldError
 	switch {
 	case errors.As(err, &fe):

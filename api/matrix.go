@@ -146,6 +146,9 @@ func (s *Server) matrixDecide(c *gin.Context, ev matrix.Event, cmd matrix.Comman
 	if err == nil {
 		d, err = decision.Authorize(s.d.DecisionKey, p, ap, d)
 	}
+	if err == nil {
+		err = decision.DeadlineHolds(ap, s.d.Store.Now())
+	}
 	var fe *contract.FieldError
 	switch {
 	case errors.As(err, &fe):
@@ -156,7 +159,7 @@ func (s *Server) matrixDecide(c *gin.Context, ev matrix.Event, cmd matrix.Comman
 		return refuse("you are not an approver of %s", ap.TenantID)
 	case errors.Is(err, decision.ErrDecided) && decision.Retried(p, ap, cmd.Status):
 		return nil // this command, delivered again after a failed transaction
-	case errors.Is(err, decision.ErrSelfDecision), errors.Is(err, decision.ErrDecided):
+	case errors.Is(err, decision.ErrSelfDecision), errors.Is(err, decision.ErrDecided), errors.Is(err, decision.ErrExpired):
 		return refuse("%s", err.Error())
 	case err != nil:
 		return err

@@ -122,6 +122,8 @@ func (oaAuth) Verify(_ context.Context, raw string) (*auth.Principal, error) {
 		return &auth.Principal{Subject: "agent-1", Name: "Alex Agent", Groups: []string{"/teams/support", "/organizations/acme", "/other"}}, nil
 	case "ceo":
 		return &auth.Principal{Subject: "ceo-1", Name: "Casey", Email: "ceo@example.com", Groups: []string{"/teams/support"}, Roles: []string{"approver"}}, nil
+	case "member":
+		return &auth.Principal{Subject: "member-1", Name: "Mo Member", Groups: []string{"/teams/support"}}, nil
 	case "down":
 		return nil, fmt.Errorf("discovery: %w", auth.ErrUnavailable)
 	}
@@ -169,6 +171,7 @@ const (
 
 type oaServer struct {
 	h                             http.Handler
+	store                         *store.Store
 	pending, decided, otherTenant string // approval ids
 	consultation                  string
 }
@@ -209,7 +212,7 @@ func newOAServer(t *testing.T) *oaServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.consultation = c.ID
+	s.consultation, s.store = c.ID, st
 	s.h = New(Deps{
 		Store: st, Temporal: oaTemporal{}, Auth: oaAuth{}, Log: slog.New(slog.DiscardHandler), ApproverRole: "approver",
 		JoinURL: func(room string, u JoinUser) (string, error) {
@@ -217,7 +220,8 @@ func newOAServer(t *testing.T) *oaServer {
 		},
 		Webhooks: Webhooks{
 			ChatwootSecret: oaChatwootSecret, ChatwootAccountTenants: map[string]string{"1": "/teams/support"},
-			MatrixHSToken: oaHSToken, MatrixUserSubjects: map[string]string{"@ceo:example.com": "ceo-1"},
+			ChatwootAgentSubjects: map[string]string{"9": "agent-9"},
+			MatrixHSToken:         oaHSToken, MatrixUserSubjects: map[string]string{"@ceo:example.com": "ceo-1"},
 			Secrets: map[string]string{"billing": oaServiceSecret}, ServiceTenants: map[string][]string{"billing": {"/teams/support"}},
 		},
 	})
@@ -568,10 +572,11 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	incoming := `{"event":"message_created","id":10,"content":"hi","message_type":"incoming","private":false,` +
 		`"account":{"id":1},"sender":{"id":5,"type":"contact"},"conversation":{"id":7}}`
-	escalate := func(account, conv int) string {
+	escalateBy := func(agent, account, conv int) string {
 		return fmt.Sprintf(`{"event":"message_created","id":11,"content":"/escalate Refund\nplease","message_type":"outgoing",`+
-			`"private":true,"account":{"id":%d},"sender":{"id":9,"name":"Agent","type":"user"},"conversation":{"id":%d}}`, account, conv)
+			`"private":true,"account":{"id":%d},"sender":{"id":%d,"name":"Agent","type":"user"},"conversation":{"id":%d}}`, account, agent, conv)
 	}
+	escalate := func(account, conv int) string { return escalateBy(9, account, conv) }
 	matrixBody := `{"events":[{"type":"m.room.message","event_id":"$1","room_id":"!r:example.com","sender":"@ceo:example.com",` +
 		`"content":{"msgtype":"m.text","body":"!approve ` + oaID + ` fine"}},{"type":"m.room.member","event_id":"$2","content":{}}]}`
 	matrixAuth := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + oaHSToken}}
@@ -622,6 +627,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"resource audit bad type", "GET", "/api/audit/resource/Approval/" + s.decided, "good", nil, "", 404},
 		{"get consultation", "GET", "/api/consultations/" + s.consultation, "good", nil, "", 200},
 		{"list consultations", "GET", "/api/consultations?tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 200},
+		{"get consultation without taking part", "GET", "/api/consultations/" + s.consultation, "member", nil, "", 200},
+		{"list consultations without taking part", "GET", "/api/consultations?tenantId=" + url.QueryEscape("/teams/support"), "member", nil, "", 200},
 		{"end another's consultation", "POST", "/api/consultations/" + oaID + "/end", "good", nil, "", 404},
 		{"end as XML", "POST", "/api/consultations/" + s.consultation + "/end", "good", http.Header{"Content-Type": {"application/xml"}}, `<a/>`, 415},
 
@@ -636,6 +643,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"chatwoot ignored", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(incoming, "d-1"), incoming, 200},
 		{"chatwoot duplicate", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(incoming, "d-1"), incoming, 200},
 		{"chatwoot escalate", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalate(1, 8), "d-2"), escalate(1, 8), 503},
+		{"chatwoot escalate by an unlinked agent", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalateBy(3, 1, 9), "d-10"), escalateBy(3, 1, 9), 200},
 		{"chatwoot already escalated", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalate(1, 7), "d-3"), escalate(1, 7), 200},
 		{"chatwoot unmapped account", "POST", "/api/webhooks/chatwoot", "", chatwootHeader(escalate(2, 7), "d-4"), escalate(2, 7), 200},
 		{"chatwoot account in the path", "POST", "/api/webhooks/chatwoot/1", "", chatwootHeader(escalate(1, 7), "d-5"), escalate(1, 7), 200},

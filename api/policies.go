@@ -20,11 +20,14 @@ import (
 // running escalation's deadline or reminders.
 
 // putPolicyRequest is the body of PUT /api/policies: Go duration strings.
-// Absent or null reminders are none.
+// Absent or null reminders are none; absent maxQuestions is
+// config.DefaultMaxQuestions, absent answerTtl the defaultTtl.
 type putPolicyRequest struct {
-	DefaultTTL *string  `json:"defaultTtl"`
-	MaxTTL     *string  `json:"maxTtl"`
-	Reminders  []string `json:"reminders"`
+	DefaultTTL   *string  `json:"defaultTtl"`
+	MaxTTL       *string  `json:"maxTtl"`
+	Reminders    []string `json:"reminders"`
+	MaxQuestions *int     `json:"maxQuestions"`
+	AnswerTTL    *string  `json:"answerTtl"`
 }
 
 // policy validates the body and returns the policy it sets, reminders in
@@ -46,6 +49,20 @@ func (r *putPolicyRequest) policy(tenant string) (store.Policy, error) {
 	}
 	duration("defaultTtl", r.DefaultTTL, &p.DefaultTTL)
 	duration("maxTtl", r.MaxTTL, &p.MaxTTL)
+	if r.AnswerTTL != nil {
+		// Given, it must be a time: zero would read as "the defaultTtl".
+		if d, err := time.ParseDuration(*r.AnswerTTL); err != nil {
+			f.add("answerTtl", "is not a Go duration (e.g. 24h, 90m)")
+		} else if d <= 0 {
+			f.add("answerTtl", "must be positive")
+		} else {
+			p.AnswerTTL = d
+		}
+	}
+	p.MaxQuestions = config.DefaultMaxQuestions
+	if r.MaxQuestions != nil {
+		p.MaxQuestions = *r.MaxQuestions
+	}
 	if len(r.Reminders) > config.MaxApprovalReminders {
 		f.add("reminders", fmt.Sprintf("must list at most %d reminders", config.MaxApprovalReminders))
 	} else {
@@ -62,6 +79,9 @@ func (r *putPolicyRequest) policy(tenant string) (store.Policy, error) {
 		return p, f.err()
 	}
 	for _, pr := range config.CheckApprovalPolicy(p.DefaultTTL, p.MaxTTL, p.Reminders) {
+		f.add(pr.Field, pr.Detail)
+	}
+	for _, pr := range config.CheckQuestionPolicy(p.MaxQuestions, p.AnswerTTL, p.MaxTTL) {
 		f.add(pr.Field, pr.Detail)
 	}
 	slices.Sort(p.Reminders)

@@ -232,6 +232,7 @@ func TestPutPolicyByApprover(t *testing.T) {
 
 func policyViewsEqual(a, b store.PolicyView) bool {
 	return a.TenantID == b.TenantID && a.DefaultTTL == b.DefaultTTL && a.MaxTTL == b.MaxTTL && slices.Equal(a.Reminders, b.Reminders) &&
+		a.MaxQuestions == b.MaxQuestions && a.AnswerTTL == b.AnswerTTL &&
 		a.Source == b.Source && a.UpdatedBy == b.UpdatedBy && (a.UpdatedAt == nil) == (b.UpdatedAt == nil) &&
 		(a.UpdatedAt == nil || a.UpdatedAt.Equal(*b.UpdatedAt))
 }

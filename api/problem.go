@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/decision"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -98,6 +99,8 @@ func toHTTPError(err error) *httpError {
 		return errInvalidValue
 	case errors.Is(err, store.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "%s", conflictDetail(err))
+	case errors.Is(err, decision.ErrExpired):
+		return problem(http.StatusConflict, "expired", "%s", err.Error())
 	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
@@ -112,6 +115,10 @@ func toHTTPError(err error) *httpError {
 			return problem(http.StatusForbidden, "not_requester", "%s", app.Message())
 		case contract.ErrTypeInvalidTransition:
 			return problem(http.StatusConflict, "invalid_transition", "%s", app.Message())
+		case contract.ErrTypeExpired:
+			return problem(http.StatusConflict, "expired", "%s", app.Message())
+		case contract.ErrTypeTooManyQuestions:
+			return problem(http.StatusConflict, "too_many_questions", "%s", app.Message())
 		case contract.ErrTypeConflict:
 			return problem(http.StatusConflict, "conflict", "%s", app.Message())
 		case contract.ErrTypeNotFound:

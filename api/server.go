@@ -24,6 +24,10 @@ type Authenticator interface {
 	Ready(ctx context.Context) error
 }
 
+// ChatwootNoteFunc posts a private note to a conversation; echoID marks it
+// as the orchestrator's, so that its webhook echo is never a trigger.
+type ChatwootNoteFunc func(ctx context.Context, conv store.Conversation, echoID, text string) error
+
 // JoinUser is who a join link is for.
 type JoinUser struct {
 	ID, Name, Email string
@@ -62,6 +66,9 @@ type Deps struct {
 	Directory Directory
 	// MatrixNotice answers Matrix commands in their room; nil stays silent.
 	MatrixNotice MatrixNoticeFunc
+	// ChatwootNote posts a private note to a Chatwoot conversation (why an
+	// escalation was refused); nil stays silent.
+	ChatwootNote ChatwootNoteFunc
 
 	// Extra routes are added by the caller.
 	Extend func(r *gin.Engine, api *gin.RouterGroup)

@@ -23,7 +23,8 @@ import (
 // workflows; each delivery is handled once.
 type Webhooks struct {
 	ChatwootSecret string
-	// ChatwootUnsigned accepts unsigned deliveries (old Chatwoot); it must be
+	// ChatwootUnsigned accepts unsigned deliveries (old Chatwoot) and starts
+	// nothing from them (nobody vouched for their sender); it must be
 	// set explicitly and cannot be combined with a secret.
 	ChatwootUnsigned bool
 	// ChatwootSecrets are the webhook secrets by Chatwoot account id: each
@@ -121,14 +122,31 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		return answer(http.StatusOK, "ignored", "reason", "account is not mapped to a tenant (CHATWOOT_ACCOUNT_TENANTS)")
 	}
 	conv := store.Conversation{AccountID: account, ConversationID: ev.Conversation.ID}
+	if !d.Signed {
+		// CHATWOOT_WEBHOOK_UNSIGNED: anyone who can reach this URL could
+		// have written the body, so its sender is nobody's identity and it
+		// starts nothing, writes nothing into the conversation it names,
+		// and tells nothing about it.
+		loggerFrom(c).Warn("chatwoot escalation refused: unsigned delivery", "account", account, "conversation", conv.ConversationID)
+		return answer(http.StatusOK, "refused", "reason", "the delivery is not signed, so nothing proves who sent it: set CHATWOOT_WEBHOOK_SECRETS to escalate from Chatwoot")
+	}
 	if existing, err := s.d.Store.PendingForConversation(ctx, store.ScopeOf(tenant), conv); err == nil {
 		return answer(http.StatusOK, "already_escalated", "approvalId", existing.ID)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	requester, err := s.chatwootRequester(ctx, trigger)
+	requester, refusal, err := s.chatwootRequester(ctx, trigger)
 	if err != nil {
 		return err
+	}
+	if refusal != "" {
+		// Nothing is created for a requester who is nobody in Keycloak:
+		// separation of duties could not hold for them. The agents learn
+		// why in the conversation.
+		loggerFrom(c).Warn("chatwoot escalation refused", "account", account, "conversation", conv.ConversationID,
+			"agent", trigger.agent, "reason", refusal)
+		s.chatwootNote(c, conv, "orchestrator:refused:"+delivery, "Not escalated: "+refusal)
+		return answer(http.StatusOK, "refused", "reason", refusal)
 	}
 	policy, err := s.policyFor(ctx, tenant)
 	if err != nil {
@@ -140,7 +158,7 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		TenantID: tenant, Title: trigger.title, Description: trigger.description, Status: store.StatusPending,
 		Priority: escalationPriority(ev.Conversation.Priority), RequestedBy: requester.ID, RequestedByName: requester.Name,
 		Metadata: store.MustJSON(map[string]any{
-			"source": "chatwoot", "delivery": delivery, "chatwootAgentId": trigger.agent, "requesterMapped": requester.mapped,
+			"source": "chatwoot", "delivery": delivery, "chatwootAgentId": trigger.agent, "requesterMapped": true,
 		}),
 		Conversation: &conv, ExpiresAt: &expiresAt,
 	}
@@ -161,9 +179,11 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 type trigger struct {
 	title, description string
 	// The Chatwoot agent who asked (0: none known) and their email, if
-	// Chatwoot sent it.
+	// Chatwoot sent it. For a label, who added it is never known: the
+	// conversation's assignee asks.
 	agent                 int64
 	agentName, agentEmail string
+	label                 bool
 }
 
 // escalationTrigger recognises an agent's request to escalate: a private
@@ -201,9 +221,9 @@ func escalationTrigger(ev *chatwoot.WebhookEvent) (trigger, bool) {
 		if !ok || !containsFold(change.Added, "escalate") {
 			return trigger{}, false
 		}
-		t := trigger{title: fmt.Sprintf("Escalation of conversation #%d", ev.Conversation.ID), agentName: "Chatwoot"}
+		t := trigger{title: fmt.Sprintf("Escalation of conversation #%d", ev.Conversation.ID), label: true}
 		if m := ev.Conversation.Meta; m != nil && m.Assignee != nil {
-			t.agent, t.agentName = m.Assignee.ID, m.Assignee.Name
+			t.agent, t.agentName, t.agentEmail = m.Assignee.ID, m.Assignee.Name, m.Assignee.Email
 		}
 		return t, true
 	}
@@ -248,35 +268,56 @@ func signatureReason(err error) string {
 	return "X-Chatwoot-Signature does not match the body"
 }
 
-// chatwootPerson is who asked for an escalation in Chatwoot, in Keycloak's
-// terms when they can be found there.
+// chatwootPerson is who asked for an escalation in Chatwoot, as the
+// Keycloak user they are.
 type chatwootPerson struct {
 	ID, Name string
-	mapped   bool
 }
 
 // chatwootRequester maps the Chatwoot agent who asked to their Keycloak
 // subject, so that separation of duties holds for them: the explicit
 // CHATWOOT_AGENT_SUBJECTS mapping first, then the Keycloak user whose
-// verified email is the agent's. An agent found neither way is recorded as
-// the Chatwoot agent it is, marked unmapped.
-func (s *Server) chatwootRequester(ctx context.Context, t trigger) (chatwootPerson, error) {
-	if t.agent <= 0 {
-		return chatwootPerson{ID: "chatwoot", Name: "Chatwoot"}, nil
+// verified email is the agent's. When there is nobody to map (an
+// unassigned conversation) or the agent is found neither way, refusal says
+// why, for the agents to read.
+func (s *Server) chatwootRequester(ctx context.Context, t trigger) (p chatwootPerson, refusal string, err error) {
+	const fix = "ask an administrator to map the agent in CHATWOOT_AGENT_SUBJECTS or to give their company (Keycloak) account the same verified email."
+	switch {
+	case t.label && t.agent <= 0:
+		return p, "the conversation has no assignee, and an escalation by label is asked for by the assignee. Assign the conversation, then add the label again.", nil
+	case t.agent <= 0:
+		return p, "the agent who asked is not known.", nil
 	}
-	unmapped := chatwootPerson{ID: fmt.Sprintf("chatwoot-agent:%d", t.agent), Name: store.CleanText(clip(t.agentName, contract.MaxUserIDChars), false)}
+	who := "this agent"
+	if t.label {
+		who = "the conversation's assignee"
+	}
+	unlinked := fmt.Sprintf("%s (Chatwoot agent %d) is not linked to a company account: %s", who, t.agent, fix)
+	name := store.CleanText(clip(t.agentName, contract.MaxUserIDChars), false)
 	if sub, ok := s.d.Webhooks.ChatwootAgentSubjects[strconv.FormatInt(t.agent, 10)]; ok {
-		return chatwootPerson{ID: sub, Name: unmapped.Name, mapped: true}, nil
+		return chatwootPerson{ID: sub, Name: name}, "", nil
 	}
 	if t.agentEmail == "" || s.d.Directory == nil {
-		return unmapped, nil
+		return p, unlinked, nil
 	}
-	p, err := s.d.Directory.ByVerifiedEmail(ctx, t.agentEmail)
+	found, err := s.d.Directory.ByVerifiedEmail(ctx, t.agentEmail)
 	if err != nil {
-		return chatwootPerson{}, fmt.Errorf("look up chatwoot agent %d by email: %w", t.agent, err)
+		return p, "", fmt.Errorf("look up chatwoot agent %d by email: %w", t.agent, err)
 	}
-	if p == nil {
-		return unmapped, nil
+	if found == nil {
+		return p, unlinked, nil
 	}
-	return chatwootPerson{ID: p.Subject, Name: p.Name, mapped: true}, nil
+	return chatwootPerson{ID: found.Subject, Name: found.Name}, "", nil
+}
+
+// chatwootNote posts a private note to a conversation, once per echo id as
+// far as deliveries are handled once; a note that cannot be sent is logged,
+// not retried.
+func (s *Server) chatwootNote(c *gin.Context, conv store.Conversation, echoID, text string) {
+	if s.d.ChatwootNote == nil {
+		return
+	}
+	if err := s.d.ChatwootNote(c.Request.Context(), conv, echoID, text); err != nil {
+		loggerFrom(c).Warn("chatwoot note not sent", "account", conv.AccountID, "conversation", conv.ConversationID, "error", err.Error())
+	}
 }

@@ -150,24 +150,28 @@ func (c *consultation) answer(ctx workflow.Context, call *transitionCall) (*stor
 	return c.state.Consultation, nil
 }
 
-// boundedRecord (v0 → 1): the consultation's record is a local activity with
-// a budget that goes on as a regular activity past it (as the escalation's
-// writes do), instead of retrying inside the workflow task for as long as
-// the database is down. Delete the old branch as durableTransition says.
+// boundedRecord: the consultation's record is a local activity with a
+// budget that goes on as a regular activity past it, instead of retrying
+// inside the workflow task for as long as the database is down (v0 → 1);
+// and it goes on as a regular activity after any failure a retry could cure,
+// not only a timeout (v1 → 2, boundedWrite, as the escalation's writes).
+// Delete the old branches as durableTransition says.
 const boundedRecord = "consultation-bounded-record"
 
 func (c *consultation) run(ctx workflow.Context) (*contract.ConsultationState, error) {
-	bounded := workflow.GetVersion(ctx, boundedRecord, workflow.DefaultVersion, 1) == 1
 	in := activities.RecordConsultationInput{Consultation: c.in.Consultation, Actor: c.in.Actor}
 	var rec store.Consultation
 	var err error
-	if bounded {
+	switch workflow.GetVersion(ctx, boundedRecord, workflow.DefaultVersion, 2) {
+	case 2:
+		err = boundedWrite(ctx, "Record the consultation", a.RecordConsultation, in, &rec)
+	case 1:
 		err = workflow.ExecuteLocalActivity(boundedDBOptions(ctx, "Record the consultation"), a.RecordConsultation, in).Get(ctx, &rec)
 		var timeout *temporal.TimeoutError
 		if errors.As(err, &timeout) {
 			err = workflow.ExecuteActivity(durableOptions(ctx, "Record the consultation"), a.RecordConsultation, in).Get(ctx, &rec)
 		}
-	} else {
+	default:
 		err = workflow.ExecuteLocalActivity(dbOptions(ctx), a.RecordConsultation, in).Get(ctx, &rec)
 	}
 	if err != nil {

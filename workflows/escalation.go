@@ -30,6 +30,13 @@ var a *activities.Activities
 func Escalation(key contract.DecisionKey) func(workflow.Context, contract.EscalationInput) (*contract.EscalationState, error) {
 	return func(ctx workflow.Context, in contract.EscalationInput) (*contract.EscalationState, error) {
 		e := &escalation{in: in, key: key, state: contract.EscalationState{Phase: contract.PhaseRecording}}
+		if len(in.Continued) > 0 {
+			// Taken up before the handlers are registered: the updates
+			// waiting for this run are validated as soon as they are.
+			if err := e.resume(ctx); err != nil {
+				return nil, err
+			}
+		}
 		if err := e.registerHandlers(ctx); err != nil {
 			return nil, err
 		}
@@ -53,6 +60,7 @@ type escalation struct {
 	// reminder bookkeeping of the waiting escalation.
 	changes []*change
 	life    life
+	timer   *timer
 
 	notifications outbox
 }
@@ -75,25 +83,36 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 	workflow.Go(ctx, e.receiveSignals)
 	workflow.Go(ctx, func(ctx workflow.Context) { e.notifications.deliver(ctx, e.gen, &e.state) })
 
-	// 1. Record the approval and its audit entry.
-	approval, discarded, err := e.record(ctx)
-	if err != nil || discarded {
-		return e.finish(ctx, err)
+	// A run that continued as new took up steps 1 and 2 with the state of
+	// the run before it (continue.go).
+	approval := e.state.Approval
+	if len(e.in.Continued) == 0 {
+		// 1. Record the approval and its audit entry.
+		var discarded bool
+		var err error
+		approval, discarded, err = e.record(ctx)
+		if err != nil || discarded {
+			return e.finish(ctx, err)
+		}
+		if e.gen.lifecycle && !slices.Contains(store.Waiting, approval.Status) {
+			// Recorded earlier and settled since (a reset workflow): what
+			// the row says stands.
+			return e.finish(ctx, nil)
+		}
+		// 2. Tell the conversation (beside the main flow, see outbox).
+		e.notify(activities.NotifyEscalated, nil)
 	}
-	if e.gen.lifecycle && !slices.Contains(store.Waiting, approval.Status) {
-		// Recorded earlier and settled since (a reset workflow): what the
-		// row says stands.
-		return e.finish(ctx, nil)
-	}
-	// 2. Tell the conversation (beside the main flow, see outbox).
-	e.notify(activities.NotifyEscalated, nil)
 
 	// 3. Wait for the decision, while the escalation lives: it may be
 	// withdrawn, wait for an answer to a question, remind the approvers,
-	// or end at its deadline without one (lifecycle.go).
+	// end at its deadline without one (lifecycle.go), or continue as new
+	// when its history grows long (continue.go: awaitDecision's error).
 	// 4. Apply it: the decided row, its audit entry and, on approval, the
 	// consultation's row, in one transaction. A decision the database
 	// refuses fails its update and the escalation waits on.
+	// Each turn of the loop takes a decision sent from outside, so it turns
+	// at most once per decision: a refused one (apply's error) has been
+	// answered and cleared.
 	var res *activities.ApplyDecisionResult
 	for res == nil {
 		d, ended, err := e.awaitDecision(ctx)
@@ -110,7 +129,7 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 
 	// 5. On approval, start the consultation's own workflow.
 	if res.Consultation != nil {
-		if err := e.openConsultation(ctx, res.Consultation); err != nil {
+		if err := e.survive(ctx, "start the consultation", e.openConsultation(ctx, res.Consultation)); err != nil {
 			return nil, err
 		}
 	}
@@ -148,14 +167,17 @@ func (e *escalation) record(ctx workflow.Context) (approval *store.Approval, dis
 		if e.gen.lifecycle {
 			// Not left matching ApprovalStatus='pending': it never was.
 			if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ApprovalStatusKey.ValueUnset()); err != nil {
-				return nil, false, fmt.Errorf("upsert search attributes: %w", err)
+				return nil, false, e.survive(ctx, "unset the approval status attribute", fmt.Errorf("upsert search attributes: %w", err))
 			}
 		}
 		return nil, true, nil
 	case err != nil:
 		// The created update answers with the cause rather than "workflow
-		// completed".
+		// completed", and so does a decide accepted meanwhile.
 		e.state.Phase, e.state.Error = contract.PhaseFailed, err.Error()
+		if e.decision != nil && e.decision.outcome == nil {
+			e.decision.outcome = &applyOutcome{err: err}
+		}
 		return nil, false, fmt.Errorf("record approval: %w", err)
 	}
 	e.state.Approval, e.state.Phase = &recorded, phaseOf(recorded.Status)
@@ -183,17 +205,19 @@ func (e *escalation) awaitDecision(ctx workflow.Context) (d contract.DecisionReq
 }
 
 // apply writes the decision and, on approval, the consultation it opens, then
-// answers the decide update.
+// answers the decide update. An error means the decision was not written
+// and is refused: its update has its answer and the escalation waits for
+// the next one. Once the write succeeded the decision stands, whatever
+// follows.
 func (e *escalation) apply(ctx workflow.Context, ap *store.Approval, d contract.DecisionRequest) (*activities.ApplyDecisionResult, error) {
-	durable := e.gen.durableDecision(ctx)
-	in := activities.ApplyDecisionInput{
-		ApprovalID: ap.ID, TenantID: ap.TenantID, Status: d.Status, Comment: d.Comment,
-		Decider: contract.Actor{ID: d.DeciderID, Name: d.DeciderName, Channel: d.Channel},
+	if !e.gen.bounded {
+		return e.applyBefore(ctx, ap, d)
 	}
+	in := decisionInput(ap, d)
 	if d.Status == store.StatusApproved {
 		c, err := e.newConsultation(ctx, ap, d)
 		if err != nil {
-			return nil, err
+			return nil, e.refuse(ctx, temporal.NewApplicationErrorWithCause("the consultation the approval opens could not be built", contract.ErrTypeInvalid, err))
 		}
 		in.Consultation = c
 	}
@@ -202,32 +226,40 @@ func (e *escalation) apply(ctx workflow.Context, ap *store.Approval, d contract.
 	// so applying it inside that task (a local activity) could write the
 	// decision to the database and then lose it with a server restart.
 	// Scheduling an activity completes the task first, making the decision
-	// part of the history.
-	var apply workflow.Future
-	if durable {
-		apply = workflow.ExecuteActivity(durableOptions(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in)
-	} else {
-		apply = workflow.ExecuteLocalActivity(summarized(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in)
-	}
+	// part of the history. It retries for as long as the database is down:
+	// only a refusal comes back.
 	var res activities.ApplyDecisionResult
-	if err := apply.Get(ctx, &res); err != nil {
-		e.decision.outcome = &applyOutcome{err: err}
-		if e.gen.lifecycle {
-			// The decision fails, not the escalation: it waits for another.
-			workflow.GetLogger(ctx).Warn("Decision not applied", "error", err.Error())
-			e.decision, e.state.Decision, e.state.Phase = nil, nil, phaseOf(e.state.Approval.Status)
-			e.details(ctx)
-		}
-		return nil, fmt.Errorf("apply decision: %w", err)
+	if err := workflow.ExecuteActivity(durableOptions(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in).Get(ctx, &res); err != nil {
+		return nil, e.refuse(ctx, err)
 	}
-	e.state.Approval = res.Approval
-	if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ApprovalStatusKey.ValueSet(d.Status)); err != nil {
-		return nil, fmt.Errorf("upsert search attributes: %w", err)
+	e.decided(ctx, d, &res)
+	// A search attribute is for ops' queries: it never undoes the decision.
+	_ = e.survive(ctx, "set the approval status attribute", upsertStatus(ctx, d.Status))
+	return &res, nil
+}
+
+func decisionInput(ap *store.Approval, d contract.DecisionRequest) activities.ApplyDecisionInput {
+	return activities.ApplyDecisionInput{
+		ApprovalID: ap.ID, TenantID: ap.TenantID, Status: d.Status, Comment: d.Comment,
+		Decider: contract.Actor{ID: d.DeciderID, Name: d.DeciderName, Channel: d.Channel},
 	}
-	e.state.Phase = contract.PhaseDecided
+}
+
+// decided records the decision res wrote and answers its update.
+func (e *escalation) decided(ctx workflow.Context, d contract.DecisionRequest, res *activities.ApplyDecisionResult) {
+	e.state.Approval, e.state.Phase = res.Approval, contract.PhaseDecided
 	e.decision.outcome = &applyOutcome{result: &contract.DecisionResult{Approval: res.Approval, Consultation: res.Consultation}}
 	e.details(ctx)
-	return &res, nil
+}
+
+// refuse answers the decision being applied with err, and the escalation
+// waits for another: nothing was written.
+func (e *escalation) refuse(ctx workflow.Context, err error) error {
+	workflow.GetLogger(ctx).Warn("Decision not applied", "error", err.Error())
+	e.decision.outcome = &applyOutcome{err: err}
+	e.decision, e.state.Decision, e.state.Phase = nil, nil, phaseOf(e.state.Approval.Status)
+	e.details(ctx)
+	return fmt.Errorf("apply decision: %w", err)
 }
 
 // newConsultation builds the consultation an approval opens. Its id derives
@@ -255,6 +287,8 @@ func (e *escalation) newConsultation(ctx workflow.Context, ap *store.Approval, d
 // openConsultation starts the consultation's own workflow, which outlives
 // this one. It starts from a local activity rather than as a child: that
 // spares a round trip through the server to learn that the child started.
+// (The consultation's row is written with the decision: a start that fails
+// for good leaves it scheduled without a workflow, which the log says.)
 func (e *escalation) openConsultation(ctx workflow.Context, c *store.Consultation) error {
 	in := contract.ConsultationInput{
 		Consultation:        *c,
@@ -263,10 +297,12 @@ func (e *escalation) openConsultation(ctx workflow.Context, c *store.Consultatio
 		StartTimeoutSeconds: e.in.ConsultationStartTimeoutSeconds,
 	}
 	var err error
-	if e.gen.inlineEffects {
-		err = workflow.ExecuteLocalActivity(summarized(ctx, "Start the consultation workflow"), a.StartConsultation, in).Get(ctx, nil)
+	if e.gen.bounded {
+		// Bounded like a write: Temporal refusing the start must not keep
+		// the workflow task, and the updates waiting on it, forever.
+		err = boundedWrite(ctx, "Start the consultation workflow", a.StartConsultation, in, nil)
 	} else {
-		err = startConsultationAsChild(ctx, in)
+		err = e.startConsultationBefore(ctx, in)
 	}
 	if err != nil {
 		return fmt.Errorf("start consultation workflow: %w", err)
@@ -294,19 +330,11 @@ func (e *escalation) finish(ctx workflow.Context, err error) (*contract.Escalati
 	})
 }
 
-// write runs a database write of the escalation and waits for it. From the
-// lifecycle generation on, a local activity that cannot finish within its
-// budget (the database down) goes on as a regular activity, so the workflow
-// task completes and updates get their answers meanwhile; before it, the
-// write retried inline for as long as it took.
+// write runs a database write of the escalation and waits for it: a local
+// activity within its budget, then a regular one (boundedWrite).
 func (e *escalation) write(ctx workflow.Context, summary string, fn, in, out any) error {
-	if !e.gen.lifecycle {
-		return workflow.ExecuteLocalActivity(summarized(ctx, summary), fn, in).Get(ctx, out)
+	if !e.gen.bounded {
+		return e.writeBefore(ctx, summary, fn, in, out)
 	}
-	err := workflow.ExecuteLocalActivity(boundedDBOptions(ctx, summary), fn, in).Get(ctx, out)
-	var timeout *temporal.TimeoutError
-	if errors.As(err, &timeout) {
-		return workflow.ExecuteActivity(durableOptions(ctx, summary), fn, in).Get(ctx, out)
-	}
-	return err
+	return boundedWrite(ctx, summary, fn, in, out)
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -25,7 +26,7 @@ func (e *escalation) registerHandlers(ctx workflow.Context) error {
 		return fmt.Errorf("register created update: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateDecide, e.onDecide, workflow.UpdateHandlerOptions{
-		Validator:   func(ctx workflow.Context, req contract.DecisionRequest) error { return e.check(req) },
+		Validator:   func(ctx workflow.Context, req contract.DecisionRequest) error { return e.check(workflow.Now(ctx), req) },
 		Description: "Approve or reject: {status, comment, deciderId, deciderName}. Sent here rather than through the API, it is recorded with channel ops.",
 	}); err != nil {
 		return fmt.Errorf("register decide update: %w", err)
@@ -37,7 +38,9 @@ func (e *escalation) registerHandlers(ctx workflow.Context) error {
 	} {
 		kind := u.name
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, kind, e.onChange(kind), workflow.UpdateHandlerOptions{
-			Validator:   func(ctx workflow.Context, req contract.ChangeRequest) error { return e.checkChange(kind, req) },
+			Validator: func(ctx workflow.Context, req contract.ChangeRequest) error {
+				return e.checkChange(workflow.Now(ctx), kind, req)
+			},
 			Description: u.description,
 		}); err != nil {
 			return fmt.Errorf("register %s update: %w", kind, err)
@@ -61,10 +64,10 @@ func (e *escalation) onCreated(ctx workflow.Context) (*store.Approval, error) {
 	return e.state.Approval, nil
 }
 
-// check is the one set of rules for a decision, whichever way it arrives:
-// what it says (contract.DecisionRequest.Validate), then whether this
-// escalation can still take it.
-func (e *escalation) check(req contract.DecisionRequest) error {
+// check is the one set of rules for a decision arriving at now, whichever
+// way it arrives: what it says (contract.DecisionRequest.Validate), then
+// whether this escalation can still take it.
+func (e *escalation) check(now time.Time, req contract.DecisionRequest) error {
 	var fe *contract.FieldError
 	if err := req.Validate(); errors.As(err, &fe) {
 		return temporal.NewApplicationError(fe.Error(), contract.ErrTypeInvalidDecision)
@@ -76,6 +79,8 @@ func (e *escalation) check(req contract.DecisionRequest) error {
 		return temporal.NewApplicationError("the escalation has ended without a decision", contract.ErrTypeAlreadyDecided)
 	case e.decision != nil:
 		return temporal.NewApplicationError(fmt.Sprintf("the approval is already %s", e.decision.req.Status), contract.ErrTypeAlreadyDecided)
+	case e.expired(e.state.Phase, now):
+		return errExpired()
 	case req.DeciderID == e.in.Approval.RequestedBy:
 		return temporal.NewApplicationError("the requester cannot decide their own escalation", contract.ErrTypeSelfDecision)
 	}
@@ -85,7 +90,7 @@ func (e *escalation) check(req contract.DecisionRequest) error {
 // onDecide takes the decision and answers once run has applied it.
 func (e *escalation) onDecide(ctx workflow.Context, req contract.DecisionRequest) (*contract.DecisionResult, error) {
 	// Checked again: another update accepted in the same task may have won.
-	if err := e.check(req); err != nil {
+	if err := e.check(workflow.Now(ctx), req); err != nil {
 		return nil, err
 	}
 	// Recorded as the channel that sent it only if it proves it: anything
@@ -106,13 +111,30 @@ func (e *escalation) receiveSignals(ctx workflow.Context) {
 	for {
 		var req contract.DecisionRequest
 		ch.Receive(ctx, &req)
-		req.Channel, req.Proof = store.ChannelOpsSignal, ""
-		if err := e.check(req); err != nil {
-			workflow.GetLogger(ctx).Warn("Ignoring invalid decision signal", "error", err.Error(), "deciderId", req.DeciderID, "status", req.Status)
-			continue
-		}
-		e.decision = &decision{req: req}
+		e.takeSignal(ctx, req)
 	}
+}
+
+// takeSignals takes the decision signals already delivered, before the run
+// continues as new: one left in the channel would be lost with the run.
+func (e *escalation) takeSignals(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, contract.SignalDecision)
+	for {
+		var req contract.DecisionRequest
+		if !ch.ReceiveAsync(&req) {
+			return
+		}
+		e.takeSignal(ctx, req)
+	}
+}
+
+func (e *escalation) takeSignal(ctx workflow.Context, req contract.DecisionRequest) {
+	req.Channel, req.Proof = store.ChannelOpsSignal, ""
+	if err := e.check(workflow.Now(ctx), req); err != nil {
+		workflow.GetLogger(ctx).Warn("Ignoring invalid decision signal", "error", err.Error(), "deciderId", req.DeciderID, "status", req.Status)
+		return
+	}
+	e.decision = &decision{req: req}
 }
 
 // withdrawing reports whether a withdrawal was accepted and not applied yet.
@@ -123,4 +145,18 @@ func (e *escalation) withdrawing() bool {
 		}
 	}
 	return false
+}
+
+// expired reports whether the deadline has passed at now for an escalation
+// in phase (from bounded on): a decision, withdrawal or question arriving
+// then is refused even when the timer has not fired yet (a busy worker, or
+// the same workflow task), and the timer expires the escalation. While a
+// question waits for its answer the deadline is paused (the answer moves it
+// on), so only a pending escalation's counts.
+func (e *escalation) expired(phase string, now time.Time) bool {
+	return e.gen.bounded && phase == contract.PhasePending && e.state.ExpiresAt != nil && !now.Before(*e.state.ExpiresAt)
+}
+
+func errExpired() error {
+	return temporal.NewApplicationError("the escalation's deadline has passed", contract.ErrTypeExpired)
 }

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"errors"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -26,7 +28,7 @@ func summarized(ctx workflow.Context, summary string) workflow.Context {
 // boundedDBOptions is dbOptions with an end: a local activity retried for
 // as long as the database is down would keep the workflow task, and every
 // update waiting on it, from answering. After localBudget the write goes
-// on as a regular activity (escalation.db).
+// on as a regular activity (boundedWrite).
 func boundedDBOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout:    15 * time.Second,
@@ -38,6 +40,38 @@ func boundedDBOptions(ctx workflow.Context, summary string) workflow.Context {
 
 // localBudget bounds a database write run as a local activity.
 const localBudget = time.Minute
+
+// boundedWrite runs fn as a local activity within localBudget and, when it
+// fails there with anything a retry could cure (a timeout, and as much a
+// database that refuses connections, is locked or denies the role its
+// table: a local activity that fails fast returns its own error at the
+// budget, not a timeout), goes on as a regular activity, retried for as
+// long as it takes. The workflow task completes meanwhile, so updates get
+// their answers. Only a refusal that can never succeed (dbRetryPolicy's
+// non-retryable types) or a cancellation returns.
+//
+// The escalation's writes, the consultation's start and the consultation's
+// own record go through here.
+func boundedWrite(ctx workflow.Context, summary string, fn, in, out any) error {
+	err := workflow.ExecuteLocalActivity(boundedDBOptions(ctx, summary), fn, in).Get(ctx, out)
+	if err == nil || final(err) {
+		return err
+	}
+	workflow.GetLogger(ctx).Warn("Local write failed within its budget; going on as a regular activity", "write", summary, "error", err.Error())
+	return workflow.ExecuteActivity(durableOptions(ctx, summary), fn, in).Get(ctx, out)
+}
+
+// final reports whether err is an answer no retry changes: a cancellation,
+// or an application error that is non-retryable or of a type dbRetryPolicy
+// never retries.
+func final(err error) bool {
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return true
+	}
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && (app.NonRetryable() || slices.Contains(dbRetryPolicy().NonRetryableErrorTypes, app.Type()))
+}
 
 // durableOptions runs a write as a regular activity: for what an update
 // asked (see escalation.apply for why), and for a local write past its

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/client"
@@ -96,8 +98,10 @@ func TestDecisionsThroughTemporalAreOps(t *testing.T) {
 	}
 }
 
-// A consultation's join link, start and end are for its host, its
-// participants and the tenant's approvers; other members only see it.
+// A consultation's join link, its room name (what a link is made of:
+// <base>/<room> without Jitsi tokens), start and end are for its host, its
+// participants and the tenant's approvers, on every route that returns it;
+// other members only see that it exists.
 func TestConsultationAccessIsForParticipants(t *testing.T) {
 	s := startStack(t, newEnv(t, storetest.URL(t, store.SQLite)))
 	host := s.token("host-1", support)
@@ -105,30 +109,84 @@ func TestConsultationAccessIsForParticipants(t *testing.T) {
 	bystander := s.token("bystander-1", support)
 	approver := s.token("lead-1", []string{"/teams/support/approvers"})
 
+	// takesPart: the room and a link made of it; !takesPart: neither, and
+	// the room nowhere in the body.
+	check := func(what string, r response, room string, takesPart bool) {
+		t.Helper()
+		if r.status != http.StatusOK && r.status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", what, r.status, r.body)
+		}
+		var items []any
+		if list, ok := r.json(t)["items"].([]any); ok {
+			items = list
+		} else {
+			items = []any{r.json(t)}
+		}
+		if len(items) == 0 {
+			t.Fatalf("%s: no consultation shown", what)
+		}
+		for _, it := range items {
+			c := it.(map[string]any)
+			got, _ := c["jitsiRoom"].(string)
+			join, _ := c["joinUrl"].(string)
+			switch {
+			case takesPart && (got != room || !strings.Contains(join, room)):
+				t.Fatalf("%s: one who takes part got room %q and link %q, want %q in both", what, got, join, room)
+			case !takesPart && (got != "" || join != "" || strings.Contains(string(r.body), room)):
+				t.Fatalf("%s: a member who takes no part can find the room: %s", what, r.body)
+			}
+		}
+	}
+
 	r := s.do("POST", "/api/consultations", host, map[string]any{"tenantId": "/teams/support", "title": "Call", "participantIds": []string{"guest-1"}})
 	if r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	id := r.json(t)["id"].(string)
-	join := func(token string) string {
-		return s.do("GET", "/api/consultations/"+id, token, nil).json(t)["joinUrl"].(string)
-	}
-	if join(host) == "" || join(guest) == "" || join(approver) == "" {
-		t.Fatal("host, participants and the tenant's approvers get a join link")
-	}
-	if got := join(bystander); got != "" {
-		t.Fatalf("a member who takes no part got a join link: %s", got)
+	id, room := r.json(t)["id"].(string), r.json(t)["jitsiRoom"].(string)
+	check("create", r, room, true)
+	for _, p := range []struct {
+		name, token string
+		takesPart   bool
+	}{{"host", host, true}, {"participant", guest, true}, {"approver", approver, true}, {"bystander", bystander, false}} {
+		check("get as "+p.name, s.do("GET", "/api/consultations/"+id, p.token, nil), room, p.takesPart)
+		check("list as "+p.name, s.do("GET", "/api/consultations?tenantId=%2Fteams%2Fsupport", p.token, nil), room, p.takesPart)
 	}
 	for _, step := range []string{"start", "end"} {
-		if r := s.do("POST", "/api/consultations/"+id+"/"+step, bystander, nil); r.status != http.StatusForbidden {
+		if r := s.do("POST", "/api/consultations/"+id+"/"+step, bystander, nil); r.status != http.StatusForbidden || strings.Contains(string(r.body), room) {
 			t.Fatalf("%s by a bystander: %d %s, want 403", step, r.status, r.body)
 		}
 	}
-	if r := s.do("POST", "/api/consultations/"+id+"/start", guest, nil); r.status != http.StatusOK {
-		t.Fatalf("start by a participant: %d %s", r.status, r.body)
+	check("start by a participant", s.do("POST", "/api/consultations/"+id+"/start", guest, nil), room, true)
+	check("end by the tenant's approver", s.do("POST", "/api/consultations/"+id+"/end", approver, nil), room, true)
+
+	// The consultation an approval opens: its requester and decider take
+	// part, the rest of the tenant does not.
+	r = s.do("POST", "/api/approvals", guest, map[string]any{"tenantId": "/teams/support", "title": "Refund"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create approval: %d %s", r.status, r.body)
 	}
-	if r := s.do("POST", "/api/consultations/"+id+"/end", approver, nil); r.status != http.StatusOK {
-		t.Fatalf("end by the tenant's approver: %d %s", r.status, r.body)
+	approvalID := r.json(t)["id"].(string)
+	if r := s.do("PATCH", "/api/approvals/"+approvalID, approver, map[string]any{"status": "approved"}); r.status != http.StatusOK {
+		t.Fatalf("approve: %d %s", r.status, r.body)
+	} else if strings.Contains(string(r.body), "consult-") {
+		t.Fatalf("the decision's answer names a room: %s", r.body)
+	}
+	byApproval := "/api/consultations?tenantId=%2Fteams%2Fsupport&approvalId=" + approvalID
+	r = s.do("GET", byApproval, approver, nil)
+	items, _ := r.json(t)["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("the approval's consultation: %d %s", r.status, r.body)
+	}
+	opened := items[0].(map[string]any)
+	room = opened["jitsiRoom"].(string)
+	check("the approval's consultation, as its decider", r, room, true)
+	check("the approval's consultation, as its requester", s.do("GET", byApproval, guest, nil), room, true)
+	check("the approval's consultation, as a bystander", s.do("GET", byApproval, bystander, nil), room, false)
+	check("get the approval's consultation, as a bystander", s.do("GET", "/api/consultations/"+opened["id"].(string), bystander, nil), room, false)
+	for _, e := range s.do("GET", "/api/audit?tenantId=%2Fteams%2Fsupport", bystander, nil).json(t)["items"].([]any) {
+		if b, _ := json.Marshal(e); strings.Contains(string(b), room) {
+			t.Fatalf("the audit trail names the room: %s", b)
+		}
 	}
 }
 

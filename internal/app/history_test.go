@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -100,11 +101,48 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 	}
 	histories["escalation-info-loop"] = contract.EscalationWorkflowID(asked)
 
-	for name, id := range histories {
-		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
-			t.Fatalf("%s did not complete: %v", id, err)
+	// The bounded generation: a question loop long enough to continue as
+	// new (devServer suggests it at historySuggestion events), both runs
+	// kept; a question nobody answers in time.
+	policy := func(body map[string]any) {
+		if r := s.do("PUT", "/api/policies?tenantId=%2Fteams%2Fsupport", ceo, body); r.status != http.StatusOK {
+			t.Fatalf("policy: %d %s", r.status, r.body)
 		}
-		h := fetchHistory(t, tc, id)
+	}
+	policy(map[string]any{"defaultTtl": "72h", "maxTtl": "720h", "maxQuestions": 30})
+	looped := create("Long question loop")
+	loopID := contract.EscalationWorkflowID(looped)
+	first, err := tc.DescribeWorkflowExecution(ctx, loopID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		for _, step := range []struct{ token, path, field string }{{ceo, "/request-info", "question"}, {agent, "/provide-info", "answer"}} {
+			if r := s.do("POST", "/api/approvals/"+looped+step.path, step.token, map[string]any{step.field: "round"}); r.status != http.StatusOK {
+				t.Fatalf("round %d %s: %d %s", i, step.path, r.status, r.body)
+			}
+		}
+	}
+	if r := s.do("PATCH", "/api/approvals/"+looped, ceo, map[string]any{"status": "approved"}); r.status != http.StatusOK {
+		t.Fatalf("approve: %d %s", r.status, r.body)
+	}
+	histories["escalation-continued-last-run"] = loopID
+	runs := map[string]string{"escalation-continued-first-run": first.WorkflowExecutionInfo.Execution.RunId}
+
+	policy(map[string]any{"defaultTtl": "72h", "maxTtl": "720h", "answerTtl": "2s"})
+	unanswered := create("Unanswered question")
+	if r := s.do("POST", "/api/approvals/"+unanswered+"/request-info", ceo, map[string]any{"question": "Which order?"}); r.status != http.StatusOK {
+		t.Fatalf("request-info: %d %s", r.status, r.body)
+	}
+	eventuallyWithin(t, 20*time.Second, "the question's time to run out", func() bool {
+		return s.do("GET", "/api/approvals/"+unanswered, agent, nil).json(t)["status"] == store.StatusPending
+	})
+	if r := s.do("PATCH", "/api/approvals/"+unanswered, ceo, map[string]any{"status": "rejected"}); r.status != http.StatusOK {
+		t.Fatalf("reject: %d %s", r.status, r.body)
+	}
+	histories["escalation-info-unanswered"] = contract.EscalationWorkflowID(unanswered)
+
+	record := func(name string, h *historypb.History) {
 		replayer := sdkworker.NewWorkflowReplayer()
 		worker.RegisterWorkflows(replayer, nil)
 		if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
@@ -125,11 +163,28 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Logf("wrote %s", path)
 		}
 	}
+	for name, runID := range runs {
+		h := fetchRunHistoryOf(t, tc, loopID, runID)
+		if last := h.Events[len(h.Events)-1]; last.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW {
+			t.Fatalf("%s ends with %s, not continued as new", name, last.GetEventType())
+		}
+		record(name, h)
+	}
+	for name, id := range histories {
+		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+			t.Fatalf("%s did not complete: %v", id, err)
+		}
+		record(name, fetchHistory(t, tc, id))
+	}
 }
 
 func fetchHistory(t *testing.T, tc client.Client, id string) *historypb.History {
+	return fetchRunHistoryOf(t, tc, id, "")
+}
+
+func fetchRunHistoryOf(t *testing.T, tc client.Client, id, runID string) *historypb.History {
 	t.Helper()
-	it := tc.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	it := tc.GetWorkflowHistory(context.Background(), id, runID, false, 0)
 	h := &historypb.History{}
 	for it.HasNext() {
 		e, err := it.Next()

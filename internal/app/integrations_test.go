@@ -76,7 +76,9 @@ func kinds(cw *chatwoottest.Server, conv int) (escalated, decided, public int) {
 func TestChatwootEscalationLoop(t *testing.T) {
 	cw := chatwoottest.Start(t)
 	cw.AddConversation(1, 7)
-	s := startStack(t, chatwootEnv(t, cw))
+	env := chatwootEnv(t, cw)
+	env["CHATWOOT_AGENT_SUBJECTS"] = "1=agent-1" // the stand-in's API user is agent 1
+	s := startStack(t, env)
 	cw.SetWebhook(s.base+"/api/webhooks/chatwoot", webhookSecret)
 	ctx := context.Background()
 
@@ -96,7 +98,7 @@ func TestChatwootEscalationLoop(t *testing.T) {
 		return len(items) == 1
 	})
 	ap := s.do("GET", "/api/approvals/"+id, ceo, nil).json(t)
-	if ap["title"] != "Double charge refund" || !strings.HasPrefix(ap["requestedBy"].(string), "chatwoot-agent:") ||
+	if ap["title"] != "Double charge refund" || ap["requestedBy"] != "agent-1" ||
 		ap["conversation"].(map[string]any)["conversationId"].(float64) != 7 {
 		t.Fatalf("escalation from the note: %v", ap)
 	}

@@ -28,6 +28,10 @@ import (
 // devServer is the Temporal dev server shared by this package's tests.
 var devServer *testsuite.DevServer
 
+// historySuggestion is the history length at which devServer suggests a
+// workflow continue as new.
+const historySuggestion = 300
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -44,7 +48,11 @@ func runMain(m *testing.M) int {
 	}
 	// Eager activity execution on, as the dev server of `orchestrator dev`
 	// and the compose server run it.
-	extra := []string{"--dynamic-config-value", "system.enableActivityEagerExecution=true"}
+	// A history of historySuggestion events is suggested to continue as
+	// new (4,096 by default): low, so that a question loop of a few rounds
+	// shows the escalation continuing as new on a real server.
+	extra := []string{"--dynamic-config-value", "system.enableActivityEagerExecution=true",
+		"--dynamic-config-value", fmt.Sprintf("limit.historyCount.suggestContinueAsNew=%d", historySuggestion)}
 	for _, n := range contract.SearchAttributeNames() {
 		extra = append(extra, "--search-attribute", n+"=Keyword")
 	}

@@ -240,8 +240,19 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 			return err
 		}
 	}
+	var note api.ChatwootNoteFunc
+	if cfg.ChatwootEnabled() {
+		cw := chatwoot.New(cfg.ChatwootBaseURL, cfg.ChatwootAPIToken, nil)
+		if err := cw.Validate(); err != nil {
+			return nil, fmt.Errorf("CHATWOOT_BASE_URL: %w", err)
+		}
+		note = func(ctx context.Context, conv store.Conversation, echoID, text string) error {
+			_, err := cw.PostMessage(ctx, int(conv.AccountID), int(conv.ConversationID), chatwoot.NewMessage{Content: text, Private: true, EchoID: echoID})
+			return err
+		}
+	}
 	return api.New(api.Deps{
-		Store: s, Temporal: tc, Auth: v, Log: log, Directory: dir, MatrixNotice: notice,
+		Store: s, Temporal: tc, Auth: v, Log: log, Directory: dir, MatrixNotice: notice, ChatwootNote: note,
 		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole, DecisionKey: contract.DecisionKey(cfg.DecisionKey),
 		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
 		DefaultPolicy: store.Policy{DefaultTTL: cfg.ApprovalTTL, MaxTTL: cfg.ApprovalMaxTTL, Reminders: cfg.ApprovalReminders},

@@ -31,6 +31,9 @@ const (
 	TemplateInfoRequested = "info_requested"
 	TemplateInfoProvided  = "info_provided"
 	TemplateReminder      = "reminder"
+	// TemplateInfoUnanswered: the question's time for an answer passed and
+	// the escalation waits for the approvers again.
+	TemplateInfoUnanswered = "info_unanswered"
 )
 
 // TemplateData is what every template can use. Fields a step does not know
@@ -100,6 +103,14 @@ Answer: {{.}}{{end}}`,
 Answer: {{.Text}}
 {{- with .ExpiresAt}}
 Decision due by {{.}}{{end}}`,
+
+	TemplateInfoUnanswered: `No answer came to the question in time: {{.Title}}
+The escalation waits for {{.ApproverRole}} to decide again.
+{{- with .ExpiresAt}}
+Decision due by {{.}}{{end}}
+{{- with .ApprovalURL}}
+
+Review and decide: {{.}}{{end}}`,
 
 	TemplateReminder: `Reminder: still waiting for {{.ApproverRole}} to decide: {{.Title}}
 {{- with .ExpiresAt}}

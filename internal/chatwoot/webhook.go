@@ -520,6 +520,10 @@ type Delivery struct {
 	// what the signature covers, so a replay cannot dodge it with another
 	// X-Chatwoot-Delivery, which nothing signs.
 	Key string
+	// Signed is whether an account's secret vouched for the body. An
+	// unsigned body (WebhookAuth.Unsigned) says who sent it, unproven:
+	// never take its sender for a person.
+	Signed bool
 }
 
 // Authenticate checks a delivery posted to the webhook URL whose account
@@ -568,7 +572,7 @@ func (a WebhookAuth) Authenticate(pathAccount string, header http.Header, body [
 		// ever differ, the secret was chosen for another account.
 		return nil, fmt.Errorf("%w: account %d verified as %d", ErrAccountMismatch, account, claimed)
 	}
-	return &Delivery{Event: ev, AccountID: account, Key: deliveryKey(account, body)}, nil
+	return &Delivery{Event: ev, AccountID: account, Key: deliveryKey(account, body), Signed: !a.Unsigned}, nil
 }
 
 // deliveryKey hashes the account and the body. The timestamp, though signed,

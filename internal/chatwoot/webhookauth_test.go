@@ -83,7 +83,7 @@ func TestWebhookAuthSingleSecret(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	auth := chatwoot.WebhookAuth{Secret: "the-secret"}
 	d, err := auth.Authenticate("", signedHeader("the-secret", now, noteIn(4), ""), noteIn(4), now)
-	if err != nil || d.AccountID != 4 {
+	if err != nil || d.AccountID != 4 || !d.Signed {
 		t.Fatalf("single secret: %+v %v", d, err)
 	}
 	if _, err := auth.Authenticate("1", signedHeader("the-secret", now, noteIn(4), ""), noteIn(4), now); !errors.Is(err, chatwoot.ErrAccountMismatch) {
@@ -93,7 +93,8 @@ func TestWebhookAuthSingleSecret(t *testing.T) {
 		t.Fatalf("no secret at all: err = %v, want ErrNoSecret", err)
 	}
 	unsigned := chatwoot.WebhookAuth{Unsigned: true}
-	if d, err := unsigned.Authenticate("", http.Header{}, noteIn(1), now); err != nil || d.AccountID != 1 {
+	// Accepted, and marked as what nobody vouched for.
+	if d, err := unsigned.Authenticate("", http.Header{}, noteIn(1), now); err != nil || d.AccountID != 1 || d.Signed {
 		t.Fatalf("unsigned: %+v %v", d, err)
 	}
 	if _, err := unsigned.Authenticate("2", http.Header{}, noteIn(1), now); !errors.Is(err, chatwoot.ErrAccountMismatch) {

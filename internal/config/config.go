@@ -33,6 +33,12 @@ const (
 	DefaultApprovalTTL    = 72 * time.Hour
 	DefaultApprovalMaxTTL = 30 * 24 * time.Hour
 	MaxApprovalReminders  = 10
+	// DefaultMaxQuestions is how many questions an escalation takes unless
+	// its tenant's policy says otherwise; a policy allows at most
+	// MaxMaxQuestions. A question's time for an answer defaults to the
+	// policy's default TTL.
+	DefaultMaxQuestions = 5
+	MaxMaxQuestions     = 100
 )
 
 // The worker's workflow cache (WORKER_WORKFLOW_CACHE_SIZE): how many
@@ -332,6 +338,12 @@ func (c *Config) validate(r *reader) {
 	if c.ChatwootWebhookSecret != "" && c.ChatwootWebhookUnsigned {
 		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_WEBHOOK_SECRET is set")
 	}
+	// Nothing in an unsigned delivery says which account sent it: with
+	// several accounts, one account's agents could post as another's.
+	if c.ChatwootWebhookUnsigned && len(c.ChatwootAccountTenants) > 1 {
+		r.bad("CHATWOOT_WEBHOOK_UNSIGNED", "cannot be true while CHATWOOT_ACCOUNT_TENANTS maps several accounts: "+
+			"an unsigned delivery cannot prove its account; set CHATWOOT_WEBHOOK_SECRETS (1=secret,2=other) instead")
+	}
 	c.validateChatwootSecrets(r)
 	for acct := range c.ChatwootAccountTenants {
 		if n, err := strconv.Atoi(acct); err != nil || n <= 0 {
@@ -426,6 +438,26 @@ func CheckApprovalPolicy(defaultTTL, maxTTL time.Duration, reminders []time.Dura
 			bad("reminders", "%s is listed twice", d)
 		}
 		seen[d] = true
+	}
+	return out
+}
+
+// CheckQuestionPolicy applies the rules of a policy's questions: between 1
+// and MaxMaxQuestions of them, and a time for an answer (0: the default
+// TTL's) that is a positive whole number of seconds no longer than the
+// maximum TTL. Nil means valid.
+func CheckQuestionPolicy(maxQuestions int, answerTTL, maxTTL time.Duration) []PolicyProblem {
+	var out []PolicyProblem
+	if maxQuestions < 1 || maxQuestions > MaxMaxQuestions {
+		out = append(out, PolicyProblem{"maxQuestions", fmt.Sprintf("must be between 1 and %d", MaxMaxQuestions)})
+	}
+	switch {
+	case answerTTL < 0:
+		out = append(out, PolicyProblem{"answerTtl", "must be positive"})
+	case answerTTL%time.Second != 0:
+		out = append(out, PolicyProblem{"answerTtl", "must be a whole number of seconds"})
+	case maxTTL > 0 && answerTTL > maxTTL:
+		out = append(out, PolicyProblem{"answerTtl", fmt.Sprintf("must not be longer than the maximum (%s)", maxTTL)})
 	}
 	return out
 }

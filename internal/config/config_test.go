@@ -317,6 +317,12 @@ func TestChatwootWebhookSecrets(t *testing.T) {
 	})); err != nil {
 		t.Errorf("one secret, one account: %v", err)
 	}
+	// Unsigned deliveries stay possible for one account.
+	if _, err := config.Load(config.ModeTool, env(map[string]string{
+		"CHATWOOT_WEBHOOK_UNSIGNED": "true", "CHATWOOT_ACCOUNT_TENANTS": "1=/teams/a",
+	})); err != nil {
+		t.Errorf("unsigned, one account: %v", err)
+	}
 	for _, tc := range []struct {
 		name, want string
 		env        map[string]string
@@ -327,6 +333,8 @@ func TestChatwootWebhookSecrets(t *testing.T) {
 			"CHATWOOT_WEBHOOK_SECRET": "s", "CHATWOOT_WEBHOOK_SECRETS": "1=s1"}},
 		{"unsigned with secrets", "CHATWOOT_WEBHOOK_UNSIGNED", map[string]string{
 			"CHATWOOT_WEBHOOK_UNSIGNED": "true", "CHATWOOT_WEBHOOK_SECRETS": "1=s1"}},
+		{"unsigned with several accounts", "CHATWOOT_WEBHOOK_UNSIGNED", map[string]string{
+			"CHATWOOT_WEBHOOK_UNSIGNED": "true", "CHATWOOT_ACCOUNT_TENANTS": "1=/teams/a,2=/teams/b"}},
 		{"account not a number", "CHATWOOT_WEBHOOK_SECRETS", map[string]string{"CHATWOOT_WEBHOOK_SECRETS": "one=s1"}},
 		{"entry without a secret", "CHATWOOT_WEBHOOK_SECRETS", map[string]string{"CHATWOOT_WEBHOOK_SECRETS": "1="}},
 	} {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
@@ -17,7 +18,7 @@ import (
 )
 
 // Refusals. Callers map them to their channel's answer (the API: 404, 403,
-// 403, 409).
+// 403, 409, 409).
 var (
 	// ErrNotVisible: the approval is not in any of the decider's tenants;
 	// to them it does not exist.
@@ -29,7 +30,23 @@ var (
 	ErrSelfDecision = errors.New("the requester cannot decide their own escalation")
 	// ErrDecided: the approval is no longer pending.
 	ErrDecided = errors.New("the approval is already decided")
+	// ErrExpired: the escalation's deadline has passed (DeadlineHolds).
+	ErrExpired = errors.New("the escalation's deadline has passed")
 )
+
+// DeadlineHolds refuses a decision, withdrawal, question or answer sent to ap
+// at now once ap's deadline has passed (ErrExpired), whether or not the
+// workflow's timer has ended the escalation yet: a busy worker fires it
+// late, and what arrives meanwhile must not beat it. While a question waits
+// for its answer the deadline is paused (the answer moves it on), so only a
+// pending escalation's counts. Ask it after Authorize or AuthorizeChange
+// allowed the caller: to anyone else the deadline is none of their business.
+func DeadlineHolds(ap *store.Approval, now time.Time) error {
+	if ap.Status == store.StatusPending && ap.ExpiresAt != nil && !now.Before(*ap.ExpiresAt) {
+		return fmt.Errorf("%w: it was due at %s", ErrExpired, ap.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
 
 // Request is a decision a person asks for through a channel.
 type Request struct {

@@ -3,6 +3,7 @@ package decision_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/decision"
@@ -64,6 +65,31 @@ func TestNewRefusesWhatTheDatabaseCannotStore(t *testing.T) {
 		var fe *contract.FieldError
 		if _, err := decision.New(p, r); !errors.As(err, &fe) {
 			t.Fatalf("%+v: want a field error, got %v", r, err)
+		}
+	}
+}
+
+// Past its deadline a pending escalation takes nothing, whether or not its
+// timer has fired; waiting for an answer, its deadline is paused.
+func TestDeadlineHolds(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration, status string) *store.Approval {
+		due := now.Add(d)
+		return &store.Approval{ID: "a-1", Status: status, ExpiresAt: &due}
+	}
+	for _, tc := range []struct {
+		name string
+		ap   *store.Approval
+		want error
+	}{
+		{"before the deadline", at(time.Second, store.StatusPending), nil},
+		{"at the deadline", at(0, store.StatusPending), decision.ErrExpired},
+		{"after it", at(-time.Hour, store.StatusPending), decision.ErrExpired},
+		{"waiting for an answer", at(-time.Hour, store.StatusInfoRequested), nil},
+		{"no deadline", &store.Approval{ID: "a-1", Status: store.StatusPending}, nil},
+	} {
+		if err := decision.DeadlineHolds(tc.ap, now); !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
 	}
 }

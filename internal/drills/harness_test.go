@@ -362,11 +362,7 @@ func newCluster(t *testing.T, server string) *cluster {
 		}
 	})
 
-	spec, err := chatwoottest.FindSpec(".")
-	if err != nil {
-		t.Fatalf("chatwoot spec: %v", err)
-	}
-	c.cw, err = chatwoottest.New(spec, chatwoottest.WithAutoCreate())
+	c.cw, err = chatwoottest.New(chatwoottest.WithAutoCreate())
 	if err != nil {
 		t.Fatalf("chatwoot stand-in: %v", err)
 	}

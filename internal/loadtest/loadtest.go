@@ -152,11 +152,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	spec, err := chatwoottest.FindSpec(opts.SourceDir)
-	if err != nil {
-		return nil, fmt.Errorf("find the Chatwoot spec for the stand-in: %w", err)
-	}
-	e.cw, err = chatwoottest.New(spec, chatwoottest.WithAutoCreate())
+	e.cw, err = chatwoottest.New(chatwoottest.WithAutoCreate())
 	if err != nil {
 		return nil, err
 	}

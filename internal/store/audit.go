@@ -97,3 +97,13 @@ func ReservedAction(action string) bool {
 	ns, _, _ = strings.Cut(ns, ":")
 	return slices.Contains(systemActions, ns)
 }
+
+// systemResources are the resources the orchestrator writes audit entries
+// about. A timeline of one of them (GET /api/audit/resource/…) must hold
+// only what the orchestrator recorded, so nobody else may name them, under
+// any action.
+var systemResources = []string{"approval", "consultation", ResourcePolicy, "webhook"}
+
+// ReservedResource reports whether resource is one the orchestrator writes
+// its own entries about.
+func ReservedResource(resource string) bool { return slices.Contains(systemResources, resource) }

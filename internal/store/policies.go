@@ -31,13 +31,18 @@ const (
 // Policy is a tenant's approval policy: how long a new escalation waits for a
 // decision unless it names its own deadline (DefaultTTL), the latest deadline
 // it may name (MaxTTL), and when the approvers are reminded, as offsets after
-// creation (Reminders, ascending). Escalations copy the policy when they are
-// created, so a change never moves a running escalation's deadline.
+// creation (Reminders, ascending), how many questions an escalation takes
+// (MaxQuestions; 0 reads as config.DefaultMaxQuestions) and how long a
+// question waits for its answer (AnswerTTL; 0: DefaultTTL). Escalations copy
+// the policy when they are created, so a change never moves a running
+// escalation's deadline.
 type Policy struct {
-	TenantID   string
-	DefaultTTL time.Duration
-	MaxTTL     time.Duration
-	Reminders  []time.Duration
+	TenantID     string
+	DefaultTTL   time.Duration
+	MaxTTL       time.Duration
+	Reminders    []time.Duration
+	MaxQuestions int
+	AnswerTTL    time.Duration
 	// UpdatedAt and UpdatedBy say who stored the policy, and when; zero
 	// for the configured default.
 	UpdatedAt time.Time
@@ -47,19 +52,40 @@ type Policy struct {
 // SameSettings reports whether p and o set the same times, whoever stored
 // them and whenever.
 func (p Policy) SameSettings(o Policy) bool {
-	return p.DefaultTTL == o.DefaultTTL && p.MaxTTL == o.MaxTTL && slices.Equal(p.Reminders, o.Reminders)
+	return p.DefaultTTL == o.DefaultTTL && p.MaxTTL == o.MaxTTL && slices.Equal(p.Reminders, o.Reminders) &&
+		p.Questions() == o.Questions() && p.AnswerTTL == o.AnswerTTL
+}
+
+// Questions is how many questions an escalation under p takes.
+func (p Policy) Questions() int {
+	if p.MaxQuestions <= 0 {
+		return config.DefaultMaxQuestions
+	}
+	return p.MaxQuestions
+}
+
+// AnswerWait is how long a question under p waits for its answer.
+func (p Policy) AnswerWait() time.Duration {
+	if p.AnswerTTL <= 0 {
+		return p.DefaultTTL
+	}
+	return p.AnswerTTL
 }
 
 // PolicyView is a policy as the API returns it and the audit trail records
 // it: times as Go duration strings ("72h", "1h30m").
 type PolicyView struct {
-	TenantID   string     `json:"tenantId"`
-	DefaultTTL string     `json:"defaultTtl"`
-	MaxTTL     string     `json:"maxTtl"`
-	Reminders  []string   `json:"reminders"`
-	Source     string     `json:"source"`
-	UpdatedAt  *time.Time `json:"updatedAt,omitempty"`
-	UpdatedBy  string     `json:"updatedBy,omitempty"`
+	TenantID   string   `json:"tenantId"`
+	DefaultTTL string   `json:"defaultTtl"`
+	MaxTTL     string   `json:"maxTtl"`
+	Reminders  []string `json:"reminders"`
+	// MaxQuestions and AnswerTTL as in effect (AnswerTTL: the default
+	// TTL's when the policy sets none).
+	MaxQuestions int        `json:"maxQuestions"`
+	AnswerTTL    string     `json:"answerTtl"`
+	Source       string     `json:"source"`
+	UpdatedAt    *time.Time `json:"updatedAt,omitempty"`
+	UpdatedBy    string     `json:"updatedBy,omitempty"`
 }
 
 // View is p as the API shows it, coming from source (PolicySourceTenant or
@@ -67,7 +93,8 @@ type PolicyView struct {
 func (p Policy) View(source string) PolicyView {
 	v := PolicyView{
 		TenantID: p.TenantID, DefaultTTL: FormatDuration(p.DefaultTTL), MaxTTL: FormatDuration(p.MaxTTL),
-		Reminders: make([]string, len(p.Reminders)), Source: source, UpdatedBy: p.UpdatedBy,
+		Reminders: make([]string, len(p.Reminders)), MaxQuestions: p.Questions(), AnswerTTL: FormatDuration(p.AnswerWait()),
+		Source: source, UpdatedBy: p.UpdatedBy,
 	}
 	for i, d := range p.Reminders {
 		v.Reminders[i] = FormatDuration(d)
@@ -98,6 +125,8 @@ type policyRow struct {
 	DefaultTTLSeconds int64       `gorm:"column:default_ttl_seconds"`
 	MaxTTLSeconds     int64       `gorm:"column:max_ttl_seconds"`
 	Reminders         secondsList `gorm:"column:reminders"`
+	MaxQuestions      int         `gorm:"column:max_questions"`
+	AnswerTTLSeconds  *int64      `gorm:"column:answer_ttl_seconds"`
 	UpdatedAt         time.Time   `gorm:"column:updated_at;autoUpdateTime:false"`
 	UpdatedBy         string      `gorm:"column:updated_by"`
 }
@@ -108,6 +137,10 @@ func (r *policyRow) policy() *Policy {
 	p := &Policy{
 		TenantID: r.TenantID, DefaultTTL: time.Duration(r.DefaultTTLSeconds) * time.Second,
 		MaxTTL: time.Duration(r.MaxTTLSeconds) * time.Second, UpdatedAt: r.UpdatedAt.UTC(), UpdatedBy: r.UpdatedBy,
+		MaxQuestions: r.MaxQuestions,
+	}
+	if r.AnswerTTLSeconds != nil {
+		p.AnswerTTL = time.Duration(*r.AnswerTTLSeconds) * time.Second
 	}
 	if len(r.Reminders) > 0 {
 		p.Reminders = make([]time.Duration, len(r.Reminders))
@@ -122,6 +155,11 @@ func rowOf(p *Policy) policyRow {
 	r := policyRow{
 		TenantID: p.TenantID, DefaultTTLSeconds: int64(p.DefaultTTL / time.Second), MaxTTLSeconds: int64(p.MaxTTL / time.Second),
 		Reminders: make(secondsList, len(p.Reminders)), UpdatedAt: p.UpdatedAt, UpdatedBy: p.UpdatedBy,
+		MaxQuestions: p.Questions(),
+	}
+	if p.AnswerTTL > 0 {
+		s := int64(p.AnswerTTL / time.Second)
+		r.AnswerTTLSeconds = &s
 	}
 	for i, d := range p.Reminders {
 		r.Reminders[i] = int64(d / time.Second)
@@ -201,7 +239,8 @@ func (s *Store) PutPolicy(ctx context.Context, p Policy, entry *AuditLog) (old *
 		row := rowOf(&p)
 		res := tx.Model(&policyRow{}).Where("tenant_id = ?", p.TenantID).Updates(map[string]any{
 			"default_ttl_seconds": row.DefaultTTLSeconds, "max_ttl_seconds": row.MaxTTLSeconds,
-			"reminders": row.Reminders, "updated_at": row.UpdatedAt, "updated_by": row.UpdatedBy,
+			"reminders": row.Reminders, "max_questions": row.MaxQuestions, "answer_ttl_seconds": row.AnswerTTLSeconds,
+			"updated_at": row.UpdatedAt, "updated_by": row.UpdatedBy,
 		})
 		if res.Error != nil {
 			return fmt.Errorf("update policy: %w", res.Error)
@@ -268,6 +307,9 @@ func checkPolicy(p *Policy) error {
 		why = append(why, "updatedBy: 1 to 256 bytes of text without control characters")
 	}
 	for _, pr := range config.CheckApprovalPolicy(p.DefaultTTL, p.MaxTTL, p.Reminders) {
+		why = append(why, pr.Field+": "+pr.Detail)
+	}
+	for _, pr := range config.CheckQuestionPolicy(p.Questions(), p.AnswerTTL, p.MaxTTL) {
 		why = append(why, pr.Field+": "+pr.Detail)
 	}
 	if len(why) > 0 {

@@ -157,6 +157,9 @@ func TestPutPolicyRefusesInvalidPolicies(t *testing.T) {
 			"no author":                func(p *store.Policy) { p.UpdatedBy = "" },
 			"author with a NUL":        func(p *store.Policy) { p.UpdatedBy = "ceo\x00" },
 			"tenant with a line break": func(p *store.Policy) { p.TenantID = "/teams/\nsupport" },
+			"101 questions":            func(p *store.Policy) { p.MaxQuestions = 101 },
+			"answer longer than max":   func(p *store.Policy) { p.AnswerTTL = 3 * time.Hour },
+			"answer in a fraction":     func(p *store.Policy) { p.AnswerTTL = time.Millisecond },
 		} {
 			p := valid
 			change(&p)
@@ -174,6 +177,40 @@ func TestPutPolicyRefusesInvalidPolicies(t *testing.T) {
 			t.Fatalf("refused changes wrote %d audit entries", len(entries))
 		}
 	})
+}
+
+// The questions of a policy round-trip; a policy stored before them reads
+// as the defaults (5 questions, the default TTL for an answer).
+func TestPolicyQuestionsRoundTrip(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		scope := store.ScopeOf("/teams/support")
+		p := store.Policy{TenantID: "/teams/support", DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, UpdatedBy: "ceo-1"}
+		if _, err := s.PutPolicy(ctx, p, policyEntry("ceo-1", configuredDefault)); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := s.GetPolicy(ctx, scope, "/teams/support")
+		if err != nil || got.Questions() != 5 || got.AnswerWait() != time.Hour || got.AnswerTTL != 0 {
+			t.Fatalf("defaults: %+v %v", got, err)
+		}
+		p.MaxQuestions, p.AnswerTTL = 3, 30*time.Minute
+		if old, err := s.PutPolicy(ctx, p, policyEntry("ceo-1", configuredDefault)); err != nil || old.SameSettings(p) {
+			t.Fatalf("a change of the questions alone is a change: %+v %v", old, err)
+		}
+		got, _, err = s.GetPolicy(ctx, scope, "/teams/support")
+		if err != nil || got.Questions() != 3 || got.AnswerWait() != 30*time.Minute {
+			t.Fatalf("stored: %+v %v", got, err)
+		}
+		if _, news := policyNews(t, s, scope); news[len(news)-1].MaxQuestions != 3 || news[len(news)-1].AnswerTTL != "30m" {
+			t.Fatalf("audit new values: %+v", news)
+		}
+	})
+}
+
+func policyNews(t *testing.T, s *store.Store, scope store.Scope) ([]store.AuditLog, []store.PolicyView) {
+	t.Helper()
+	entries, _, news := policyAudit(t, s, scope, "/teams/support")
+	return entries, news
 }
 
 // Another tenant's policy and its audit trail are invisible, even to a

@@ -56,6 +56,12 @@ const (
 	ErrTypeInvalidTransition = "InvalidTransition"
 	// ErrTypeNotRequester: only the requester may withdraw or answer.
 	ErrTypeNotRequester = "NotRequester"
+	// ErrTypeExpired: the escalation's deadline (or the open question's
+	// time for an answer) has passed, even if its timer has not fired yet.
+	ErrTypeExpired = "Expired"
+	// ErrTypeTooManyQuestions: the escalation has had every question its
+	// policy allows (EscalationInput.MaxQuestions).
+	ErrTypeTooManyQuestions = "TooManyQuestions"
 
 	// Activities fail with these when the same input can never succeed;
 	// they are never retried.

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -33,6 +34,18 @@ type EscalationInput struct {
 	// Settings of the consultation an approval opens.
 	ConsultationMaxDurationSeconds  int64 `json:"consultationMaxDurationSeconds,omitempty"`
 	ConsultationStartTimeoutSeconds int64 `json:"consultationStartTimeoutSeconds,omitempty"`
+	// AnswerTTLSeconds is how long a question waits for its answer before
+	// the escalation returns to pending (the tenant's policy, snapshotted
+	// at creation); 0: as long as it takes (escalations created before it).
+	AnswerTTLSeconds int64 `json:"answerTtlSeconds,omitempty"`
+	// MaxQuestions is how many questions the escalation takes (the
+	// tenant's policy at creation); 0: no cap (escalations created before
+	// it, or started by hand).
+	MaxQuestions int `json:"maxQuestions,omitempty"`
+	// Continued is what the previous run of the same escalation carried
+	// over when it continued as new (its history grew long): the state,
+	// in the workflows package's own terms. Empty for the first run.
+	Continued json.RawMessage `json:"continued,omitempty"`
 }
 
 // ConsultationInput starts a consultation's workflow.

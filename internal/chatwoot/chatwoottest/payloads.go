@@ -24,6 +24,25 @@ func userPushData() map[string]any {
 	}
 }
 
+// assigneePushData is the assignee's User#push_event_data (no email), or
+// nil.
+func assigneePushData(c *conversation) any {
+	if c.assignee == nil {
+		return nil
+	}
+	return map[string]any{
+		"id": c.assignee.id, "name": c.assignee.name, "available_name": c.assignee.name,
+		"avatar_url": "", "type": "user", "availability_status": "online", "thumbnail": "",
+	}
+}
+
+func assigneeID(c *conversation) any {
+	if c.assignee == nil {
+		return nil
+	}
+	return c.assignee.id
+}
+
 func contactPushData(c *conversation) map[string]any {
 	return map[string]any{
 		"additional_attributes": map[string]any{}, "custom_attributes": map[string]any{},
@@ -89,7 +108,7 @@ func messagePushData(accountID int, c *conversation, m *Message) map[string]any 
 		"external_source_ids": map[string]any{}, "additional_attributes": map[string]any{},
 		"processed_message_content": m.Content, "sentiment": map[string]any{},
 		"conversation": map[string]any{
-			"assignee_id": nil, "unread_count": 0, "last_activity_at": c.updatedAt.Unix(),
+			"assignee_id": assigneeID(c), "unread_count": 0, "last_activity_at": c.updatedAt.Unix(),
 			"contact_inbox": map[string]any{"source_id": fmt.Sprintf("contact-inbox-%d", c.displayID)},
 		},
 	}
@@ -125,7 +144,7 @@ func conversationPushData(accountID int, c *conversation) map[string]any {
 		"messages": messages,
 		"labels":   stringsToAny(c.labels),
 		"meta": map[string]any{
-			"sender": contactPushData(c), "assignee": nil, "team": nil, "hmac_verified": false,
+			"sender": contactPushData(c), "assignee": assigneePushData(c), "team": nil, "hmac_verified": false,
 		},
 		"status":                 c.status,
 		"custom_attributes":      map[string]any{},

@@ -116,10 +116,10 @@ type Server struct {
 	hooks      *webhookSender
 }
 
-// New starts a stand-in on a local port, checking requests against the
-// OpenAPI spec at specPath.
-func New(specPath string, opts ...Option) (*Server, error) {
-	sp, err := loadSpec(specPath)
+// New starts a stand-in on a local port, checking requests against
+// Chatwoot's OpenAPI spec.
+func New(opts ...Option) (*Server, error) {
+	sp, err := loadSpec()
 	if err != nil {
 		return nil, err
 	}
@@ -146,28 +146,16 @@ func New(specPath string, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// Start is New for tests: it finds the spec with SpecPath, fails the test on
-// error and closes the server when the test ends.
+// Start is New for tests: it fails the test on error and closes the server
+// when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s, err := New(SpecPath(t), opts...)
+	s, err := New(opts...)
 	if err != nil {
 		t.Fatalf("chatwoottest: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
-}
-
-// SpecPath returns the path of Chatwoot's OpenAPI spec, found by walking up
-// from the working directory (see FindSpec); it fails the test if there is
-// none.
-func SpecPath(t testing.TB) string {
-	t.Helper()
-	p, err := FindSpec(".")
-	if err != nil {
-		t.Fatalf("chatwoottest: %v", err)
-	}
-	return p
 }
 
 func (s *Server) startOn(l net.Listener) *httptest.Server {

@@ -63,10 +63,16 @@ func requireNoViolations(t *testing.T, s *chatwoottest.Server) {
 	}
 }
 
-func TestSpecPathFindsTheSpec(t *testing.T) {
-	p := chatwoottest.SpecPath(t)
-	if !strings.HasSuffix(p, "shared/reference/chatwoot-swagger.json") {
-		t.Fatalf("SpecPath = %q", p)
+func TestTheStandInCarriesChatwootsSpec(t *testing.T) {
+	// A checkout with nothing beside it starts the stand-in and is held to
+	// Chatwoot's document: an operation Chatwoot lacks is refused.
+	s := chatwoottest.Start(t)
+	st, _ := call(t, nil, s, http.MethodPost, "/api/v1/accounts/1/conversations/7/not-in-chatwoot", s.Token(), `{}`)
+	if st != http.StatusNotFound {
+		t.Fatalf("undocumented operation: %d, want 404", st)
+	}
+	if v := s.Violations(); len(v) != 1 {
+		t.Fatalf("violations = %v, want the one undocumented call", v)
 	}
 }
 

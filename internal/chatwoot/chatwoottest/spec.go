@@ -2,70 +2,37 @@ package chatwoottest
 
 import (
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
 )
 
-// specRelPath is where the Chatwoot OpenAPI spec sits relative to the
-// directory that holds the repository checkout.
-const specRelPath = "shared/reference/chatwoot-swagger.json"
+// specJSON is Chatwoot's OpenAPI document, carried with the stand-in so that
+// a checkout anywhere can run the tests (see testdata/README.md for its
+// origin, version and licence).
+//
+//go:embed testdata/chatwoot-openapi.json
+var specJSON []byte
 
-// FindSpec walks up from dir looking for shared/reference/chatwoot-swagger.json
-// in dir or any of its ancestors (the repository is checked out beside
-// shared/, so the spec is found from anywhere inside it).
-func FindSpec(dir string) (string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("find spec: %w", err)
-	}
-	for {
-		p := filepath.Join(dir, filepath.FromSlash(specRelPath))
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("find spec: no %s in %s or any parent", specRelPath, dir)
-		}
-		dir = parent
-	}
-}
-
-// specs keeps each loaded spec by path: checking Chatwoot's document (every
-// schema in it is compiled) takes most of a second, and a test binary starts
-// dozens of stand-ins. An openapitest.Doc is safe for concurrent use.
-var specs = struct {
-	sync.Mutex
-	byPath map[string]*openapitest.Doc
-}{byPath: map[string]*openapitest.Doc{}}
-
-// loadSpec loads and checks the spec at path, once per process.
-func loadSpec(path string) (*openapitest.Doc, error) {
-	specs.Lock()
-	defer specs.Unlock()
-	if d, ok := specs.byPath[path]; ok {
-		return d, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load spec: %w", err)
-	}
+// loadSpec loads and checks the embedded spec once per process: checking
+// Chatwoot's document (every schema in it is compiled) takes most of a
+// second, and a test binary starts dozens of stand-ins. An openapitest.Doc is
+// safe for concurrent use.
+var loadSpec = sync.OnceValues(func() (*openapitest.Doc, error) {
+	data := specJSON
 	// Chatwoot's document is OpenAPI 3.1 but still marks a few schemas with
 	// 3.0's nullable; Nullable reads them as Chatwoot sends them.
 	d, err := openapitest.Load(data, openapitest.Nullable())
 	if err != nil {
-		return nil, fmt.Errorf("load spec %s: %w", path, err)
+		return nil, fmt.Errorf("load the Chatwoot spec: %w", err)
 	}
-	specs.byPath[path] = d
 	return d, nil
-}
+})
 
 // checkRequest checks a request against the spec: path, method, parameters,
 // content type and body. op is nil when the spec has no such operation.

@@ -29,6 +29,7 @@ type conversation struct {
 	status    string
 	priority  string // "" for none
 	labels    []string
+	assignee  *agent // nil: unassigned
 	messages  []*Message
 	createdAt time.Time
 	updatedAt time.Time
@@ -44,6 +45,25 @@ func (s *Server) AddConversation(accountID, conversationID int, labels ...string
 	defer s.mu.Unlock()
 	c := s.conversationLocked(accountID, conversationID, true)
 	c.labels = normalizeLabels(labels)
+}
+
+// agent is an agent a conversation can be assigned to.
+type agent struct {
+	id   int
+	name string
+}
+
+// Assign assigns a conversation to the agent id (0 unassigns it), as an
+// admin would in the dashboard; later webhooks carry the assignee. Chatwoot
+// sends an assignee without an email (User#push_event_data).
+func (s *Server) Assign(accountID, conversationID, agentID int, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conversationLocked(accountID, conversationID, true)
+	c.assignee = nil
+	if agentID > 0 {
+		c.assignee = &agent{id: agentID, name: name}
+	}
 }
 
 // conversationLocked finds a conversation, creating it (and its account) when
