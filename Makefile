@@ -87,7 +87,7 @@ check-alerts: $(PROMTOOL)
 
 run: tools build
 	@mkdir -p $(DATA_DIR)
-	TEMPORAL_CLI=$(TEMPORAL_CLI) DATA_DIR=$(DATA_DIR) LOG_FORMAT=$${LOG_FORMAT:-text} ./bin/orchestrator dev
+	TEMPORAL_CLI=$(TEMPORAL_CLI) DATA_DIR=$(DATA_DIR) LOG_FORMAT=$${LOG_FORMAT:-text} CREATE_RATE_LIMIT=$${CREATE_RATE_LIMIT:-0} ./bin/orchestrator dev
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -35,6 +35,9 @@ func (s *Server) createApproval(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.limitCreate(c.Request.Context(), req.TenantID, p.Subject); err != nil {
+		return err
+	}
 	id := store.NewID()
 	if key != "" {
 		// A retried create finds the same workflow instead of starting a second.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/decision"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
@@ -60,7 +61,11 @@ func (s *Server) change(c *gin.Context, kind, field, text string) error {
 		return err
 	}
 	logTenant(c, ap.TenantID)
-	req, err := decision.AuthorizeChange(s.d.DecisionKey, p, ap, kind, text, store.ChannelAPI)
+	round, err := s.changeRound(c, ap, kind)
+	if err != nil {
+		return err
+	}
+	req, err := decision.AuthorizeChange(s.d.DecisionKey, p, ap, kind, text, store.ChannelAPI, round)
 	if err == nil {
 		err = decision.DeadlineHolds(ap, s.d.Store.Now())
 	}
@@ -94,4 +99,27 @@ func (s *Server) change(c *gin.Context, kind, field, text string) error {
 	}
 	c.JSON(http.StatusOK, res.Approval)
 	return nil
+}
+
+// changeRound is the round a question or an answer to ap will be (see
+// contract.DecisionKey.SealChange): one more than those the workflow has
+// recorded, counted in the audit trail, which records each with the
+// approval's status change in one transaction. The API sends a change only
+// once the approval's status allows it, when the workflow has applied every
+// earlier one, so both count the same. A withdrawal is round 0.
+func (s *Server) changeRound(c *gin.Context, ap *store.Approval, kind string) (int, error) {
+	var action string
+	switch kind {
+	case contract.UpdateRequestInfo:
+		action = activities.ActionInfoRequested
+	case contract.UpdateProvideInfo:
+		action = activities.ActionInfoProvided
+	default:
+		return 0, nil
+	}
+	n, err := s.d.Store.CountAudit(c.Request.Context(), store.ScopeOf(ap.TenantID), "approval", ap.ID, action)
+	if err != nil {
+		return 0, err
+	}
+	return int(n) + 1, nil
 }

@@ -5,11 +5,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -31,10 +34,31 @@ type Directory interface {
 // MatrixNoticeFunc posts a notice to a Matrix room; txnID makes it once only.
 type MatrixNoticeFunc func(ctx context.Context, roomID, txnID, body string) error
 
+// MaxMatrixTransactionBytes caps a Matrix transaction's body. A homeserver
+// sends up to 100 events per transaction (Synapse's MAX_EVENTS_PER_TRANSACTION)
+// and an event is at most 64 KiB (the spec's size limit); JSON escaping in
+// the transaction's own encoding can grow an event a little, hence the margin
+// above 6.25 MiB. A transaction the homeserver may legally send must never be
+// refused: it would retry it for ever and queue every later one behind it.
+const MaxMatrixTransactionBytes = 7 << 20
+
+// matrixNoticeTimeout bounds one notice, and recording the transaction.
+// Both are done with it even when the transaction's own time has run out, so
+// that a command that could not be taken is still answered and the
+// transaction is not sent again.
+const matrixNoticeTimeout = 5 * time.Second
+
 // matrixTransaction is the application-service endpoint: the homeserver
 // pushes room events; "!approve <id> [comment]" and "!reject <id> [comment]"
 // from a command room are decisions, allowed by the same authority as the
 // API's, for the Keycloak user the sender is mapped to.
+//
+// The homeserver retries a transaction it got no 2xx for, and holds every
+// later one until it succeeds: so one event never fails a transaction. An
+// event that cannot be read is skipped and logged; a command that fails
+// (refused, or a dependency down) is answered in its room; the transaction
+// is acknowledged once it is recorded, and a retry of it (the same txnId) is
+// acknowledged without being processed again.
 func (s *Server) matrixTransaction(c *gin.Context) {
 	wh := s.d.Webhooks
 	if wh.MatrixHSToken == "" {
@@ -49,7 +73,11 @@ func (s *Server) matrixTransaction(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"errcode": "M_FORBIDDEN", "error": "bad hs_token"})
 		return
 	}
-	body, err := readWebhookBody(c, MaxBodyBytes)
+	// The same bound as every other route's work.
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.d.Timeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	body, err := readWebhookBody(c, MaxMatrixTransactionBytes)
 	if err != nil {
 		writeProblem(c, err)
 		return
@@ -62,7 +90,6 @@ func (s *Server) matrixTransaction(c *gin.Context) {
 		sum := sha256.Sum256(body)
 		txn = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	ctx := c.Request.Context()
 	if seen, err := s.d.Store.SeenDelivery(ctx, "matrix", txn); err != nil {
 		writeProblem(c, err)
 		return
@@ -70,40 +97,66 @@ func (s *Server) matrixTransaction(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{})
 		return
 	}
-	var tr matrix.Transaction
-	// Matrix events carry many fields the orchestrator ignores: decode leniently.
+	// Each event is decoded on its own: one the orchestrator cannot read is
+	// skipped, not a reason to refuse the others.
+	var tr struct {
+		Events []json.RawMessage `json:"events"`
+	}
 	if err := jsonUnmarshalLenient(body, &tr); err != nil {
 		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"errcode": "M_NOT_JSON", "error": "body is not a transaction"})
 		return
 	}
-	for _, ev := range tr.Events {
-		if ev.Type != "m.room.message" {
+	log := loggerFrom(c).With("txn", clip(txn, 80))
+	for i, raw := range tr.Events {
+		var ev matrix.Event
+		if err := jsonUnmarshalLenient(raw, &ev); err != nil {
+			log.Warn("matrix event skipped: not readable", "index", i, "error", err.Error())
 			continue
 		}
-		cmd, ok := matrix.ParseCommand(ev.Content.Body)
-		if !ok {
-			continue
-		}
-		if !slices.Contains(wh.MatrixCommandRooms, ev.RoomID) {
-			// Not a room the operator chose for decisions: no answer there.
-			loggerFrom(c).Warn("matrix command outside the command rooms", "room", ev.RoomID, "sender", ev.Sender)
-			continue
-		}
-		if err := s.matrixDecide(c, ev, cmd); err != nil {
-			var refused *matrixRefusal
-			if !errors.As(err, &refused) {
-				writeProblem(c, err) // transient: the homeserver retries the transaction
-				return
-			}
-			loggerFrom(c).Info("matrix decision refused", "approval", cmd.ApprovalID, "sender", ev.Sender, "reason", refused.reason)
-			s.matrixNotice(c, ev, "Not decided: "+refused.reason)
-		}
+		s.matrixEvent(c, log, ev)
 	}
-	if err := s.d.Store.RecordDelivery(ctx, "matrix", txn); err != nil {
-		writeProblem(c, err)
+	// Recorded even when the commands used up the transaction's time, with
+	// a little of its own: otherwise the homeserver sends it again, and it
+	// runs out of time again.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), matrixNoticeTimeout)
+	defer rcancel()
+	if err := s.d.Store.RecordDelivery(rctx, "matrix", txn); err != nil {
+		writeProblem(c, err) // not recorded: the retry is processed again, each command once (see matrixDecide)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{})
+}
+
+// matrixEvent takes one event of a transaction: a command from a command
+// room is decided, or answered with why it was not.
+func (s *Server) matrixEvent(c *gin.Context, log *slog.Logger, ev matrix.Event) {
+	if ev.Type != "m.room.message" {
+		return
+	}
+	cmd, ok := matrix.ParseCommand(ev.Content.Body)
+	if !ok {
+		return
+	}
+	log = log.With("event", clip(ev.EventID, 200), "room", clip(ev.RoomID, 200), "sender", clip(ev.Sender, 200))
+	if !slices.Contains(s.d.Webhooks.MatrixCommandRooms, ev.RoomID) {
+		// Not a room the operator chose for decisions: no answer there.
+		log.Warn("matrix command outside the command rooms")
+		return
+	}
+	err := s.matrixDecide(c, ev, cmd)
+	var refused *matrixRefusal
+	switch {
+	case err == nil:
+	case errors.As(err, &refused):
+		log.Info("matrix decision refused", "approval", clip(cmd.ApprovalID, 64), "reason", refused.reason)
+		s.matrixNotice(c, log, ev, "refusal-", "Not decided: "+refused.reason)
+	default:
+		// A dependency failed (the directory, the database, Temporal): the
+		// transaction is not held back for it; the sender is told to send
+		// the command again, which decides at most once (matrixDecide).
+		log.Error("matrix command failed", "approval", clip(cmd.ApprovalID, 64), "error", err.Error())
+		s.matrixNotice(c, log, ev, "failed-", "Not decided: the command could not be taken now; send it again in a moment")
+	}
 }
 
 // matrixRefusal is a command the authority or the workflow refused; the
@@ -174,13 +227,17 @@ func (s *Server) matrixDecide(c *gin.Context, ev matrix.Event, cmd matrix.Comman
 	return err
 }
 
-// matrixNotice answers a command in its room; failing to answer changes
-// nothing that was decided.
-func (s *Server) matrixNotice(c *gin.Context, ev matrix.Event, body string) {
+// matrixNotice answers a command in its room, once per event and kind
+// (prefix); failing to answer changes nothing that was decided. It has its
+// own time: the command it answers may have failed because the
+// transaction's ran out.
+func (s *Server) matrixNotice(c *gin.Context, log *slog.Logger, ev matrix.Event, prefix, body string) {
 	if s.d.MatrixNotice == nil {
 		return
 	}
-	if err := s.d.MatrixNotice(c.Request.Context(), ev.RoomID, "refusal-"+ev.EventID, body); err != nil {
-		loggerFrom(c).Warn("matrix refusal notice not sent", "room", ev.RoomID, "error", err.Error())
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), matrixNoticeTimeout)
+	defer cancel()
+	if err := s.d.MatrixNotice(ctx, ev.RoomID, prefix+ev.EventID, body); err != nil {
+		log.Warn("matrix notice not sent", "error", err.Error())
 	}
 }

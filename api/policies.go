@@ -32,7 +32,7 @@ type putPolicyRequest struct {
 
 // policy validates the body and returns the policy it sets, reminders in
 // ascending order, or the field errors.
-func (r *putPolicyRequest) policy(tenant string) (store.Policy, error) {
+func (r *putPolicyRequest) policy(tenant string, ceiling time.Duration) (store.Policy, error) {
 	var f fields
 	p := store.Policy{TenantID: tenant}
 	duration := func(name string, v *string, dst *time.Duration) {
@@ -84,6 +84,11 @@ func (r *putPolicyRequest) policy(tenant string) (store.Policy, error) {
 	for _, pr := range config.CheckQuestionPolicy(p.MaxQuestions, p.AnswerTTL, p.MaxTTL) {
 		f.add(pr.Field, pr.Detail)
 	}
+	if p.MaxTTL > ceiling {
+		// Unbounded, a deadline could lie centuries away: an escalation, its
+		// timers and its rows would outlive anyone who could decide it.
+		f.add("maxTtl", fmt.Sprintf("must be at most %s", ceiling))
+	}
 	slices.Sort(p.Reminders)
 	return p, f.err()
 }
@@ -131,7 +136,7 @@ func (s *Server) putPolicy(c *gin.Context) error {
 	if err := decodeJSON(c, &body); err != nil {
 		return err
 	}
-	p, err := body.policy(tenant)
+	p, err := body.policy(tenant, s.policyCeiling())
 	if err != nil {
 		return err
 	}
@@ -183,11 +188,23 @@ func (s *Server) effectivePolicy(ctx context.Context, tenant string) (store.Poli
 		return store.Policy{}, "", err
 	}
 	if stored {
+		// A policy stored before the ceiling was lowered (or existed) is
+		// held to it.
+		p.MaxTTL = min(p.MaxTTL, s.policyCeiling())
+		p.DefaultTTL = min(p.DefaultTTL, p.MaxTTL)
 		return *p, store.PolicySourceTenant, nil
 	}
 	def := s.defaultPolicy()
 	def.TenantID = tenant
 	return def, store.PolicySourceDefault, nil
+}
+
+// policyCeiling is the longest maxTtl a policy may set.
+func (s *Server) policyCeiling() time.Duration {
+	if s.d.PolicyMaxTTLCeiling > 0 {
+		return s.d.PolicyMaxTTLCeiling
+	}
+	return config.DefaultPolicyMaxTTLCeiling
 }
 
 // defaultPolicy is Deps.DefaultPolicy, or the built-in defaults of

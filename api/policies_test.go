@@ -321,6 +321,8 @@ func TestPutPolicyValidation(t *testing.T) {
 		{"eleven reminders", `{"defaultTtl":"1h","maxTtl":"720h","reminders":[` + strings.Join(eleven, ",") + `]}`, "validation_failed", []string{"reminders"}},
 		{"reminders not a list", `{"defaultTtl":"1h","maxTtl":"2h","reminders":"4h"}`, "validation_failed", []string{"reminders"}},
 		{"unknown field", `{"defaultTtl":"1h","maxTtl":"2h","tenantId":"/teams/support"}`, "validation_failed", []string{"tenantId"}},
+		{"max beyond the ceiling", `{"defaultTtl":"1h","maxTtl":"8761h"}`, "validation_failed", []string{"maxTtl"}},
+		{"max of 292 years", `{"defaultTtl":"1h","maxTtl":"2562047h"}`, "validation_failed", []string{"maxTtl"}},
 		{"two values", `{"defaultTtl":"1h","maxTtl":"2h"}{}`, "malformed_json", nil},
 		{"an array", `[]`, "malformed_json", nil},
 	} {
@@ -386,4 +388,30 @@ func TestPolicyFor(t *testing.T) {
 			t.Fatalf("another tenant gets the default: %+v %v", other, err)
 		}
 	})
+}
+
+// maxTtl is at most the ceiling (365 days unless POLICY_MAX_TTL_CEILING
+// says otherwise): up to it is stored, beyond it is 400, and a policy stored
+// above a ceiling lowered since is held to it.
+func TestPolicyMaxTTLCeiling(t *testing.T) {
+	p := newPolServer(t, store.SQLite, polDefault)
+	if code, b := p.do(t, "PUT", polSupport, "approver", `{"defaultTtl":"1h","maxTtl":"8760h"}`); code != http.StatusOK {
+		t.Fatalf("365 days: want 200, got %d %s", code, b)
+	}
+	code, b := p.do(t, "PUT", polSupport, "approver", `{"defaultTtl":"1h","maxTtl":"8760h1s"}`)
+	if prob := decodeProblem(t, b); code != http.StatusBadRequest || len(prob.Errors) != 1 || prob.Errors[0].Field != "maxTtl" ||
+		!strings.Contains(prob.Errors[0].Detail, "at most 8760h") {
+		t.Fatalf("365 days and a second: want 400 on maxTtl, got %d %s", code, b)
+	}
+
+	deps := Deps{Store: p.store, Auth: polAuth{}, Log: slog.New(slog.DiscardHandler), DefaultPolicy: polDefault, PolicyMaxTTLCeiling: 24 * time.Hour}
+	lower := &polServer{h: New(deps), s: &Server{d: deps}, store: p.store}
+	code, b = lower.do(t, "PUT", polSupport, "approver", `{"defaultTtl":"1h","maxTtl":"25h"}`)
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "at most 24h0m0s") {
+		t.Fatalf("a configured ceiling of 24h: want 400, got %d %s", code, b)
+	}
+	got, err := lower.s.policyFor(context.Background(), polSupport)
+	if err != nil || got.MaxTTL != 24*time.Hour || got.DefaultTTL != time.Hour {
+		t.Fatalf("the stored 8760h policy under a 24h ceiling: %+v %v", got, err)
+	}
 }

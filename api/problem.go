@@ -137,9 +137,13 @@ func toHTTPError(err error) *httpError {
 		updateTimeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
 		pgErr         *pgconn.PgError
 	)
-	// Classes 08 (connection) and 57 (operator intervention: a terminated
-	// backend, a shutdown) of PostgreSQL pass; a retry succeeds.
-	dbGone := errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57"))
+	// Classes 08 (connection), 53 (insufficient resources: too many
+	// connections, a full disk) and 57 (operator intervention: a terminated
+	// backend, a shutdown) of PostgreSQL pass, and so does 42501: the app
+	// role's grants withdrawn (an operator's migration or a revocation in
+	// progress), which the workflows retry too. The client's request was fine.
+	dbGone := errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") ||
+		strings.HasPrefix(pgErr.Code, "57") || pgErr.Code == "42501")
 	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &updateTimeout) || dbGone ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) {
 		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable",

@@ -25,6 +25,8 @@ func TestTransientFailuresAre503(t *testing.T) {
 	for _, err := range []error{
 		fmt.Errorf("get approval: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}),
 		fmt.Errorf("read: %w", &pgconn.PgError{Code: "08006", Message: "connection failure"}),
+		fmt.Errorf("read: %w", &pgconn.PgError{Code: "42501", Message: "permission denied for table approvals"}),
+		fmt.Errorf("read: %w", &pgconn.PgError{Code: "53300", Message: "too many connections"}),
 		serviceerror.NewDeadlineExceeded("deadline"),
 		serviceerror.NewUnavailable("down"),
 		fmt.Errorf("update: %w", context.DeadlineExceeded),

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -57,6 +58,12 @@ type Deps struct {
 	// (APPROVAL_TTL, APPROVAL_MAX_TTL, APPROVAL_REMINDERS); unset, the
 	// built-in defaults of those variables.
 	DefaultPolicy store.Policy
+	// PolicyMaxTTLCeiling is the longest maxTtl a tenant may set
+	// (POLICY_MAX_TTL_CEILING); unset, config.DefaultPolicyMaxTTLCeiling.
+	PolicyMaxTTLCeiling time.Duration
+	// CreateRateLimit bounds the escalations one caller creates in one
+	// tenant (CREATE_RATE_LIMIT); the zero value is no limit.
+	CreateRateLimit config.RateLimit
 	// Timeout bounds one request's work (default 30s).
 	Timeout time.Duration
 

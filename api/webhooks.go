@@ -148,6 +148,16 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		s.chatwootNote(c, conv, "orchestrator:refused:"+delivery, "Not escalated: "+refusal)
 		return answer(http.StatusOK, "refused", "reason", refusal)
 	}
+	if err := s.limitCreate(ctx, tenant, requester.ID); err != nil {
+		// Not recorded: the same delivery is taken once the window has
+		// passed. The agent, who never sees the 429, is told in the
+		// conversation.
+		var limited *httpError
+		if errors.As(err, &limited) && limited.status == http.StatusTooManyRequests {
+			s.chatwootNote(c, conv, "orchestrator:limited:"+delivery, "Not escalated: "+limited.detail)
+		}
+		return err
+	}
 	policy, err := s.policyFor(ctx, tenant)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/retention"
 	"github.com/orchestrator-dev/orchestrator/workflows"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -20,6 +21,7 @@ import (
 func Register(r sdkworker.Registry, acts *activities.Activities, key contract.DecisionKey) {
 	RegisterWorkflows(r, key)
 	r.RegisterActivity(acts)
+	retention.Register(r, acts.Store) // the schedule's job (internal/retention)
 }
 
 // RegisterWorkflows adds the workflows alone (replayers need no activities).

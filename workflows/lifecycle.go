@@ -396,7 +396,7 @@ func (e *escalation) onChange(kind string) func(workflow.Context, contract.Chang
 		if err := e.checkChange(workflow.Now(ctx), kind, req); err != nil {
 			return nil, err
 		}
-		req.Channel, req.Proof = e.key.ChangeChannel(e.in.Approval.ID, kind, req), ""
+		req.Channel, req.Proof = e.key.ChangeChannel(e.in.Approval.ID, kind, e.round(kind), req), ""
 		c := &change{kind: kind, req: req}
 		e.changes = append(e.changes, c)
 		if err := workflow.Await(ctx, func() bool { return c.outcome != nil }); err != nil {

@@ -149,6 +149,7 @@ func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ensureRetentionSchedule(ctx, cfg, tc, log)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.WorkerHTTPAddr, workerHTTP(s, tc, tel.Metrics.Handler()), cfg.ShutdownGrace, log)

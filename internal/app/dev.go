@@ -60,6 +60,7 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
+	ensureRetentionSchedule(ctx, cfg, tc, log)
 	h, err := newAPIHandler(cfg, s, tc, v, log, tel)
 	if err != nil {
 		return err

@@ -118,11 +118,20 @@ func TestWithdrawAndInfoLoop(t *testing.T) {
 	if got := post(agent, "/api/approvals/"+q+"/provide-info", map[string]any{"answer": "Order 42"}, http.StatusOK); got["status"] != store.StatusPending {
 		t.Fatalf("provide-info: %v", got)
 	}
+	// A second round: its seals are for round 2, as the workflow counts.
+	post(ceo, "/api/approvals/"+q+"/request-info", map[string]any{"question": "Which customer?"}, http.StatusOK)
+	post(agent, "/api/approvals/"+q+"/provide-info", map[string]any{"answer": "Ada"}, http.StatusOK)
 	if r := s.do("PATCH", "/api/approvals/"+q, ceo, map[string]any{"status": "approved"}); r.status != http.StatusOK {
 		t.Fatalf("decide after the answer: %d %s", r.status, r.body)
 	}
-	if got := auditActions(t, s, agent, q); !slices.Equal(got, []string{"approval.created", "approval.info_requested", "approval.info_provided", "approval.approved"}) {
+	if got := auditActions(t, s, agent, q); !slices.Equal(got, []string{"approval.created", "approval.info_requested", "approval.info_provided",
+		"approval.info_requested", "approval.info_provided", "approval.approved"}) {
 		t.Fatalf("audit: %v", got)
+	}
+	for _, e := range s.do("GET", "/api/audit/resource/approval/"+q, agent, nil).json(t)["items"].([]any) {
+		if e := e.(map[string]any); e["channel"] != store.ChannelAPI && e["action"] != "approval.created" {
+			t.Fatalf("%v by %v recorded with channel %v, want api", e["action"], e["userId"], e["channel"])
+		}
 	}
 	for _, st := range []string{store.StatusWithdrawn, store.StatusApproved} {
 		r := s.do("GET", "/api/approvals?tenantId=%2Fteams%2Fsupport&status="+st, agent, nil)

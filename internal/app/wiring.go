@@ -255,7 +255,8 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 		Store: s, Temporal: tc, Auth: v, Log: log, Directory: dir, MatrixNotice: notice, ChatwootNote: note,
 		TaskQueue: cfg.TemporalTaskQueue, ApproverRole: cfg.ApproverRole, DecisionKey: contract.DecisionKey(cfg.DecisionKey),
 		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
-		DefaultPolicy: store.Policy{DefaultTTL: cfg.ApprovalTTL, MaxTTL: cfg.ApprovalMaxTTL, Reminders: cfg.ApprovalReminders},
+		DefaultPolicy:       store.Policy{DefaultTTL: cfg.ApprovalTTL, MaxTTL: cfg.ApprovalMaxTTL, Reminders: cfg.ApprovalReminders},
+		PolicyMaxTTLCeiling: cfg.PolicyMaxTTLCeiling, CreateRateLimit: cfg.CreateRateLimit,
 		JoinURL: func(room string, u api.JoinUser) (string, error) {
 			link, err := signer.JoinURL(room, jitsi.User{ID: u.ID, Name: u.Name, Email: u.Email, Moderator: u.Moderator}, time.Now())
 			tel.Metrics.ExternalCall("jitsi", map[bool]string{true: "issued", false: "failed"}[err == nil])

@@ -39,6 +39,10 @@ const (
 	// policy's default TTL.
 	DefaultMaxQuestions = 5
 	MaxMaxQuestions     = 100
+	// DefaultPolicyMaxTTLCeiling bounds every policy's maxTtl
+	// (POLICY_MAX_TTL_CEILING): an escalation, its timers and its dedupe
+	// records live no longer than a year unless the operator says so.
+	DefaultPolicyMaxTTLCeiling = 365 * 24 * time.Hour
 )
 
 // The worker's workflow cache (WORKER_WORKFLOW_CACHE_SIZE): how many
@@ -156,6 +160,15 @@ type Config struct {
 	ApprovalTTL       time.Duration `env:"APPROVAL_TTL"`
 	ApprovalMaxTTL    time.Duration `env:"APPROVAL_MAX_TTL"`
 	ApprovalReminders Durations     `env:"APPROVAL_REMINDERS"`
+	// PolicyMaxTTLCeiling is the longest maxTtl any policy may set.
+	PolicyMaxTTLCeiling time.Duration `env:"POLICY_MAX_TTL_CEILING"`
+	// CreateRateLimit bounds the escalations one caller creates in one
+	// tenant (POST /api/approvals, Chatwoot triggers), counted in the
+	// database across API replicas.
+	CreateRateLimit RateLimit `env:"CREATE_RATE_LIMIT"`
+	// WebhookDedupeRetention is how long handled webhook deliveries are
+	// remembered; a scheduled job deletes older ones.
+	WebhookDedupeRetention time.Duration `env:"WEBHOOK_DEDUPE_RETENTION"`
 
 	MatrixHomeserverURL string            `env:"MATRIX_HOMESERVER_URL"`
 	MatrixASToken       string            `env:"MATRIX_AS_TOKEN" secret:"true"`
@@ -256,6 +269,12 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 	c.ApprovalTTL = r.duration("APPROVAL_TTL", DefaultApprovalTTL)
 	c.ApprovalMaxTTL = r.duration("APPROVAL_MAX_TTL", DefaultApprovalMaxTTL)
 	c.ApprovalReminders = r.durations("APPROVAL_REMINDERS")
+	c.PolicyMaxTTLCeiling = r.duration("POLICY_MAX_TTL_CEILING", DefaultPolicyMaxTTLCeiling)
+	c.CreateRateLimit = r.rateLimit("CREATE_RATE_LIMIT", DefaultCreateRateLimit)
+	c.WebhookDedupeRetention = r.duration("WEBHOOK_DEDUPE_RETENTION", DefaultWebhookDedupeRetention)
+	if c.WebhookDedupeRetention < MinWebhookDedupeRetention {
+		r.bad("WEBHOOK_DEDUPE_RETENTION", fmt.Sprintf("must be at least %s (default %s)", MinWebhookDedupeRetention, DefaultWebhookDedupeRetention))
+	}
 
 	c.MatrixHomeserverURL = strings.TrimRight(r.str("MATRIX_HOMESERVER_URL", ""), "/")
 	c.MatrixASToken = r.str("MATRIX_AS_TOKEN", "")
@@ -388,6 +407,12 @@ func (c *Config) validateApprovalPolicy(r *reader) {
 	vars := map[string]string{"defaultTtl": "APPROVAL_TTL", "maxTtl": "APPROVAL_MAX_TTL", "reminders": "APPROVAL_REMINDERS"}
 	for _, p := range CheckApprovalPolicy(c.ApprovalTTL, c.ApprovalMaxTTL, c.ApprovalReminders) {
 		r.bad(vars[p.Field], p.Detail)
+	}
+	switch {
+	case c.PolicyMaxTTLCeiling <= 0 || c.PolicyMaxTTLCeiling%time.Second != 0:
+		r.bad("POLICY_MAX_TTL_CEILING", "must be a positive whole number of seconds (default 8760h)")
+	case c.ApprovalMaxTTL > c.PolicyMaxTTLCeiling:
+		r.bad("APPROVAL_MAX_TTL", fmt.Sprintf("must not be longer than POLICY_MAX_TTL_CEILING (%s)", c.PolicyMaxTTLCeiling))
 	}
 }
 

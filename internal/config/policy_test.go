@@ -15,7 +15,7 @@ func TestApprovalPolicyDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ApprovalTTL != 72*time.Hour || c.ApprovalMaxTTL != 720*time.Hour || len(c.ApprovalReminders) != 0 {
+	if c.ApprovalTTL != 72*time.Hour || c.ApprovalMaxTTL != 720*time.Hour || len(c.ApprovalReminders) != 0 || c.PolicyMaxTTLCeiling != 8760*time.Hour {
 		t.Fatalf("defaults: ttl %v, max %v, reminders %v", c.ApprovalTTL, c.ApprovalMaxTTL, c.ApprovalReminders)
 	}
 	c, err = config.Load(config.ModeDev, env(map[string]string{
@@ -55,6 +55,9 @@ func TestApprovalPolicyIsValidated(t *testing.T) {
 		{"reminder negative", map[string]string{"APPROVAL_REMINDERS": "-4h"}, []string{"APPROVAL_REMINDERS"}},
 		{"reminder twice", map[string]string{"APPROVAL_REMINDERS": "4h,240m"}, []string{"APPROVAL_REMINDERS"}},
 		{"eleven reminders", map[string]string{"APPROVAL_REMINDERS": "1h,2h,3h,4h,5h,6h,7h,8h,9h,10h,11h"}, []string{"APPROVAL_REMINDERS"}},
+		{"max beyond the ceiling", map[string]string{"APPROVAL_MAX_TTL": "8761h"}, []string{"APPROVAL_MAX_TTL"}},
+		{"max beyond a lower ceiling", map[string]string{"POLICY_MAX_TTL_CEILING": "100h"}, []string{"APPROVAL_MAX_TTL"}},
+		{"ceiling zero", map[string]string{"POLICY_MAX_TTL_CEILING": "0s"}, []string{"POLICY_MAX_TTL_CEILING"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Load(config.ModeDev, env(tc.env))
@@ -103,5 +106,37 @@ func TestCheckApprovalPolicyNamesTheField(t *testing.T) {
 		if !slices.Equal(fields, tc.fields) {
 			t.Errorf("default %v, max %v, reminders %v: problems with %v, want %v", tc.def, tc.max, tc.reminders, fields, tc.fields)
 		}
+	}
+}
+
+func TestCreateRateLimit(t *testing.T) {
+	c, err := config.Load(config.ModeAPI, env(map[string]string{"DECISION_KEY": strings.Repeat("k", 32), "OIDC_ISSUER_URL": "https://sso.example.com/realms/a"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CreateRateLimit != (config.RateLimit{N: 60, Per: time.Minute}) || c.WebhookDedupeRetention != 7*24*time.Hour {
+		t.Fatalf("defaults: %v, %v", c.CreateRateLimit, c.WebhookDedupeRetention)
+	}
+	for v, want := range map[string]config.RateLimit{
+		"0": {}, "60/min": {60, time.Minute}, "5/s": {5, time.Second}, "1000/h": {1000, time.Hour}, "10/30s": {10, 30 * time.Second},
+	} {
+		got, err := config.ParseRateLimit(v)
+		if err != nil || got != want {
+			t.Errorf("%q: %+v %v, want %+v", v, got, err, want)
+		}
+		if again, err := config.ParseRateLimit(got.String()); err != nil || again != got {
+			t.Errorf("%q prints as %q, which reads back as %+v %v", v, got.String(), again, err)
+		}
+	}
+	for _, v := range []string{"", "60", "-1/min", "60/fortnight", "1/0.5s", "1/48h", "x/min"} {
+		if _, err := config.ParseRateLimit(v); err == nil {
+			t.Errorf("%q: want an error", v)
+		}
+	}
+	if _, err := config.Load(config.ModeDev, env(map[string]string{"CREATE_RATE_LIMIT": "lots"})); err == nil || !strings.Contains(err.Error(), "CREATE_RATE_LIMIT: ") {
+		t.Errorf("a bad CREATE_RATE_LIMIT: %v", err)
+	}
+	if _, err := config.Load(config.ModeDev, env(map[string]string{"WEBHOOK_DEDUPE_RETENTION": "1m"})); err == nil || !strings.Contains(err.Error(), "WEBHOOK_DEDUPE_RETENTION: ") {
+		t.Errorf("a retention under an hour: %v", err)
 	}
 }

@@ -102,10 +102,11 @@ var ErrNotWaiting = errors.New("the escalation is not waiting for this")
 
 // AuthorizeChange decides whether p may make a change of kind
 // (contract.UpdateWithdraw, UpdateRequestInfo, UpdateProvideInfo) to ap, and
-// returns what to send the workflow, sealed with key: the requester
+// returns what to send the workflow, sealed with key for round (see
+// contract.DecisionKey.SealChange): the requester
 // withdraws and answers; an approver of the tenant who is not the requester
 // asks.
-func AuthorizeChange(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, kind, text, channel string) (contract.ChangeRequest, error) {
+func AuthorizeChange(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, kind, text, channel string, round int) (contract.ChangeRequest, error) {
 	c := contract.ChangeRequest{ActorID: p.Subject, ActorName: p.Name, Text: text, Channel: channel}
 	if err := c.Validate(kind != contract.UpdateWithdraw); err != nil {
 		return c, err
@@ -126,5 +127,5 @@ func AuthorizeChange(key contract.DecisionKey, p *auth.Principal, ap *store.Appr
 		kind == contract.UpdateProvideInfo && ap.Status != store.StatusInfoRequested:
 		return c, fmt.Errorf("%w: it is %s", ErrNotWaiting, ap.Status)
 	}
-	return key.SealChange(ap.ID, kind, c), nil
+	return key.SealChange(ap.ID, kind, round, c), nil
 }

@@ -74,6 +74,12 @@ func eventDetail(e *historypb.HistoryEvent) string {
 		return " " + e.GetActivityTaskTimedOutEventAttributes().GetFailure().GetMessage()
 	case e.GetWorkflowExecutionUpdateAcceptedEventAttributes() != nil:
 		return " " + e.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput().GetName()
+	case e.GetWorkflowExecutionFailedEventAttributes() != nil:
+		var msgs []string
+		for f := e.GetWorkflowExecutionFailedEventAttributes().GetFailure(); f != nil; f = f.GetCause() {
+			msgs = append(msgs, f.GetMessage())
+		}
+		return fmt.Sprintf(" %q", strings.Join(msgs, ": "))
 	case e.GetWorkflowExecutionSignaledEventAttributes() != nil:
 		return " " + e.GetWorkflowExecutionSignaledEventAttributes().GetSignalName()
 	}

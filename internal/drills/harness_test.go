@@ -272,12 +272,16 @@ type cluster struct {
 	clusterDBs []string // a real cluster's persistence and visibility databases
 
 	appURL   string // the unprivileged role's DATABASE_URL
+	ownerURL string // the tables' owner (DATABASE_OWNER_URL)
 	adminURL string // the superuser on the same database (bypasses RLS)
 	dbName   string
 
 	cw        *chatwoottest.Server
 	issuer    *devissuer.Issuer
 	issuerURL string
+
+	// policyUpdates counts the tenant policy changes the drill made.
+	policyUpdates int
 
 	apis    []*proc
 	workers []*proc
@@ -324,14 +328,15 @@ func newCluster(t *testing.T, server string) *cluster {
 	if server != devServer && server != realCluster {
 		t.Fatalf("DRILLS_SERVERS: unknown Temporal service %q (want %s or %s)", server, devServer, realCluster)
 	}
-	appURL := storetest.NewPostgresDatabase(t) // skips or fails without PostgreSQL
+	pg := storetest.NewPostgres(t) // skips or fails without PostgreSQL
+	appURL := pg.AppURL
 	dir := t.TempDir()
 	for _, d := range []string{"logs", "data", "temporal"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c := &cluster{t: t, dir: dir, appURL: appURL, server: server}
+	c := &cluster{t: t, dir: dir, appURL: appURL, ownerURL: pg.OwnerURL, server: server}
 	u, err := url.Parse(appURL)
 	if err != nil {
 		t.Fatal(err)
@@ -545,6 +550,7 @@ func (c *cluster) appEnv(extra map[string]string) []string {
 		"SHUTDOWN_GRACE":           shutdownGrace,
 		"LOG_FORMAT":               "json",
 		"LOG_LEVEL":                "warn",
+		"CREATE_RATE_LIMIT":        "0", // drills create at load
 		"CHATWOOT_BASE_URL":        c.cw.URL(),
 		"CHATWOOT_API_TOKEN":       c.cw.Token(),
 		"CHATWOOT_ACCOUNT_TENANTS": fmt.Sprintf("%d=%s", chatwootAcct, tenant),

@@ -3,6 +3,7 @@ package drills
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -18,6 +19,13 @@ import (
 func echoEscalated(id string) string    { return "orchestrator:" + id + ":escalated:note" }
 func echoDecided(id string) string      { return "orchestrator:" + id + ":decided:note" }
 func echoConsultation(id string) string { return "orchestrator:" + id + ":consultation:message" }
+func echoExpired(id string) string      { return "orchestrator:" + id + ":expired:note" }
+
+// echoReminder matches the note of any reminder (reminder-1, reminder-2, …).
+func echoReminder(id, echo string) bool {
+	rest, ok := strings.CutPrefix(echo, "orchestrator:"+id+":reminder-")
+	return ok && strings.HasSuffix(rest, ":note")
+}
 
 // snapshot is everything the invariants look at, read at one moment: the
 // database through the superuser (RLS bypassed), the stand-in's
@@ -46,6 +54,7 @@ type notificationRow struct {
 
 type msgCounts struct {
 	escalated, decided, public int
+	expired, reminders         int
 	other                      []string // orchestrator messages that are none of the three
 	label                      bool
 }
@@ -141,6 +150,10 @@ func (c *cluster) snapshot(ctx context.Context, es []*escalation, known map[stri
 				m.decided++
 			case id != "" && msg.EchoID == echoConsultation(id) && !msg.Private && msg.MessageType == 1 && strings.Contains(msg.Content, "jwt="):
 				m.public++
+			case id != "" && msg.EchoID == echoExpired(id) && msg.Private:
+				m.expired++
+			case id != "" && echoReminder(id, msg.EchoID) && msg.Private:
+				m.reminders++
 			default:
 				m.other = append(m.other, fmt.Sprintf("%q (private=%v echo=%q)", truncate(msg.Content, 80), msg.Private, msg.EchoID))
 			}
@@ -188,13 +201,20 @@ func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
 		wid := contract.EscalationWorkflowID(id)
 		ap, ok := s.approvals[id]
 		m := s.messages[e.conv]
+		final := m.decided // the note that ends the escalation
+		if e.want == "expired" {
+			final = m.expired
+		}
 		switch {
-		case !ok || ap.status == "pending":
+		case workflowBroken(s.workflows[wid]):
+			// Failed, terminated, timed out or cancelled: nothing will
+			// change any more; the checks say what is wrong.
+		case !ok || ap.status == "pending" || ap.status == "info_requested":
 			note(wid, "#%d %s: approval not decided in the database", e.n, id)
 		case s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
 			note(wid, "#%d %s: workflow %s", e.n, wid, s.workflows[wid])
-		case m.escalated == 0 || m.decided == 0 || (e.want == "approved" && m.public == 0):
-			note(wid, "#%d %s: Chatwoot messages %d/%d/%d", e.n, id, m.escalated, m.decided, m.public)
+		case m.escalated == 0 || final == 0 || (e.want == "approved" && m.public == 0) || m.reminders < e.reminders:
+			note(wid, "#%d %s: Chatwoot messages %d/%d/%d, %d reminder(s)", e.n, id, m.escalated, final, m.public, m.reminders)
 		}
 	}
 	for _, c := range s.consultations {
@@ -203,6 +223,16 @@ func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
 		}
 	}
 	return n, first, firstWID
+}
+
+// workflowBroken is a workflow that closed without completing.
+func workflowBroken(st enumspb.WorkflowExecutionStatus) bool {
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+		enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return true
+	}
+	return false
 }
 
 // violations collects invariant violations, printing at most a few of each
@@ -237,16 +267,21 @@ func (v *violations) report(t testing.TB) {
 // checkInvariants waits for every escalation to settle, then checks, in one
 // place for every drill:
 //
-//   - every escalation started was created (201) and decided, and reaches its
-//     final state: approved/rejected in the database, its workflow closed as
-//     completed with every notification sent;
+//   - every escalation started was created (201) and decided (or, when it
+//     is to expire, left alone), and reaches its final state:
+//     approved/rejected/expired in the database, its workflow closed as
+//     completed with every notification sent; no waiting row is left
+//     without a running workflow;
 //   - exactly one approval row per escalation (none lost, none doubled);
 //   - exactly one audit row per transition: approval.created once,
-//     approval.approved|rejected once, consultation.created once per
-//     consultation, and nothing else (no chatwoot.failed);
+//     approval.approved|rejected|expired once, approval.reminded once per
+//     reminder due, consultation.created once per consultation,
+//     policy.updated once per policy change, and nothing else (no
+//     chatwoot.failed);
 //   - exactly one Chatwoot message of each kind per escalation: the
-//     escalation note, the decision note and, on approval, the public
-//     join-link message, and nothing else from the orchestrator;
+//     escalation note, the decision (or expiry) note, one note per reminder
+//     and, on approval, the public join-link message, and nothing else from
+//     the orchestrator;
 //   - no consultation without an approval: every consultation points at an
 //     approved approval, every approved escalation has exactly one, with its
 //     consultation workflow running; rejected ones have none;
@@ -338,9 +373,11 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 		case !ok:
 			v.add("approval missing from the database", "#%d %s", e.n, id)
 			continue
+		case (ap.status == "pending" || ap.status == "info_requested") && s.workflows[contract.EscalationWorkflowID(id)] != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			v.add("waiting approval without a running workflow", "#%d %s is %s, its workflow %s", e.n, id, ap.status, s.workflows[contract.EscalationWorkflowID(id)])
 		case ap.status != e.want:
 			v.add("approval not in its final state", "#%d %s is %s, want %s", e.n, id, ap.status, e.want)
-		case ap.approvedBy != decider || ap.requestedBy != e.agent:
+		case ap.approvedBy != e.decidedBy() || ap.requestedBy != e.agent:
 			v.add("approval decided or requested by the wrong user", "#%d %s requested by %q decided by %q", e.n, id, ap.requestedBy, ap.approvedBy)
 		}
 		if byConv[e.conv] != 1 {
@@ -356,7 +393,9 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 			if err := c.tc.GetWorkflow(ctx, wid, "").Get(ctx, &state); err != nil {
 				v.add("escalation workflow result unreadable", "#%d %s: %v", e.n, wid, err)
 			} else {
-				if state.Phase != contract.PhaseDecided || state.Decision == nil || state.Decision.Status != e.want {
+				decided := state.Phase == contract.PhaseDecided && state.Decision != nil && state.Decision.Status == e.want
+				expired := state.Phase == contract.PhaseClosed && state.Decision == nil && state.Approval != nil && state.Approval.Status == e.want
+				if (e.want == "expired" && !expired) || (e.want != "expired" && !decided) {
 					v.add("escalation workflow ended in the wrong phase", "#%d %s: phase %s decision %+v", e.n, wid, state.Phase, state.Decision)
 				}
 				for _, n := range state.Notifications {
@@ -369,28 +408,31 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 
 		// Audit: one row per transition, nothing else.
 		trail := s.audit["approval/"+id]
-		other := map[string]string{"approved": "rejected", "rejected": "approved"}[e.want]
 		if trail["approval.created"] != 1 {
 			v.add("approval.created not exactly once", "#%d %s: %d rows", e.n, id, trail["approval.created"])
 		}
-		if trail["approval."+e.want] != 1 || trail["approval."+other] != 0 {
-			v.add("decision audit not exactly once", "#%d %s: approval.%s ×%d, approval.%s ×%d", e.n, id, e.want, trail["approval."+e.want], other, trail["approval."+other])
+		ends := []string{"approved", "rejected", "expired"}
+		for _, end := range ends {
+			if want := b2i(end == e.want); trail["approval."+end] != want {
+				v.add("decision audit not exactly once", "#%d %s: approval.%s ×%d, want ×%d", e.n, id, end, trail["approval."+end], want)
+			}
+		}
+		if trail["approval.reminded"] != e.reminders {
+			v.add("reminder audit not exactly once per reminder", "#%d %s: approval.reminded ×%d, want ×%d", e.n, id, trail["approval.reminded"], e.reminders)
 		}
 		for action, n := range trail {
-			if action != "approval.created" && action != "approval."+e.want && action != "approval."+other {
+			if action != "approval.created" && action != "approval.reminded" && !slices.Contains(ends, strings.TrimPrefix(action, "approval.")) {
 				v.add("unexpected audit entry on an approval", "#%d %s: %s ×%d", e.n, id, action, n)
 			}
 		}
 
 		// Chatwoot: one message of each kind.
 		m := s.messages[e.conv]
-		wantPublic := 0
-		if e.want == "approved" {
-			wantPublic = 1
-		}
-		if m.escalated != 1 || m.decided != 1 || m.public != wantPublic {
-			v.add("Chatwoot messages not exactly one of each kind", "#%d %s conversation %d: escalation notes %d, decision notes %d, join-link messages %d (want 1, 1, %d)",
-				e.n, id, e.conv, m.escalated, m.decided, m.public, wantPublic)
+		wantPublic, wantDecided, wantExpired := b2i(e.want == "approved"), b2i(e.want != "expired"), b2i(e.want == "expired")
+		if m.escalated != 1 || m.decided != wantDecided || m.public != wantPublic || m.expired != wantExpired || m.reminders != e.reminders {
+			v.add("Chatwoot messages not exactly one of each kind",
+				"#%d %s conversation %d: escalation notes %d, decision notes %d, join-link messages %d, expiry notes %d, reminder notes %d (want 1, %d, %d, %d, %d)",
+				e.n, id, e.conv, m.escalated, m.decided, m.public, m.expired, m.reminders, wantDecided, wantPublic, wantExpired, e.reminders)
 		}
 		if len(m.other) > 0 {
 			v.add("unexpected Chatwoot messages", "#%d conversation %d: %s", e.n, e.conv, strings.Join(m.other, ", "))
@@ -446,15 +488,21 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 		if e.want == "approved" && n != 1 {
 			v.add("approved escalation without exactly one consultation", "#%d %s: %d", e.n, id, n)
 		}
-		if e.want == "rejected" && n != 0 {
-			v.add("rejected escalation with a consultation", "#%d %s: %d", e.n, id, n)
+		if e.want != "approved" && n != 0 {
+			v.add(e.want+" escalation with a consultation", "#%d %s: %d", e.n, id, n)
 		}
 	}
 	for k := range s.audit {
 		res, id, _ := strings.Cut(k, "/")
+		if res == "policy" && id == tenant {
+			continue // checked below
+		}
 		if (res == "approval" && byID[id] == nil) || (res != "approval" && res != "consultation") {
 			v.add("audit entries on an unknown resource", "%s: %v", k, s.audit[k])
 		}
+	}
+	if trail := s.audit["policy/"+tenant]; trail["policy.updated"] != c.policyUpdates || len(trail) > min(c.policyUpdates, 1) {
+		v.add("policy audit not exactly once per change", "%v for %d changes", trail, c.policyUpdates)
 	}
 
 	// The notifications table: every step finished as sent.
@@ -470,10 +518,9 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 		if id == "" {
 			continue
 		}
-		want := 4 // escalated: note, label, priority; decided: note
-		if e.want == "approved" {
-			want = 5 // consultation: message
-		}
+		// escalated: note, label, priority; decided or expired: note;
+		// consultation: message; one note per reminder
+		want := 4 + b2i(e.want == "approved") + e.reminders
 		if perApproval[id] != want {
 			v.add("notification steps missing or extra", "#%d %s: %d rows, want %d", e.n, id, perApproval[id], want)
 		}
@@ -500,6 +547,13 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 		}
 	}
 	c.checkProcesses()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func consultationsOf(s *snapshot, approvalID string) []consultationRow {

@@ -29,14 +29,30 @@ type escalation struct {
 	key   string
 	conv  int
 	agent string
-	want  string // approved or rejected
+	want  string // approved, rejected, or expired (never decided)
+	// expiresAt, when set, is the deadline the create asks for; reminders
+	// is how many reminders the escalation must have sent when it ends.
+	expiresAt time.Time
+	reminders int
 
 	mu        sync.Mutex
 	id        string
-	createErr error
-	decideErr error
-	creates   int // attempts
-	decides   int
+	createdAt time.Time // as the 201 said
+	// firstCreate and firstDecide are when the clients first sent each.
+	firstCreate, firstDecide time.Time
+	decidedAt                time.Time // when the decision was answered 200
+	createErr                error
+	decideErr                error
+	creates                  int // attempts
+	decides                  int
+}
+
+// decidedBy is who the approval must say decided it.
+func (e *escalation) decidedBy() string {
+	if e.want == "expired" {
+		return ""
+	}
+	return decider
 }
 
 func (e *escalation) ID() string {
@@ -227,11 +243,13 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 type approvalDoc struct {
-	ID           string `json:"id"`
-	Status       string `json:"status"`
-	Title        string `json:"title"`
-	RequestedBy  string `json:"requestedBy"`
-	ApprovedBy   string `json:"approvedBy"`
+	ID           string     `json:"id"`
+	Status       string     `json:"status"`
+	Title        string     `json:"title"`
+	RequestedBy  string     `json:"requestedBy"`
+	ApprovedBy   string     `json:"approvedBy"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	ExpiresAt    *time.Time `json:"expiresAt"`
 	Conversation *struct {
 		AccountID      int `json:"accountId"`
 		ConversationID int `json:"conversationId"`
@@ -248,10 +266,15 @@ func (d *driver) create(ctx context.Context, s *session, e *escalation) error {
 		"tenantId": tenant, "title": title(e), "description": "fault drill", "priority": prio,
 		"conversation": map[string]any{"accountId": chatwootAcct, "conversationId": e.conv},
 	}
+	if !e.expiresAt.IsZero() {
+		body["expiresAt"] = e.expiresAt.UTC().Format(time.RFC3339Nano)
+	}
 	var last error
 	for attempt := 1; ; attempt++ {
 		e.mu.Lock()
-		e.creates++
+		if e.creates++; e.creates == 1 {
+			e.firstCreate = time.Now()
+		}
 		e.mu.Unlock()
 		a, err := d.send(ctx, s, http.MethodPost, "/api/approvals", e.agent, body, e.key)
 		switch {
@@ -266,7 +289,7 @@ func (d *driver) create(ctx context.Context, s *session, e *escalation) error {
 				return fmt.Errorf("create #%d: 201 with another escalation: %s", e.n, a.body)
 			}
 			e.mu.Lock()
-			e.id = ap.ID
+			e.id, e.createdAt = ap.ID, ap.CreatedAt
 			e.mu.Unlock()
 			return nil
 		case a.status >= 500:
@@ -287,7 +310,9 @@ func (d *driver) decide(ctx context.Context, s *session, e *escalation) error {
 	var last error
 	for attempt := 1; ; attempt++ {
 		e.mu.Lock()
-		e.decides++
+		if e.decides++; e.decides == 1 {
+			e.firstDecide = time.Now()
+		}
 		e.mu.Unlock()
 		a, err := d.send(ctx, s, http.MethodPatch, "/api/approvals/"+id, decider,
 			map[string]any{"status": e.want, "comment": "drill decision"}, "decide-"+e.key)
@@ -299,6 +324,9 @@ func (d *driver) decide(ctx context.Context, s *session, e *escalation) error {
 			if err := json.Unmarshal(a.body, &ap); err != nil || ap.Status != e.want || ap.ApprovedBy != decider {
 				return fmt.Errorf("decide #%d: 200 with %s", e.n, truncate(string(a.body), 300))
 			}
+			e.mu.Lock()
+			e.decidedAt = time.Now()
+			e.mu.Unlock()
 			return nil
 		case a.status == http.StatusConflict:
 			ap, err := d.get(ctx, s, id)

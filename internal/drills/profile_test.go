@@ -50,6 +50,14 @@ type profile struct {
 	// Drill 6: two api and two worker processes, one of each SIGTERMed.
 	pairEscalations int
 
+	// Drill 8: the database refuses for refusal (write privileges revoked,
+	// then all, then connections refused too), meeting the deadlines of
+	// refusalExpiring escalations, the reminders of refusalReminded, the
+	// decisions of refusalDeciding and the records of refusalFlowing
+	// created and decided across it.
+	refusal                                                           time.Duration
+	refusalExpiring, refusalReminded, refusalDeciding, refusalFlowing int
+
 	// clients is the number of client goroutines of drills 2–6.
 	clients int
 	// converge bounds the wait for every escalation to settle after the load.
@@ -64,8 +72,9 @@ var fast = profile{
 	chatwootEscalations: 16, chatwootOutage: chatwootOutageFast,
 	temporalEscalations: 24, temporalDowntime: 2 * time.Second, temporalGraceful: []string{"SIGINT", "SIGTERM"}, temporalKills: 1,
 	pairEscalations: 40,
-	clients:         8,
-	converge:        2 * time.Minute,
+	refusal:         21 * time.Second, refusalExpiring: 6, refusalReminded: 3, refusalDeciding: 6, refusalFlowing: 9,
+	clients:  8,
+	converge: 2 * time.Minute,
 }
 
 var full = profile{
@@ -76,7 +85,10 @@ var full = profile{
 	chatwootEscalations: 60, chatwootOutage: chatwootOutageFull,
 	temporalEscalations: 100, temporalDowntime: 5 * time.Second, temporalGraceful: []string{"SIGINT", "SIGTERM", "SIGINT"}, temporalKills: 2,
 	pairEscalations: 200,
-	clients:         16,
+	// Longer than the workflows' one-minute budget for a local write
+	// (workflows/options.go localBudget).
+	refusal: 75 * time.Second, refusalExpiring: 12, refusalReminded: 10, refusalDeciding: 24, refusalFlowing: 45,
+	clients: 16,
 	// Chatwoot-side retries back off up to a minute (the notification
 	// activity's MaximumInterval), and a SIGKILLed worker's activities wait
 	// for their 30 s start-to-close timeout.

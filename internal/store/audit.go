@@ -107,3 +107,17 @@ var systemResources = []string{"approval", "consultation", ResourcePolicy, "webh
 // ReservedResource reports whether resource is one the orchestrator writes
 // its own entries about.
 func ReservedResource(resource string) bool { return slices.Contains(systemResources, resource) }
+
+// CountAudit counts the entries of action about one resource that fall in
+// scope (e.g. the questions asked of an approval so far).
+func (s *Store) CountAudit(ctx context.Context, scope Scope, resource, resourceID, action string) (int64, error) {
+	var n int64
+	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+		return tx.Raw("SELECT count(*) FROM audit_logs WHERE tenant_id IN ? AND resource = ? AND resource_id = ? AND action = ?",
+			scope.tenants, resource, resourceID, action).Scan(&n).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count audit %s of %s %s: %w", action, resource, resourceID, err)
+	}
+	return n, nil
+}

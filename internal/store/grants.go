@@ -13,14 +13,18 @@ import (
 // appPrivileges is what the application role may do to each table; nothing
 // more. No table is the application's own, so it can neither switch
 // row-level security off nor change a policy (both need the owner), and
-// nothing it runs deletes: audit_logs is append-only for it. Every table a
-// migration creates must be listed here, or GrantAppRole refuses to run.
+// it deletes nothing that records what happened: audit_logs is append-only
+// for it. Every table a migration creates must be listed here, or
+// GrantAppRole refuses to run.
 var appPrivileges = map[string]string{
-	"approvals":          "SELECT, INSERT, UPDATE",
-	"consultations":      "SELECT, INSERT, UPDATE",
-	"notifications":      "SELECT, INSERT, UPDATE",
-	"audit_logs":         "SELECT, INSERT",
-	"webhook_deliveries": "SELECT, INSERT",
+	"approvals":     "SELECT, INSERT, UPDATE",
+	"consultations": "SELECT, INSERT, UPDATE",
+	"notifications": "SELECT, INSERT, UPDATE",
+	"audit_logs":    "SELECT, INSERT",
+	// Deliveries are only dedupe keys: the retention job deletes old ones.
+	"webhook_deliveries": "SELECT, INSERT, DELETE",
+	// Counters of the create limit, one row per caller, updated in place.
+	"create_rate_limits": "SELECT, INSERT, UPDATE",
 	// Approval policies are replaced, never removed.
 	"approval_policies": "SELECT, INSERT, UPDATE",
 	// Read so that `migrate` run as the application role can tell that

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
@@ -46,25 +47,38 @@ func (k DecisionKey) mac(approvalID string, d DecisionRequest) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// SealChange attaches the proof that c, an update of kind to this approval,
-// comes from c.Channel.
-func (k DecisionKey) SealChange(approvalID, kind string, c ChangeRequest) ChangeRequest {
-	c.Proof = k.changeMAC(approvalID, kind, c)
+// SealChange attaches the proof that c, the round-th update of kind to this
+// approval, comes from c.Channel. round numbers the questions (request-info)
+// and the answers (provide-info) of the approval from 1; a withdrawal, which
+// happens once, is round 0.
+//
+// The round is sealed so that a proof is good for one question or answer
+// only: without it, whoever can reach Temporal could send an earlier
+// round's sealed question again, word for word, and have it recorded as
+// that approver on channel api. The round, rather than the update id, is
+// what binds: Temporal drops a repeated update id only within one run (a
+// continued-as-new escalation would take it again), while the round is the
+// escalation's own count, which both the API (the audit entries of the
+// questions and answers recorded so far) and the workflow (its
+// bookkeeping) know, deterministically.
+func (k DecisionKey) SealChange(approvalID, kind string, round int, c ChangeRequest) ChangeRequest {
+	c.Proof = k.changeMAC(approvalID, kind, round, c)
 	return c
 }
 
-// ChangeChannel is the channel to record for c: the claimed one when the
-// proof holds, ChannelOps otherwise.
-func (k DecisionKey) ChangeChannel(approvalID, kind string, c ChangeRequest) string {
+// ChangeChannel is the channel to record for c, received as the round-th
+// update of kind: the claimed one when the proof holds for that round,
+// ChannelOps otherwise.
+func (k DecisionKey) ChangeChannel(approvalID, kind string, round int, c ChangeRequest) string {
 	if len(k) == 0 || c.Proof == "" || !slices.Contains(provenChannels, c.Channel) ||
-		!hmac.Equal([]byte(c.Proof), []byte(k.changeMAC(approvalID, kind, c))) {
+		!hmac.Equal([]byte(c.Proof), []byte(k.changeMAC(approvalID, kind, round, c))) {
 		return store.ChannelOps
 	}
 	return c.Channel
 }
 
-func (k DecisionKey) changeMAC(approvalID, kind string, c ChangeRequest) string {
+func (k DecisionKey) changeMAC(approvalID, kind string, round int, c ChangeRequest) string {
 	m := hmac.New(sha256.New, k)
-	m.Write([]byte(strings.Join([]string{"change-v1", kind, approvalID, c.ActorID, c.ActorName, c.Text, c.Channel}, "\x00")))
+	m.Write([]byte(strings.Join([]string{"change-v2", kind, approvalID, strconv.Itoa(round), c.ActorID, c.ActorName, c.Text, c.Channel}, "\x00")))
 	return hex.EncodeToString(m.Sum(nil))
 }
