@@ -40,6 +40,8 @@ type Metrics interface {
 	EscalationCreated()
 	EscalationDecided(outcome string, timeToDecision time.Duration)
 	ConsultationState(state string)
+	// EscalationExpired hears of an expiry stored delay after the deadline.
+	EscalationExpired(delay time.Duration)
 }
 
 // classify turns store errors into Temporal errors that say whether a retry

@@ -60,7 +60,10 @@ func (a *Activities) ChangeStatus(ctx context.Context, in ChangeStatusInput) (*s
 	if in.To == store.StatusWithdrawn {
 		change.Comment = in.Text
 	}
-	out, _, err := a.Store.ChangeStatus(ctx, change, entry)
+	out, changed, err := a.Store.ChangeStatus(ctx, change, entry)
+	if changed && in.To == store.StatusExpired && out.ExpiresAt != nil && a.Metrics != nil {
+		a.Metrics.EscalationExpired(out.UpdatedAt.Sub(*out.ExpiresAt))
+	}
 	return out, classify("change approval status", err)
 }
 

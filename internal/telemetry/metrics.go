@@ -30,6 +30,8 @@ const (
 	MetricConsultations      = "orchestrator_consultations_total"
 	MetricExternalCalls      = "orchestrator_external_calls_total"
 	MetricWorkerPolling      = "orchestrator_worker_polling"
+	MetricEscalationsExpired = "orchestrator_escalations_expired_total"
+	MetricExpiryDelay        = "orchestrator_expiry_delay_seconds"
 )
 
 // Label values the business metrics start with (at zero), so that every
@@ -61,6 +63,8 @@ type Metrics struct {
 	timeToDecision prometheus.Histogram
 	consultations  *prometheus.CounterVec
 	externalCalls  *prometheus.CounterVec
+	expired        prometheus.Counter
+	expiryDelay    prometheus.Histogram
 }
 
 // NewMetrics registers the Go runtime, process, HTTP and business metrics on
@@ -98,11 +102,24 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 			Name: MetricExternalCalls,
 			Help: "Calls to external systems by target (chatwoot, matrix, jitsi) and outcome.",
 		}, []string{"target", "outcome"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricEscalationsExpired,
+			Help: "Escalations that reached their deadline without a decision (counted once, by the worker that stored the expiry).",
+		}),
+		// Nothing but the workflow's timer expires an escalation, so how late
+		// the expiry is stored tells whether deadlines hold: seconds when the
+		// worker keeps up, minutes when it is behind or stalled.
+		expiryDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    MetricExpiryDelay,
+			Help:    "Time from an escalation's deadline to its expiry being stored.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400, 86400},
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.created, m.decided, m.timeToDecision, m.consultations, m.externalCalls,
+		m.expired, m.expiryDelay,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -238,4 +255,15 @@ func (m *Metrics) ExternalCall(target, outcome string) {
 	if m != nil {
 		m.externalCalls.WithLabelValues(target, outcome).Inc()
 	}
+}
+
+// EscalationExpired counts an escalation expired for the first time and
+// observes how long after its deadline that happened (a negative delay, from
+// clocks that disagree, counts as none).
+func (m *Metrics) EscalationExpired(delay time.Duration) {
+	if m == nil {
+		return
+	}
+	m.expired.Inc()
+	m.expiryDelay.Observe(max(delay, 0).Seconds())
 }

@@ -121,6 +121,8 @@ func TestBusinessMetricsExistFromTheStartAndCount(t *testing.T) {
 		MetricExternalCalls + `{outcome="sent",target="chatwoot"} 0`,
 		MetricExternalCalls + `{outcome="failed",target="matrix"} 0`,
 		MetricExternalCalls + `{outcome="issued",target="jitsi"} 0`,
+		MetricEscalationsExpired + " 0",
+		MetricExpiryDelay + "_count 0",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want) {
@@ -133,6 +135,9 @@ func TestBusinessMetricsExistFromTheStartAndCount(t *testing.T) {
 	m.ConsultationState("active")
 	m.ExternalCall("chatwoot", "sent")
 	m.ExternalCall("chatwoot", "sent")
+	m.EscalationExpired(3 * time.Second)
+	m.EscalationExpired(-time.Second) // the store's clock behind the deadline's
+	m.EscalationExpired(10 * time.Minute)
 	body = scrape(t, m)
 	for _, want := range []string{
 		MetricEscalationsCreated + " 1",
@@ -143,6 +148,12 @@ func TestBusinessMetricsExistFromTheStartAndCount(t *testing.T) {
 		MetricTimeToDecision + `_bucket{le="300"} 1`,
 		MetricConsultations + `{state="active"} 1`,
 		MetricExternalCalls + `{outcome="sent",target="chatwoot"} 2`,
+		MetricEscalationsExpired + " 3",
+		MetricExpiryDelay + "_sum 603",
+		MetricExpiryDelay + `_bucket{le="1"} 1`,
+		MetricExpiryDelay + `_bucket{le="5"} 2`,
+		MetricExpiryDelay + `_bucket{le="300"} 2`,
+		MetricExpiryDelay + `_bucket{le="600"} 3`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q after counting", want)
@@ -180,6 +191,7 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	m.EscalationDecided("approved", time.Second)
 	m.ConsultationState("ended")
 	m.ExternalCall("jitsi", "issued")
+	m.EscalationExpired(time.Second)
 	r := gin.New()
 	r.Use(m.HTTPMiddleware())
 	r.GET("/x", func(c *gin.Context) { c.Status(http.StatusNoContent) })
