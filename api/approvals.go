@@ -62,8 +62,7 @@ func (s *Server) createApproval(c *gin.Context) error {
 	}
 	actor := contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI}
 	in := s.escalationInput(ap, actor, req.Participants)
-	in.ReminderSeconds = reminderSeconds(policy)
-	in.MaxQuestions, in.AnswerTTLSeconds = policy.Questions(), int64(policy.AnswerWait()/time.Second)
+	withPolicy(&in, policy)
 	out, err := s.startEscalationWorkflow(c, in)
 	if err != nil {
 		return err
@@ -183,6 +182,16 @@ func deadline(now time.Time, asked *time.Time, p store.Policy) (time.Time, error
 		return at, invalid(FieldError{"expiresAt", fmt.Sprintf("must be at most %s from now (the tenant's maximum)", p.MaxTTL)})
 	}
 	return at, nil
+}
+
+// withPolicy copies what of the tenant's policy a running escalation
+// applies itself (reminders, questions, the time for an answer) into its
+// input: every route that creates an escalation goes through it, so none is
+// left without the bounds (a question nobody answers would otherwise keep
+// it waiting past its deadline).
+func withPolicy(in *contract.EscalationInput, p store.Policy) {
+	in.ReminderSeconds = reminderSeconds(p)
+	in.MaxQuestions, in.AnswerTTLSeconds = p.Questions(), int64(p.AnswerWait()/time.Second)
 }
 
 func reminderSeconds(p store.Policy) []int64 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -237,5 +238,26 @@ func TestChatwootUnsignedDeliveryIsNobody(t *testing.T) {
 	rec = post(strings.Replace(string(escalateNote(1, 8)), `"id":11`, `"id":12`, 1))
 	if ackStatus(t, rec) != "refused" || strings.Contains(rec.Body.String(), "approvalId") {
 		t.Fatalf("an unsigned body about an escalated conversation: %s", rec.Body)
+	}
+}
+
+// An escalation from Chatwoot is held to the tenant's whole policy, as one
+// created through the API: without maxQuestions and answerTtl in its input,
+// approvers could ask it questions without end, and a question nobody
+// answers would keep it waiting past every deadline.
+func TestChatwootEscalationTakesTheQuestionPolicy(t *testing.T) {
+	r := newChatwootRig(t, map[string]string{"5": "agent-5"})
+	r.cw.AddConversation(1, 8)
+	r.cw.Assign(1, 8, 5, "Sam")
+	r.cw.SimulateLabels(1, 8, "Ceo", "escalate")
+	r.settle(t)
+	got := r.temporal.list()
+	if len(got) != 1 {
+		t.Fatalf("want one escalation, got %d", len(got))
+	}
+	def := (&Server{}).defaultPolicy()
+	if in := got[0]; in.MaxQuestions != def.Questions() || in.AnswerTTLSeconds != int64(def.AnswerWait()/time.Second) {
+		t.Fatalf("maxQuestions %d, answerTtlSeconds %d; want the policy's %d and %d",
+			in.MaxQuestions, in.AnswerTTLSeconds, def.Questions(), int64(def.AnswerWait()/time.Second))
 	}
 }

@@ -173,7 +173,7 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		Conversation: &conv, ExpiresAt: &expiresAt,
 	}
 	in := s.escalationInput(ap, contract.Actor{ID: requester.ID, Name: requester.Name, Channel: store.ChannelChatwoot}, nil)
-	in.ReminderSeconds = reminderSeconds(policy)
+	withPolicy(&in, policy)
 	opts := contract.EscalationStart(s.d.TaskQueue, ap)
 	logWorkflow(c, opts.ID)
 	logTenant(c, tenant)
