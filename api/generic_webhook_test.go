@@ -31,7 +31,7 @@ const (
 	ghOther   = "/teams/other"
 )
 
-// ghSign computes X-Signature by hand from the canonical string the README
+// ghSign computes X-Signature by hand from the canonical string docs/integrations.md
 // documents, so that the test pins the contract rather than reusing the
 // receiver's code: "v1", the timestamp, the delivery id and the tenant, each
 // followed by a line feed, then the raw body.
@@ -304,7 +304,7 @@ func TestGenericWebhookLargeBodyIsKeptOutOfTheRow(t *testing.T) {
 	}
 }
 
-// The README's shell example, run at the receiver's test clock
+// The shell example of docs/integrations.md, run at the receiver's test clock
 // (ts=1750000000) with id=evt-0001 and body.json holding the body below,
 // prints this signature: the documented scheme is the one the receiver
 // checks.

@@ -31,7 +31,7 @@ Commands:
   token        mint a dev access token (dev issuer key under DATA_DIR)
   healthcheck  GET a URL and exit 0 on 200 (container health checks)
 
-Configuration comes from environment variables; see README.md.
+Configuration comes from environment variables; see docs/production.md.
 `
 
 // Run executes one command with the process environment; main only builds
