@@ -30,9 +30,13 @@
 // decision signal (check, then escalation.decision), and the withdraw,
 // request-info (a question) and provide-info (its answer) updates
 // (checkChange, then escalation.changes). The loop in run takes them from
-// there. A deadline, a reminder and the end of a question's time for an
-// answer are the one timer of lifecycle.go (nextTimer); lifecycle.go also
-// applies changes and what the timers bring (expire, remind, unanswered).
+// there. The deadline comes with the input (Approval.ExpiresAt, set by the
+// API from the tenant's policy, moved on by the time a question waits), the
+// reminders and a question's time for an answer too (ReminderSeconds,
+// AnswerTTLSeconds); each is the one timer of lifecycle.go when it is next
+// (nextTimer), and lifecycle.go applies changes and what the timer brings
+// (expire, remind, unanswered). The deadline holds without its timer as
+// well: check and checkChange refuse what arrives past it.
 //
 // # Older histories
 //
