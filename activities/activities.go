@@ -62,15 +62,15 @@ func classify(op string, err error) error {
 
 // RecordApprovalInput is a new escalation to record.
 type RecordApprovalInput struct {
-	Approval store.Approval `json:"approval"`
-	Actor    contract.Actor `json:"actor"`
+	Approval contract.Approval `json:"approval"`
+	Actor    contract.Actor    `json:"actor"`
 }
 
 // RecordApproval stores the pending approval and its `approval.created` audit
 // entry. Creation times come from the activity's clock on the first attempt;
 // retries return the stored row.
-func (a *Activities) RecordApproval(ctx context.Context, in RecordApprovalInput) (*store.Approval, error) {
-	ap := in.Approval
+func (a *Activities) RecordApproval(ctx context.Context, in RecordApprovalInput) (*contract.Approval, error) {
+	ap := in.Approval.Row()
 	now := a.Store.Now()
 	if ap.CreatedAt.IsZero() {
 		ap.CreatedAt = now
@@ -83,24 +83,24 @@ func (a *Activities) RecordApproval(ctx context.Context, in RecordApprovalInput)
 	if created && a.Metrics != nil {
 		a.Metrics.EscalationCreated()
 	}
-	return out, classify("record approval", err)
+	return contract.ApprovalPtr(out), classify("record approval", err)
 }
 
 // ApplyDecisionInput is a decision to apply, with the consultation to create
 // when it is an approval.
 type ApplyDecisionInput struct {
-	ApprovalID   string              `json:"approvalId"`
-	TenantID     string              `json:"tenantId"`
-	Status       string              `json:"status"`
-	Comment      string              `json:"comment,omitempty"`
-	Decider      contract.Actor      `json:"decider"`
-	Consultation *store.Consultation `json:"consultation,omitempty"`
+	ApprovalID   string                 `json:"approvalId"`
+	TenantID     string                 `json:"tenantId"`
+	Status       string                 `json:"status"`
+	Comment      string                 `json:"comment,omitempty"`
+	Decider      contract.Actor         `json:"decider"`
+	Consultation *contract.Consultation `json:"consultation,omitempty"`
 }
 
 // ApplyDecisionResult is the decided approval and, on approval, its consultation.
 type ApplyDecisionResult struct {
-	Approval     *store.Approval     `json:"approval"`
-	Consultation *store.Consultation `json:"consultation,omitempty"`
+	Approval     *contract.Approval     `json:"approval"`
+	Consultation *contract.Consultation `json:"consultation,omitempty"`
 }
 
 // ApplyDecision updates the approval, writes `approval.approved` or
@@ -116,7 +116,7 @@ func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (
 		in.Decider, now, map[string]any{"status": store.StatusPending}, newValues)
 	var c *store.Consultation
 	if in.Consultation != nil {
-		cc := *in.Consultation
+		cc := in.Consultation.Row()
 		cc.CreatedAt, cc.UpdatedAt = now, now
 		if cc.ScheduledAt == nil {
 			cc.ScheduledAt = &now
@@ -142,7 +142,7 @@ func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (
 			a.Metrics.ConsultationState(store.ConsultationScheduled)
 		}
 	}
-	return &ApplyDecisionResult{Approval: ap, Consultation: cons}, nil
+	return &ApplyDecisionResult{Approval: contract.ApprovalPtr(ap), Consultation: contract.ConsultationPtr(cons)}, nil
 }
 
 func (a *Activities) consultationChanged(changed bool, state string) {

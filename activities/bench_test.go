@@ -24,13 +24,13 @@ func BenchmarkEscalationWrites(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				ap := store.Approval{ID: store.NewID(), TenantID: "/teams/support", Title: "bench", Priority: store.PriorityHigh,
 					RequestedBy: "agent-1", Metadata: store.JSON("{}")}
-				if _, err := acts.RecordApproval(ctx, activities.RecordApprovalInput{Approval: ap, Actor: contract.Actor{ID: "agent-1"}}); err != nil {
+				if _, err := acts.RecordApproval(ctx, activities.RecordApprovalInput{Approval: contract.ApprovalOf(ap), Actor: contract.Actor{ID: "agent-1"}}); err != nil {
 					b.Fatal(err)
 				}
 				approvalID := ap.ID
 				_, err := acts.ApplyDecision(ctx, activities.ApplyDecisionInput{
 					ApprovalID: ap.ID, TenantID: ap.TenantID, Status: store.StatusApproved, Decider: contract.Actor{ID: "ceo-1"},
-					Consultation: &store.Consultation{ID: store.NewID(), Title: "bench", JitsiRoom: "consult-" + store.NewID(),
+					Consultation: &contract.Consultation{ID: store.NewID(), Title: "bench", JitsiRoom: "consult-" + store.NewID(),
 						Status: store.ConsultationScheduled, HostID: "ceo-1", ApprovalID: &approvalID, TenantID: ap.TenantID},
 				})
 				if err != nil {

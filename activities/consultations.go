@@ -9,15 +9,15 @@ import (
 
 // RecordConsultationInput is a consultation to store (idempotent on its id).
 type RecordConsultationInput struct {
-	Consultation store.Consultation `json:"consultation"`
-	Actor        contract.Actor     `json:"actor"`
+	Consultation contract.Consultation `json:"consultation"`
+	Actor        contract.Actor        `json:"actor"`
 }
 
 // RecordConsultation stores a consultation created directly through the API
 // and its `consultation.created` entry. A consultation created by an approval
 // is already stored with the decision; this then returns the stored row.
-func (a *Activities) RecordConsultation(ctx context.Context, in RecordConsultationInput) (*store.Consultation, error) {
-	c := in.Consultation
+func (a *Activities) RecordConsultation(ctx context.Context, in RecordConsultationInput) (*contract.Consultation, error) {
+	c := in.Consultation.Row()
 	now := a.Store.Now()
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
@@ -30,7 +30,7 @@ func (a *Activities) RecordConsultation(ctx context.Context, in RecordConsultati
 		nil, map[string]any{"status": store.ConsultationScheduled, "hostId": c.HostID})
 	out, created, err := a.Store.CreateConsultation(ctx, &c, entry)
 	a.consultationChanged(created, store.ConsultationScheduled)
-	return out, classify("record consultation", err)
+	return contract.ConsultationPtr(out), classify("record consultation", err)
 }
 
 // TransitionInput is a consultation status change.
@@ -45,7 +45,7 @@ type TransitionInput struct {
 
 // TransitionConsultation applies the change with its audit entry
 // (`consultation.started`, `consultation.ended`).
-func (a *Activities) TransitionConsultation(ctx context.Context, in TransitionInput) (*store.Consultation, error) {
+func (a *Activities) TransitionConsultation(ctx context.Context, in TransitionInput) (*contract.Consultation, error) {
 	now := a.Store.Now()
 	action := "consultation." + map[string]string{store.ConsultationActive: "started", store.ConsultationEnded: "ended"}[in.To]
 	newV := map[string]any{"status": in.To}
@@ -58,5 +58,5 @@ func (a *Activities) TransitionConsultation(ctx context.Context, in TransitionIn
 		ConsultationID: in.ConsultationID, TenantID: in.TenantID, From: in.From, To: in.To, At: now, Reason: in.Reason,
 	}, entry)
 	a.consultationChanged(changed, in.To)
-	return out, classify("transition consultation", err)
+	return contract.ConsultationPtr(out), classify("transition consultation", err)
 }

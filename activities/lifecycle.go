@@ -42,7 +42,7 @@ type ChangeStatusInput struct {
 
 // ChangeStatus applies the change with its audit entry (old and new values),
 // once: a retry finds it done.
-func (a *Activities) ChangeStatus(ctx context.Context, in ChangeStatusInput) (*store.Approval, error) {
+func (a *Activities) ChangeStatus(ctx context.Context, in ChangeStatusInput) (*contract.Approval, error) {
 	newV := map[string]any{"status": in.To}
 	if in.Text != "" {
 		newV["text"] = in.Text
@@ -64,7 +64,7 @@ func (a *Activities) ChangeStatus(ctx context.Context, in ChangeStatusInput) (*s
 	if changed && in.To == store.StatusExpired && out.ExpiresAt != nil && a.Metrics != nil {
 		a.Metrics.EscalationExpired(out.UpdatedAt.Sub(*out.ExpiresAt))
 	}
-	return out, classify("change approval status", err)
+	return contract.ApprovalPtr(out), classify("change approval status", err)
 }
 
 // ReminderInput records that the approvers were reminded, once per reminder.

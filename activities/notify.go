@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Notification kinds, one message each per escalation.
@@ -27,9 +27,9 @@ const (
 
 // NotifyInput asks for one notification about an escalation.
 type NotifyInput struct {
-	Kind         string              `json:"kind"`
-	Approval     store.Approval      `json:"approval"`
-	Consultation *store.Consultation `json:"consultation,omitempty"`
+	Kind         string                 `json:"kind"`
+	Approval     contract.Approval      `json:"approval"`
+	Consultation *contract.Consultation `json:"consultation,omitempty"`
 	// Seq numbers a kind that can happen more than once (1, 2, …).
 	Seq int `json:"seq,omitempty"`
 	// ActorName and Text: who asked, answered or withdrew, and what they

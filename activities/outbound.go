@@ -279,7 +279,7 @@ func chatwootPriority(p string) string {
 	return chatwoot.PriorityMedium
 }
 
-func deciderName(a *store.Approval) string {
+func deciderName(a *contract.Approval) string {
 	if a.ApprovedByName != nil && *a.ApprovedByName != "" {
 		return *a.ApprovedByName
 	}

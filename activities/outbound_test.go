@@ -17,6 +17,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 const jitsiSecret = "a-jitsi-app-secret-of-at-least-32-bytes!"
@@ -96,12 +97,12 @@ func (f *fixture) audit(t *testing.T, action string) int {
 func TestEscalatedNotePostedOnceAcrossFailures(t *testing.T) {
 	f := newFixture(t, 2*time.Second)
 	f.cw.FailNext(2, http.StatusBadGateway)
-	res, attempts := f.notifyUntilDone(t, activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: f.ap})
+	res, attempts := f.notifyUntilDone(t, activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)})
 	if res.Status != "sent" || attempts != 3 {
 		t.Fatalf("want sent after 3 attempts, got %+v after %d", res, attempts)
 	}
 	// A retry of a finished activity (e.g. the worker died before reporting).
-	if _, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: f.ap}); err != nil {
+	if _, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)}); err != nil {
 		t.Fatal(err)
 	}
 	notes := f.notes(t, true)
@@ -124,7 +125,7 @@ func TestEscalatedNotePostedOnceAcrossFailures(t *testing.T) {
 func TestLostResponseIsReconciledNotReposted(t *testing.T) {
 	f := newFixture(t, 300*time.Millisecond)
 	f.cw.HangNextAfterCommit(1, time.Second)
-	in := activities.NotifyInput{Kind: activities.NotifyDecided, Approval: decided(f.ap)}
+	in := activities.NotifyInput{Kind: activities.NotifyDecided, Approval: contract.ApprovalOf(decided(f.ap))}
 	res, attempts := f.notifyUntilDone(t, in)
 	if res.Status != "sent" || attempts < 2 {
 		t.Fatalf("want sent after a timed-out attempt, got %+v after %d", res, attempts)
@@ -155,7 +156,7 @@ func TestPermanentFailuresAreAuditedAndNotRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, 2*time.Second)
 			tc.prep(f)
-			in := activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: f.ap}
+			in := activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)}
 			res, err := f.out.Notify(context.Background(), in)
 			if err != nil {
 				t.Fatalf("a permanent failure must not be retried: %v", err)
@@ -181,7 +182,7 @@ func TestNotConfiguredIsSkippedAndAudited(t *testing.T) {
 	f := newFixture(t, time.Second)
 	f.out.Chatwoot = nil
 	for i := 0; i < 2; i++ {
-		res, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: f.ap})
+		res, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)})
 		if err != nil || res.Status != "skipped" {
 			t.Fatalf("want skipped, got %+v %v", res, err)
 		}
@@ -194,8 +195,8 @@ func TestNotConfiguredIsSkippedAndAudited(t *testing.T) {
 func TestCustomerGetsJoinLinkWithValidToken(t *testing.T) {
 	f := newFixture(t, time.Second)
 	ap := decided(f.ap)
-	cons := &store.Consultation{ID: store.NewID(), JitsiRoom: "consult-abcdefghijklmnopqrstuvwxyz", Status: store.ConsultationScheduled, TenantID: ap.TenantID}
-	res, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyConsultation, Approval: ap, Consultation: cons})
+	cons := &contract.Consultation{ID: store.NewID(), JitsiRoom: "consult-abcdefghijklmnopqrstuvwxyz", Status: store.ConsultationScheduled, TenantID: ap.TenantID}
+	res, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyConsultation, Approval: contract.ApprovalOf(ap), Consultation: cons})
 	if err != nil || res.Status != "sent" {
 		t.Fatalf("%+v %v", res, err)
 	}

@@ -18,7 +18,7 @@ import (
 // escalationInput is what an approval's escalation starts with.
 func (s *Server) escalationInput(ap store.Approval, actor contract.Actor, participants []string) contract.EscalationInput {
 	return contract.EscalationInput{
-		Approval: ap, Actor: actor, Participants: participants,
+		Approval: contract.ApprovalOf(ap), Actor: actor, Participants: participants,
 		ConsultationMaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		ConsultationStartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
 	}
@@ -27,7 +27,7 @@ func (s *Server) escalationInput(ap store.Approval, actor contract.Actor, partic
 // consultationInput is what a consultation created through the API starts with.
 func (s *Server) consultationInput(cons store.Consultation, actor contract.Actor) contract.ConsultationInput {
 	return contract.ConsultationInput{
-		Consultation: cons, Actor: actor,
+		Consultation: contract.ConsultationOf(cons), Actor: actor,
 		MaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		StartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
 	}

@@ -174,7 +174,7 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 	}
 	in := s.escalationInput(ap, contract.Actor{ID: requester.ID, Name: requester.Name, Channel: store.ChannelChatwoot}, nil)
 	withPolicy(&in, policy)
-	opts := contract.EscalationStart(s.d.TaskQueue, ap)
+	opts := contract.EscalationStart(s.d.TaskQueue, in.Approval)
 	logWorkflow(c, opts.ID)
 	logTenant(c, tenant)
 	if _, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, contract.EscalationWorkflow, in); err != nil {

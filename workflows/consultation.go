@@ -24,25 +24,6 @@ func Consultation(ctx workflow.Context, in contract.ConsultationInput) (*contrac
 	return c.run(ctx)
 }
 
-// durableTransition (v0 → 1): start and end are written by a regular
-// activity, and a start or end the database refuses answers its update with
-// the refusal while the consultation stays where it was. Before it: a local
-// activity inside the workflow task that accepted the update (see
-// transition for why that was unsafe), and a refused write failed the
-// workflow.
-//
-// The version is decided at a run's first transition, so consultations
-// already waiting when this code is deployed take the new path too; only
-// runs that made a transition under older code keep the old one. Its branch
-// can go, like those in legacy.go, once
-//
-//	temporal workflow count --query "WorkflowType='Consultation' AND ExecutionStatus='Running' AND TemporalChangeVersion NOT IN ('consultation-durable-transition-1')"
-//
-// answers 0 (it also counts consultations not yet started, which take the
-// new path: an upper bound), keeping the GetVersion call with version 1 as
-// the minimum, and dropping the fixtures recorded before it.
-const durableTransition = "consultation-durable-transition"
-
 type consultation struct {
 	in    contract.ConsultationInput
 	state contract.ConsultationState
@@ -53,6 +34,9 @@ type consultation struct {
 	started, ended   bool
 	// err fails every handler: the workflow is failing.
 	err error
+	// transitions is how this run writes its transitions, picked at its
+	// first (legacy.go).
+	transitions *transitionSteps
 }
 
 // transitionCall is an accepted start or end; once done, err is what its
@@ -69,7 +53,7 @@ func (c *consultation) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, contract.QueryState, func() (contract.ConsultationState, error) { return c.state, nil }); err != nil {
 		return fmt.Errorf("register state query: %w", err)
 	}
-	if err := workflow.SetUpdateHandler(ctx, contract.UpdateCreated, func(ctx workflow.Context) (*store.Consultation, error) {
+	if err := workflow.SetUpdateHandler(ctx, contract.UpdateCreated, func(ctx workflow.Context) (*contract.Consultation, error) {
 		err := workflow.Await(ctx, func() bool { return c.state.Consultation != nil || c.err != nil })
 		if err == nil {
 			err = c.err
@@ -120,7 +104,7 @@ func (c *consultation) checkEnd(r contract.TransitionRequest) error {
 	return nil
 }
 
-func (c *consultation) onStart(ctx workflow.Context, r contract.TransitionRequest) (*store.Consultation, error) {
+func (c *consultation) onStart(ctx workflow.Context, r contract.TransitionRequest) (*contract.Consultation, error) {
 	if err := c.checkStart(r); err != nil {
 		return nil, err
 	}
@@ -128,7 +112,7 @@ func (c *consultation) onStart(ctx workflow.Context, r contract.TransitionReques
 	return c.answer(ctx, c.startReq)
 }
 
-func (c *consultation) onEnd(ctx workflow.Context, r contract.TransitionRequest) (*store.Consultation, error) {
+func (c *consultation) onEnd(ctx workflow.Context, r contract.TransitionRequest) (*contract.Consultation, error) {
 	if err := c.checkEnd(r); err != nil {
 		return nil, err
 	}
@@ -137,7 +121,7 @@ func (c *consultation) onEnd(ctx workflow.Context, r contract.TransitionRequest)
 }
 
 // answer waits until run has applied or refused call, or the workflow fails.
-func (c *consultation) answer(ctx workflow.Context, call *transitionCall) (*store.Consultation, error) {
+func (c *consultation) answer(ctx workflow.Context, call *transitionCall) (*contract.Consultation, error) {
 	if err := workflow.Await(ctx, func() bool { return call.done || c.err != nil }); err != nil {
 		return nil, err
 	}
@@ -150,30 +134,13 @@ func (c *consultation) answer(ctx workflow.Context, call *transitionCall) (*stor
 	return c.state.Consultation, nil
 }
 
-// boundedRecord: the consultation's record is a local activity with a
-// budget that goes on as a regular activity past it, instead of retrying
-// inside the workflow task for as long as the database is down (v0 → 1);
-// and it goes on as a regular activity after any failure a retry could cure,
-// not only a timeout (v1 → 2, boundedWrite, as the escalation's writes).
-// Delete the old branches as durableTransition says.
-const boundedRecord = "consultation-bounded-record"
-
 func (c *consultation) run(ctx workflow.Context) (*contract.ConsultationState, error) {
 	in := activities.RecordConsultationInput{Consultation: c.in.Consultation, Actor: c.in.Actor}
-	var rec store.Consultation
-	var err error
-	switch workflow.GetVersion(ctx, boundedRecord, workflow.DefaultVersion, 2) {
-	case 2:
-		err = boundedWrite(ctx, "Record the consultation", a.RecordConsultation, in, &rec)
-	case 1:
-		err = workflow.ExecuteLocalActivity(boundedDBOptions(ctx, "Record the consultation"), a.RecordConsultation, in).Get(ctx, &rec)
-		var timeout *temporal.TimeoutError
-		if errors.As(err, &timeout) {
-			err = workflow.ExecuteActivity(durableOptions(ctx, "Record the consultation"), a.RecordConsultation, in).Get(ctx, &rec)
-		}
-	default:
-		err = workflow.ExecuteLocalActivity(dbOptions(ctx), a.RecordConsultation, in).Get(ctx, &rec)
-	}
+	var rec contract.Consultation
+	// Bounded like the escalation's writes (boundedWrite); runs recorded
+	// by older code write it their way (legacy.go).
+	write := recordWrite(ctx)
+	err := write(ctx, "Record the consultation", a.RecordConsultation, in, &rec)
 	if err != nil {
 		c.err = err
 		return nil, fmt.Errorf("record consultation: %w", err)
@@ -312,48 +279,59 @@ func (c *consultation) fail(err error, from, to string) error {
 // refusal is what a start or end update answers when the database refused
 // it for good (a conflict with what the row says, a value it cannot store):
 // the activity's application error, without the activity's wrapping. Nil
-// when err is not such a refusal or the run fails on it instead (before
-// durableTransition).
+// when err is not such a refusal, or the run fails on it instead (runs
+// recorded by older code, legacy.go).
 func (c *consultation) refusal(ctx workflow.Context, err error) error {
-	var app *temporal.ApplicationError
-	if err == nil || !errors.As(err, &app) || !c.durableTransitions(ctx) {
+	if err == nil {
 		return nil
 	}
-	return app
+	return c.pickTransitions(ctx).refusal(err)
 }
 
-// durableTransitions reports whether this run writes transitions with a
-// regular activity; the first call records the decision (durableTransition).
-func (c *consultation) durableTransitions(ctx workflow.Context) bool {
-	return workflow.GetVersion(ctx, durableTransition, workflow.DefaultVersion, 1) == 1
+// transitionSteps are how a run writes a consultation's transitions and
+// what a refused one comes to.
+type transitionSteps struct {
+	write   func(ctx workflow.Context, in activities.TransitionInput) workflow.Future
+	refusal func(err error) error
 }
 
-// transition writes the change of status and its audit entry.
-//
-// The write is a regular activity: an update exists only in the server's
-// memory until the workflow task that accepts it completes, so a write
-// inside that task (a local activity) could reach the database and then be
-// lost with a Temporal restart, leaving the row active while the workflow
-// is still scheduled and every end refused. Scheduling an activity completes
-// the accepting task first, making the update part of the history before
-// anything is written. (Runs before durableTransition wrote it inside.)
+// currentTransitions are how new runs write transitions. The write is a regular
+// activity: an update exists only in the server's memory until the
+// workflow task that accepts it completes, so a write inside that task (a
+// local activity) could reach the database and then be lost with a
+// Temporal restart, leaving the row active while the workflow is still
+// scheduled and every end refused. Scheduling an activity completes the
+// accepting task first, making the update part of the history before
+// anything is written. A refusal answers its update with the activity's
+// application error, and the consultation stays where it was.
+func currentTransitions() transitionSteps {
+	return transitionSteps{
+		write: func(ctx workflow.Context, in activities.TransitionInput) workflow.Future {
+			summary := "Consultation " + in.From + " → " + in.To
+			if in.Reason != "" {
+				summary += " (" + in.Reason + ")"
+			}
+			return workflow.ExecuteActivity(transitionOptions(ctx, summary), a.TransitionConsultation, in)
+		},
+		refusal: func(err error) error {
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) {
+				return nil
+			}
+			return app
+		},
+	}
+}
+
+// transition writes the change of status and its audit entry
+// (currentTransitions says how).
 func (c *consultation) transition(ctx workflow.Context, from, to, reason string, actor contract.Actor) error {
 	in := activities.TransitionInput{
 		ConsultationID: c.state.Consultation.ID, TenantID: c.state.Consultation.TenantID,
 		From: from, To: to, Reason: reason, Actor: actor,
 	}
-	var write workflow.Future
-	if c.durableTransitions(ctx) {
-		summary := "Consultation " + from + " → " + to
-		if reason != "" {
-			summary += " (" + reason + ")"
-		}
-		write = workflow.ExecuteActivity(transitionOptions(ctx, summary), a.TransitionConsultation, in)
-	} else {
-		write = workflow.ExecuteLocalActivity(dbOptions(ctx), a.TransitionConsultation, in)
-	}
-	var out store.Consultation
-	if err := write.Get(ctx, &out); err != nil {
+	var out contract.Consultation
+	if err := c.pickTransitions(ctx).write(ctx, in).Get(ctx, &out); err != nil {
 		return err
 	}
 	c.state.Consultation = &out

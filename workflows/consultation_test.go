@@ -18,8 +18,8 @@ import (
 
 func consultationInput(h *harness) contract.ConsultationInput {
 	return contract.ConsultationInput{
-		Consultation: store.Consultation{ID: store.NewID(), Title: "Call", JitsiRoom: "consult-abcdefghijklmnopqrstuvwxyz",
-			Status: store.ConsultationScheduled, HostID: "ceo-1", ParticipantIDs: store.StringList{"ceo-1"}, TenantID: tenant},
+		Consultation: contract.Consultation{ID: store.NewID(), Title: "Call", JitsiRoom: "consult-abcdefghijklmnopqrstuvwxyz",
+			Status: store.ConsultationScheduled, HostID: "ceo-1", ParticipantIDs: []string{"ceo-1"}, TenantID: tenant},
 		Actor:               contract.Actor{ID: "ceo-1", Channel: store.ChannelAPI},
 		MaxDurationSeconds:  int64((2 * time.Hour).Seconds()),
 		StartTimeoutSeconds: int64((24 * time.Hour).Seconds()),

@@ -11,7 +11,7 @@ import (
 
 // An escalation that waits long enough (many questions and answers, many
 // reminders) would walk into the server's history limits, after which even
-// its decision is refused. From bounded on, when the server suggests it
+// its decision is refused. When the server suggests it
 // the run continues as new under the same workflow id: the API, queries and
 // the Temporal UI still see one escalation, each run's history stays below
 // the suggestion, and the new run takes up where the last one was.
@@ -33,7 +33,7 @@ const maxCarriedNotifications = 20
 // lost with the run; a notification waiting on Chatwoot holds the run
 // back, not its history, as retries add no events).
 func (e *escalation) readyToContinueAsNew(ctx workflow.Context) bool {
-	return e.gen.bounded && workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
+	return e.steps.continueAsNewSuggested(ctx) &&
 		e.decision == nil && len(e.changes) == 0 && e.notifications.idle() && workflow.AllHandlersFinished(ctx)
 }
 
@@ -58,8 +58,9 @@ func (e *escalation) continueAsNew(ctx workflow.Context) error {
 
 // resume takes up the state the previous run carried over: the approval
 // is recorded and the escalation told, it waits for its decision. Only the
-// bounded generation continues as new, so that is this run's (run records
-// its version marker all the same).
+// current generation continues as new, so that is this run's, for the
+// rules of the updates validated before run starts (run records its
+// version marker all the same).
 func (e *escalation) resume(ctx workflow.Context) error {
 	var c carried
 	if err := json.Unmarshal(e.in.Continued, &c); err != nil {
@@ -68,7 +69,7 @@ func (e *escalation) resume(ctx workflow.Context) error {
 	if c.State.Approval == nil {
 		return fmt.Errorf("take up the carried state: no approval")
 	}
-	e.gen = generation{inlineEffects: true, lifecycle: true, bounded: true}
+	e.gen = newest()
 	e.state, e.life = c.State, c.Life
 	e.details(ctx)
 	return nil

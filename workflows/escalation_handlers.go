@@ -12,8 +12,12 @@ import (
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
-// How the outside reaches an escalation: the state query, the created update
-// (answers the create), the decide update and the decision signal (ops).
+// How the outside reaches an escalation, each way beside its rule: the
+// state query, the created update (answers the create), the decide update
+// and the decision signal (ops) with check, and the withdraw, request-info
+// and provide-info updates with checkChange. A handler that accepts puts
+// what it brings where run's loop takes it (escalation.decision,
+// escalation.changes) and answers once the loop has applied it.
 
 func (e *escalation) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandlerWithOptions(ctx, contract.QueryState, func() (contract.EscalationState, error) { return e.state, nil },
@@ -51,7 +55,7 @@ func (e *escalation) registerHandlers(ctx workflow.Context) error {
 
 // onCreated answers once the approval is stored, so the API can return the
 // stored row and a GET right after sees it.
-func (e *escalation) onCreated(ctx workflow.Context) (*store.Approval, error) {
+func (e *escalation) onCreated(ctx workflow.Context) (*contract.Approval, error) {
 	if err := workflow.Await(ctx, func() bool { return e.state.Phase != contract.PhaseRecording }); err != nil {
 		return nil, err
 	}
@@ -159,4 +163,86 @@ func (e *escalation) expired(phase string, now time.Time) bool {
 
 func errExpired() error {
 	return temporal.NewApplicationError("the escalation's deadline has passed", contract.ErrTypeExpired)
+}
+
+// checkChange is the rule for a withdraw, request-info or provide-info
+// update, whoever sends it: what it says, and whether this escalation can
+// take it from this actor now.
+func (e *escalation) checkChange(now time.Time, kind string, req contract.ChangeRequest) error {
+	if err := req.Validate(kind != contract.UpdateWithdraw); err != nil {
+		return temporal.NewApplicationError(err.Error(), contract.ErrTypeInvalidDecision)
+	}
+	phase := e.state.Phase
+	for _, c := range e.changes {
+		// Accepted and not applied yet: check against where it leads.
+		switch c.kind {
+		case contract.UpdateWithdraw:
+			phase = contract.PhaseClosed
+		case contract.UpdateRequestInfo:
+			phase = contract.PhaseInfoRequested
+		case contract.UpdateProvideInfo:
+			phase = contract.PhasePending
+		}
+	}
+	requester := req.ActorID == e.in.Approval.RequestedBy
+	switch {
+	case !e.gen.lifecycle:
+		return temporal.NewApplicationError("this escalation was started before withdrawals and questions existed", contract.ErrTypeInvalidTransition)
+	case e.decision != nil || phase == contract.PhaseDecided || phase == contract.PhaseDeciding:
+		return temporal.NewApplicationError("the approval is already decided", contract.ErrTypeAlreadyDecided)
+	case phase == contract.PhaseClosed || phase == contract.PhaseDiscarded || phase == contract.PhaseFailed:
+		return temporal.NewApplicationError("the escalation has ended", contract.ErrTypeAlreadyDecided)
+	case phase == contract.PhaseRecording:
+		return temporal.NewApplicationError("the escalation is still being recorded", contract.ErrTypeInvalidTransition)
+	case e.expired(phase, now):
+		return errExpired()
+	case kind == contract.UpdateWithdraw && !requester, kind == contract.UpdateProvideInfo && !requester:
+		return temporal.NewApplicationError("only the requester can "+kind, contract.ErrTypeNotRequester)
+	case kind == contract.UpdateRequestInfo && requester:
+		return temporal.NewApplicationError("the requester cannot ask themselves", contract.ErrTypeSelfDecision)
+	case kind == contract.UpdateRequestInfo && phase != contract.PhasePending:
+		return temporal.NewApplicationError("a question is already waiting for its answer", contract.ErrTypeInvalidTransition)
+	case kind == contract.UpdateRequestInfo && e.gen.bounded && e.in.MaxQuestions > 0 && e.life.Asked >= e.in.MaxQuestions:
+		// Bounds the question loop, and so the history; the escalation can
+		// still be decided, withdrawn or expire.
+		return temporal.NewApplicationError(fmt.Sprintf("the escalation has had the %d questions its policy allows", e.in.MaxQuestions), contract.ErrTypeTooManyQuestions)
+	case kind == contract.UpdateProvideInfo && phase != contract.PhaseInfoRequested:
+		return temporal.NewApplicationError("no question is waiting for an answer", contract.ErrTypeInvalidTransition)
+	case kind == contract.UpdateProvideInfo && e.gen.bounded && e.in.AnswerTTLSeconds > 0 && e.state.Phase == contract.PhaseInfoRequested && !now.Before(e.answerDue()):
+		return temporal.NewApplicationError("the question's time for an answer has passed", contract.ErrTypeExpired)
+	}
+	return nil
+}
+
+// onChange takes a withdraw, request-info or provide-info update and
+// answers once run's loop has applied it.
+func (e *escalation) onChange(kind string) func(workflow.Context, contract.ChangeRequest) (*contract.ChangeResult, error) {
+	return func(ctx workflow.Context, req contract.ChangeRequest) (*contract.ChangeResult, error) {
+		if err := e.checkChange(workflow.Now(ctx), kind, req); err != nil {
+			return nil, err
+		}
+		req.Channel, req.Proof = e.key.ChangeChannel(e.in.Approval.ID, kind, e.round(kind), req), ""
+		c := &change{kind: kind, req: req}
+		e.changes = append(e.changes, c)
+		if err := workflow.Await(ctx, func() bool { return c.outcome != nil }); err != nil {
+			return nil, err
+		}
+		if c.outcome.err != nil {
+			return nil, c.outcome.err
+		}
+		return &contract.ChangeResult{Approval: c.outcome.approval}, nil
+	}
+}
+
+// refuseTheRest answers, once the escalation has ended, every update still
+// waiting on it, so none waits forever.
+func (e *escalation) refuseTheRest() {
+	ended := temporal.NewNonRetryableApplicationError("the escalation has ended without a decision", contract.ErrTypeAlreadyDecided, nil)
+	for _, c := range e.changes {
+		c.outcome = &changeOutcome{err: ended}
+	}
+	e.changes = nil
+	if e.decision != nil && e.decision.outcome == nil {
+		e.decision.outcome = &applyOutcome{err: ended}
+	}
 }

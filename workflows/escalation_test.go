@@ -55,8 +55,8 @@ func newHarness(t *testing.T, before ...func(h *harness)) *harness {
 	worker.Register(env, acts, testKey)
 	id := store.NewID()
 	h := &harness{env: env, store: s, acts: acts, notes: notes, input: contract.EscalationInput{
-		Approval: store.Approval{ID: id, TenantID: tenant, Title: "Refund over limit", Description: "Customer wants 2k",
-			Priority: store.PriorityHigh, RequestedBy: "agent-1", RequestedByName: "Agent One", Metadata: store.JSON(`{}`)},
+		Approval: contract.Approval{ID: id, TenantID: tenant, Title: "Refund over limit", Description: "Customer wants 2k",
+			Priority: store.PriorityHigh, RequestedBy: "agent-1", RequestedByName: "Agent One", Metadata: contract.JSON(`{}`)},
 		Actor: contract.Actor{ID: "agent-1", Name: "Agent One", Channel: store.ChannelAPI},
 	}}
 	for _, f := range before {
@@ -276,7 +276,7 @@ func TestSignalPath(t *testing.T) {
 func TestActivityRetriesDoNotDuplicateAudit(t *testing.T) {
 	var recordCalls, decideCalls atomic.Int32
 	h := newHarness(t, func(h *harness) {
-		h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordApprovalInput) (*store.Approval, error) {
+		h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordApprovalInput) (*contract.Approval, error) {
 			out, err := h.acts.RecordApproval(ctx, in)
 			if recordCalls.Add(1) == 1 {
 				return nil, errors.New("connection reset after commit")

@@ -49,7 +49,7 @@ func TestRecordRefusedPastTheLocalBudgetFallsBack(t *testing.T) {
 	var r refusedLocally
 	h := newHarness(t, func(h *harness) {
 		h.env.OnActivity(h.acts.RecordApproval, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.RecordApprovalInput) (*store.Approval, error) {
+			func(ctx context.Context, in activities.RecordApprovalInput) (*contract.Approval, error) {
 				if err := r.try(ctx); err != nil {
 					return nil, err
 				}
@@ -73,7 +73,7 @@ func TestExpiryAndReminderRefusedPastTheLocalBudgetRetry(t *testing.T) {
 	var expire, remind refusedLocally
 	h := newHarness(t, withDeadline(time.Hour, 10*time.Minute), func(h *harness) {
 		h.env.OnActivity(h.acts.ChangeStatus, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ChangeStatusInput) (*store.Approval, error) {
+			func(ctx context.Context, in activities.ChangeStatusInput) (*contract.Approval, error) {
 				if err := expire.try(ctx); err != nil {
 					return nil, err
 				}
@@ -202,7 +202,7 @@ func TestConsultationRecordRefusedFallsBack(t *testing.T) {
 	var r refusedLocally
 	h := newHarness(t, func(h *harness) {
 		h.env.OnActivity(h.acts.RecordConsultation, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.RecordConsultationInput) (*store.Consultation, error) {
+			func(ctx context.Context, in activities.RecordConsultationInput) (*contract.Consultation, error) {
 				if err := r.try(ctx); err != nil {
 					return nil, err
 				}

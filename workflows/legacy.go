@@ -13,8 +13,9 @@ import (
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
-// Generations of the escalation. New runs take the newest path; the other
-// branches exist only so that escalations started by older code replay
+// Generations of the escalation and the consultation. New runs take the
+// newest path, which the other files spell out; everything here exists only
+// so that workflows started by older code replay
 // (workflows/testdata/histories/v0-* to v5-* are such histories).
 //
 // A branch can be deleted once no workflow that took it is open. Ask the
@@ -42,7 +43,7 @@ const (
 	// decision the database refuses fails its update instead of the
 	// workflow, and a local activity that cannot finish in time falls back
 	// to a regular one. Before it: the escalation waited for a decision
-	// alone, as long as it took.
+	// alone, as long as it took (runBeforeLifecycle).
 	lifecycle = "lifecycle"
 	// bounded (v0 → 1): no fault kills or hangs an escalation (a local
 	// write falls back to a regular activity on every error a retry could
@@ -51,8 +52,7 @@ const (
 	// deadlines hold without the timer (validators refuse what arrives past
 	// them; a question's answer has its own), and the history stays bounded
 	// (a cap on questions, one timer per target time, continue-as-new).
-	// Before it: the lifecycle generation (the branches below, and
-	// AwaitWithTimeout in escalation.live).
+	// Before it: the lifecycle generation (olderSteps).
 	bounded = "bounded"
 )
 
@@ -62,6 +62,9 @@ type generation struct {
 	lifecycle     bool
 	bounded       bool
 }
+
+// newest is the generation of every new run.
+func newest() generation { return generation{inlineEffects: true, lifecycle: true, bounded: true} }
 
 // currentGeneration is decided once, at the start of a run.
 //
@@ -74,7 +77,7 @@ type generation struct {
 // by position); the replay fixtures prove both shapes.
 func currentGeneration(ctx workflow.Context) generation {
 	if workflow.GetVersion(ctx, bounded, workflow.DefaultVersion, 1) == 1 {
-		return generation{inlineEffects: true, lifecycle: true, bounded: true}
+		return newest()
 	}
 	if workflow.GetVersion(ctx, lifecycle, workflow.DefaultVersion, 1) == 1 {
 		return generation{inlineEffects: true, lifecycle: true}
@@ -89,6 +92,89 @@ func (g generation) durableDecision(ctx workflow.Context) bool {
 		return true
 	}
 	return workflow.GetVersion(ctx, durableDecision, workflow.DefaultVersion, 1) == 1
+}
+
+// lifeShape is which life a run lives: run's, or, for runs from before
+// lifecycle, runBeforeLifecycle's.
+type lifeShape int
+
+const (
+	withLifecycle lifeShape = iota
+	beforeLifecycle
+)
+
+// pickGeneration decides, once at the start of a run, the generation it
+// follows and so its steps: the current ones (escalation.currentSteps) for
+// new runs, olderSteps for runs recorded by older code.
+func (e *escalation) pickGeneration(ctx workflow.Context) lifeShape {
+	e.gen = currentGeneration(ctx)
+	if e.gen == newest() {
+		e.steps = e.currentSteps()
+		return withLifecycle
+	}
+	e.steps = e.olderSteps()
+	if !e.gen.lifecycle {
+		return beforeLifecycle
+	}
+	return withLifecycle
+}
+
+// olderSteps are the steps of the generations before bounded: a failure of
+// the escalation's own doing failed the workflow, a question's answer had
+// no time of its own, a wait for a time left its timer behind, and the run
+// never continued as new.
+func (e *escalation) olderSteps() steps {
+	s := steps{
+		write:             e.writeBefore,
+		apply:             e.applyBefore,
+		startConsultation: e.startConsultationBefore,
+		survive:           func(_ workflow.Context, _ string, err error) error { return err },
+		nextTimer:         e.pendingTimer,
+		waitUntil: func(ctx workflow.Context, t due, cond func() bool) error {
+			_, err := workflow.AwaitWithTimeout(ctx, t.at.Sub(workflow.Now(ctx)), cond)
+			return err
+		},
+		continueAsNewSuggested: func(workflow.Context) bool { return false },
+		send:                   sendDurably,
+	}
+	if e.gen.inlineEffects {
+		s.send = sendInlineFirst
+	}
+	return s
+}
+
+// runBeforeLifecycle is the life of an escalation started before
+// lifecycle: recorded, it waited for a decision alone, as long as it took;
+// a decision the database refused, like any failure, failed the workflow.
+// (Its withdrawals and questions were refused: checkChange.)
+func (e *escalation) runBeforeLifecycle(ctx workflow.Context) (*contract.EscalationState, error) {
+	workflow.Go(ctx, e.receiveSignals)
+	workflow.Go(ctx, func(ctx workflow.Context) { e.notifications.deliver(ctx, &e.state, e.steps.send) })
+	approval, discarded, err := e.record(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if discarded {
+		return e.finish(ctx, nil)
+	}
+	e.notify(activities.NotifyEscalated, nil)
+	if err := workflow.Await(ctx, func() bool { return e.decision != nil }); err != nil {
+		return nil, err
+	}
+	res, err := e.steps.apply(ctx, approval, e.deciding(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if res.Consultation != nil {
+		if err := e.openConsultation(ctx, res.Consultation); err != nil {
+			return nil, err
+		}
+	}
+	e.notify(activities.NotifyDecided, nil)
+	if res.Consultation != nil {
+		e.notify(activities.NotifyConsultation, res.Consultation)
+	}
+	return e.finish(ctx, nil)
 }
 
 // startConsultationAsChild is how the first generation started the
@@ -111,33 +197,28 @@ func startConsultationAsChild(ctx workflow.Context, in contract.ConsultationInpu
 	return nil
 }
 
-// writeBefore is escalation.write before bounded: from lifecycle on, a
-// local activity that timed out went on as a regular activity, but one that
-// failed fast (the database refusing connections) returned its error at the
-// budget; before lifecycle, the write retried inline for as long as it took.
+// writeBefore is the escalation's write before bounded: from lifecycle on,
+// a local activity that timed out went on as a regular activity, but one
+// that failed fast (the database refusing connections) returned its error
+// at the budget; before lifecycle, the write retried inline for as long as
+// it took.
 func (e *escalation) writeBefore(ctx workflow.Context, summary string, fn, in, out any) error {
 	if !e.gen.lifecycle {
 		return workflow.ExecuteLocalActivity(summarized(ctx, summary), fn, in).Get(ctx, out)
 	}
+	return writeFallingBackOnTimeout(ctx, summary, fn, in, out)
+}
+
+// writeFallingBackOnTimeout is a local write within its budget that goes on
+// as a regular activity only when it timed out (boundedWrite before it
+// fell back on every error a retry could cure).
+func writeFallingBackOnTimeout(ctx workflow.Context, summary string, fn, in, out any) error {
 	err := workflow.ExecuteLocalActivity(boundedDBOptions(ctx, summary), fn, in).Get(ctx, out)
 	var timeout *temporal.TimeoutError
 	if errors.As(err, &timeout) {
 		return workflow.ExecuteActivity(durableOptions(ctx, summary), fn, in).Get(ctx, out)
 	}
 	return err
-}
-
-// survive is what the escalation does with a failure of something it does
-// on its own (the expiry, a reminder, starting the consultation, the
-// search attribute after a write) that no retry cured: from bounded on, it
-// logs it and goes on, since failing the workflow would leave the row
-// waiting with nothing behind it; before it, the workflow failed.
-func (e *escalation) survive(ctx workflow.Context, what string, err error) error {
-	if err == nil || !e.gen.bounded {
-		return err
-	}
-	workflow.GetLogger(ctx).Error("Escalation goes on despite a failure", "step", what, "error", err.Error())
-	return nil
 }
 
 // startConsultationBefore is how runs before bounded started the
@@ -152,15 +233,26 @@ func (e *escalation) startConsultationBefore(ctx workflow.Context, in contract.C
 
 // applyBefore is escalation.apply before bounded. A failure after the
 // decision's write (the search attribute) or before it (building the
-// consultation) returned without answering the update or clearing the
-// decision, so a lifecycle run applied the same decision again, for ever.
-func (e *escalation) applyBefore(ctx workflow.Context, ap *store.Approval, d contract.DecisionRequest) (*activities.ApplyDecisionResult, error) {
+// consultation) neither answered the update nor made room for another
+// decision: a run before lifecycle failed, a lifecycle run applied the same
+// decision again, for ever.
+func (e *escalation) applyBefore(ctx workflow.Context, ap *contract.Approval, d contract.DecisionRequest) (*activities.ApplyDecisionResult, error) {
 	durable := e.gen.durableDecision(ctx)
+	for {
+		res, refused, err := e.applyOnceBefore(ctx, durable, ap, d)
+		if err == nil || refused || !e.gen.lifecycle {
+			return res, err
+		}
+		d = e.deciding(ctx)
+	}
+}
+
+func (e *escalation) applyOnceBefore(ctx workflow.Context, durable bool, ap *contract.Approval, d contract.DecisionRequest) (res *activities.ApplyDecisionResult, refused bool, err error) {
 	in := decisionInput(ap, d)
 	if d.Status == store.StatusApproved {
 		c, err := e.newConsultation(ctx, ap, d)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		in.Consultation = c
 	}
@@ -170,19 +262,83 @@ func (e *escalation) applyBefore(ctx workflow.Context, ap *store.Approval, d con
 	} else {
 		apply = workflow.ExecuteLocalActivity(summarized(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in)
 	}
-	var res activities.ApplyDecisionResult
-	if err := apply.Get(ctx, &res); err != nil {
+	var out activities.ApplyDecisionResult
+	if err := apply.Get(ctx, &out); err != nil {
 		if e.gen.lifecycle {
 			// The decision fails, not the escalation: it waits for another.
-			return nil, e.refuse(ctx, err)
+			return nil, true, e.refuse(ctx, err)
 		}
 		e.decision.outcome = &applyOutcome{err: err}
-		return nil, fmt.Errorf("apply decision: %w", err)
+		return nil, false, fmt.Errorf("apply decision: %w", err)
 	}
-	e.state.Approval = res.Approval
+	e.state.Approval = out.Approval
 	if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ApprovalStatusKey.ValueSet(d.Status)); err != nil {
-		return nil, fmt.Errorf("upsert search attributes: %w", err)
+		return nil, false, fmt.Errorf("upsert search attributes: %w", err)
 	}
-	e.decided(ctx, d, &res)
-	return &res, nil
+	e.decided(ctx, d, &out)
+	return &out, false, nil
+}
+
+// The consultation's generations.
+const (
+	// durableTransition (v0 → 1): start and end are written by a regular
+	// activity, and a start or end the database refuses answers its update
+	// with the refusal while the consultation stays where it was
+	// (currentTransitions). Before it: a local activity inside the workflow
+	// task that accepted the update (see currentTransitions for why that
+	// was unsafe), and a refused write failed the workflow.
+	//
+	// The version is decided at a run's first transition, so consultations
+	// already waiting when this code is deployed take the new path too;
+	// only runs that made a transition under older code keep the old one.
+	// Its branch can go, like the escalation's, once
+	//
+	//	temporal workflow count --query "WorkflowType='Consultation' AND ExecutionStatus='Running' AND TemporalChangeVersion NOT IN ('consultation-durable-transition-1')"
+	//
+	// answers 0 (it also counts consultations not yet started, which take
+	// the new path: an upper bound), keeping the GetVersion call with
+	// version 1 as the minimum, and dropping the fixtures recorded before it.
+	durableTransition = "consultation-durable-transition"
+	// boundedRecord: the consultation's record is a local activity with a
+	// budget that goes on as a regular activity past it, instead of
+	// retrying inside the workflow task for as long as the database is down
+	// (v0 → 1); and it goes on as a regular activity after any failure a
+	// retry could cure, not only a timeout (v1 → 2, boundedWrite, as the
+	// escalation's writes). Delete the old branches as durableTransition
+	// says.
+	boundedRecord = "consultation-bounded-record"
+)
+
+// recordWrite is how this run writes the consultation's record, decided
+// at the start of the run: boundedWrite for new runs.
+func recordWrite(ctx workflow.Context) func(ctx workflow.Context, summary string, fn, in, out any) error {
+	switch workflow.GetVersion(ctx, boundedRecord, workflow.DefaultVersion, 2) {
+	case 2:
+		return boundedWrite
+	case 1:
+		return writeFallingBackOnTimeout
+	}
+	return func(ctx workflow.Context, _ string, fn, in, out any) error {
+		return workflow.ExecuteLocalActivity(dbOptions(ctx), fn, in).Get(ctx, out)
+	}
+}
+
+// pickTransitions is how this run writes its transitions, decided at its
+// first transition: currentTransitions for new runs, and for runs whose
+// first transition older code made, a local activity whose refusal fails
+// the run.
+func (c *consultation) pickTransitions(ctx workflow.Context) transitionSteps {
+	if c.transitions == nil {
+		t := currentTransitions()
+		if workflow.GetVersion(ctx, durableTransition, workflow.DefaultVersion, 1) != 1 {
+			t = transitionSteps{
+				write: func(ctx workflow.Context, in activities.TransitionInput) workflow.Future {
+					return workflow.ExecuteLocalActivity(dbOptions(ctx), a.TransitionConsultation, in)
+				},
+				refusal: func(error) error { return nil },
+			}
+		}
+		c.transitions = &t
+	}
+	return *c.transitions
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
@@ -12,11 +11,14 @@ import (
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
-// An escalation's life while it waits for its decision (the lifecycle
-// generation): it ends at its deadline without one (expired, never
-// approved), the requester may withdraw it, an approver may ask the
-// requester a question (the deadline and the reminders wait for the
-// answer), and the approvers are reminded at the policy's offsets.
+// An escalation's life while it waits for its decision: it ends at its
+// deadline without one (expired, never approved), the requester may
+// withdraw it, an approver may ask the requester a question (the deadline
+// and the reminders wait for the answer, for as long as the policy's time
+// for an answer), and the approvers are reminded at the policy's offsets.
+// run's loop (escalation.go) takes each of these as it comes: the changes
+// from the update handlers (escalation_handlers.go), the rest from the one
+// timer below (nextTimer).
 
 // life is the bookkeeping of the waiting escalation; a run that continues
 // as new carries it over (exported for that).
@@ -44,7 +46,7 @@ type timer struct {
 }
 
 // change is an accepted withdraw, request-info or provide-info update,
-// waiting to be applied by live; outcome is the update's answer.
+// waiting to be applied by run's loop; outcome is the update's answer.
 type change struct {
 	kind    string
 	req     contract.ChangeRequest
@@ -52,77 +54,22 @@ type change struct {
 }
 
 type changeOutcome struct {
-	approval *store.Approval
+	approval *contract.Approval
 	err      error
 }
 
-// live waits until a decision arrives (false) or the escalation ends without
-// one (true), applying what happens meanwhile.
-func (e *escalation) live(ctx workflow.Context) (ended bool, err error) {
-	waiting := func() bool { return e.decision != nil || len(e.changes) > 0 }
-	// Woken also once the run is ready to continue as new.
-	wakeUp := func() bool { return waiting() || e.readyToContinueAsNew(ctx) }
-	for {
-		switch {
-		case e.decision != nil:
-			return false, nil
-		case len(e.changes) > 0:
-			c := e.changes[0]
-			e.changes = e.changes[1:]
-			ended, err := e.applyChange(ctx, c)
-			if ended {
-				e.refuseTheRest()
-			}
-			if ended || err != nil {
-				return ended, err
-			}
-			continue
-		}
-		if e.readyToContinueAsNew(ctx) {
-			if e.takeSignals(ctx); !waiting() {
-				return false, e.continueAsNew(ctx)
-			}
-			continue
-		}
-		wake, what := e.nextTimer(ctx)
-		switch {
-		case what == "":
-			e.stopTimer()
-			err = workflow.Await(ctx, wakeUp)
-		case !wake.After(workflow.Now(ctx)):
-			switch what {
-			case "deadline":
-				err := e.expire(ctx)
-				e.refuseTheRest()
-				return true, err
-			case "answer":
-				err = e.unanswered(ctx)
-			default:
-				err = e.remind(ctx)
-			}
-		case e.gen.bounded:
-			err = e.waitUntil(ctx, wake, what, wakeUp)
-		default:
-			_, err = workflow.AwaitWithTimeout(ctx, wake.Sub(workflow.Now(ctx)), waiting)
-		}
-		if err != nil {
-			return false, err
-		}
-	}
-}
-
-// waitUntil waits until cond holds or at comes, with one timer per target
+// waitUntil waits until cond holds or t comes, with one timer per target
 // time: waiting again for the same time keeps the timer, a new time cancels
 // the one it supersedes.
-func (e *escalation) waitUntil(ctx workflow.Context, at time.Time, what string, cond func() bool) error {
-	if e.timer == nil || !e.timer.at.Equal(at) {
+func (e *escalation) waitUntil(ctx workflow.Context, t due, cond func() bool) error {
+	if e.timer == nil || !e.timer.at.Equal(t.at) {
 		e.stopTimer()
 		tctx, cancel := workflow.WithCancel(ctx)
-		fired := workflow.NewTimerWithOptions(tctx, at.Sub(workflow.Now(ctx)), workflow.TimerOptions{Summary: "Until the " + what})
-		e.timer = &timer{at: at, fired: fired, cancel: cancel}
+		fired := workflow.NewTimerWithOptions(tctx, t.at.Sub(workflow.Now(ctx)), workflow.TimerOptions{Summary: "Until the " + t.kind.String()})
+		e.timer = &timer{at: t.at, fired: fired, cancel: cancel}
 	}
-	t := e.timer
-	return workflow.Await(ctx, func() bool { return cond() || t.fired.IsReady() })
+	cur := e.timer
+	return workflow.Await(ctx, func() bool { return cond() || cur.fired.IsReady() })
 }
 
 // stopTimer cancels the timer unless it has fired.
@@ -133,27 +80,59 @@ func (e *escalation) stopTimer() {
 	e.timer = nil
 }
 
-// nextTimer is when the waiting escalation must act by itself: the next
-// reminder or the deadline, whichever comes first; while it waits for an
-// answer, the end of the time for it (from bounded on, when the policy sets
-// one).
-func (e *escalation) nextTimer(ctx workflow.Context) (time.Time, string) {
-	if e.state.Phase == contract.PhaseInfoRequested && e.gen.bounded && e.in.AnswerTTLSeconds > 0 && e.life.Overdue < e.life.Asked {
-		return e.answerDue(), "answer"
+// timerKind is what the waiting escalation's timer is for.
+type timerKind int
+
+const (
+	noTimer timerKind = iota
+	reminderTimer
+	deadlineTimer
+	answerTimer
+)
+
+func (k timerKind) String() string {
+	switch k {
+	case reminderTimer:
+		return "reminder"
+	case deadlineTimer:
+		return "deadline"
+	case answerTimer:
+		return "answer"
 	}
+	return ""
+}
+
+// due is when the waiting escalation must act by itself, and why.
+type due struct {
+	at   time.Time
+	kind timerKind
+}
+
+// nextTimer is when the waiting escalation must act by itself: while it
+// waits for an answer, the end of the time for it (when the policy sets
+// one); while it is pending, the next reminder or the deadline, whichever
+// comes first.
+func (e *escalation) nextTimer() due {
+	if e.state.Phase == contract.PhaseInfoRequested && e.in.AnswerTTLSeconds > 0 && e.life.Overdue < e.life.Asked {
+		return due{at: e.answerDue(), kind: answerTimer}
+	}
+	return e.pendingTimer()
+}
+
+// pendingTimer is the next reminder or the deadline of a pending
+// escalation, whichever comes first; none in any other phase.
+func (e *escalation) pendingTimer() due {
 	if e.state.Phase != contract.PhasePending {
-		return time.Time{}, ""
+		return due{}
 	}
-	var at time.Time
-	what := ""
+	var next due
 	if n := e.life.Reminded; n < len(e.in.ReminderSeconds) {
-		at = e.state.Approval.CreatedAt.Add(time.Duration(e.in.ReminderSeconds[n])*time.Second + e.life.Paused)
-		what = "reminder"
+		next = due{at: e.state.Approval.CreatedAt.Add(time.Duration(e.in.ReminderSeconds[n])*time.Second + e.life.Paused), kind: reminderTimer}
 	}
-	if d := e.state.ExpiresAt; d != nil && (what == "" || !d.After(at)) {
-		at, what = *d, "deadline"
+	if d := e.state.ExpiresAt; d != nil && (next.kind == noTimer || !d.After(next.at)) {
+		next = due{at: *d, kind: deadlineTimer}
 	}
-	return at, what
+	return next
 }
 
 // expire ends the escalation at its deadline: recorded by system, never an
@@ -165,7 +144,7 @@ func (e *escalation) expire(ctx workflow.Context) error {
 	})
 	if err != nil {
 		// Refused for good (the row moved on): the escalation ends anyway.
-		return e.survive(ctx, "expire", err)
+		return e.steps.survive(ctx, "expire", err)
 	}
 	return e.closed(ctx, ap, activities.NotifyInput{Kind: activities.NotifyExpired})
 }
@@ -196,24 +175,24 @@ func (e *escalation) unanswered(ctx workflow.Context) error {
 	if err != nil {
 		// Refused for good (the row moved on): the escalation waits on as
 		// it is; this question's time is not counted again (overdue).
-		return e.survive(ctx, "return to pending without an answer", err)
+		return e.steps.survive(ctx, "return to pending without an answer", err)
 	}
 	e.state.Approval, e.state.ExpiresAt, e.state.Phase = out, out.ExpiresAt, phaseOf(out.Status)
 	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyInfoUnanswered, Seq: n, Approval: *out})
 	e.details(ctx)
-	return e.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
+	return e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
 }
 
 // remind sends the next reminder, once, and records it.
 func (e *escalation) remind(ctx workflow.Context) error {
 	e.life.Reminded++
 	n := e.life.Reminded
-	err := e.write(ctx, fmt.Sprintf("Record reminder %d", n), a.RecordReminder, activities.ReminderInput{
+	err := e.steps.write(ctx, fmt.Sprintf("Record reminder %d", n), a.RecordReminder, activities.ReminderInput{
 		ApprovalID: e.state.Approval.ID, TenantID: e.state.Approval.TenantID, Seq: n,
 	}, nil)
 	if err != nil {
 		// Refused for good: the reminder is skipped, the escalation waits on.
-		return e.survive(ctx, "remind", fmt.Errorf("record reminder %d: %w", n, err))
+		return e.steps.survive(ctx, "remind", fmt.Errorf("record reminder %d: %w", n, err))
 	}
 	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyReminder, Seq: n, Approval: *e.state.Approval})
 	return nil
@@ -264,19 +243,19 @@ func (e *escalation) applyChange(ctx workflow.Context, c *change) (ended bool, e
 	note.Approval = *out
 	e.notifications.enqueue(&e.state, note)
 	e.details(ctx)
-	return false, e.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
+	return false, e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
 }
 
 // changeStatus writes a status change; durable for what an update asked
 // (applied by a regular activity, for the reason escalation.apply gives).
-func (e *escalation) changeStatus(ctx workflow.Context, durable bool, summary string, in activities.ChangeStatusInput) (*store.Approval, error) {
+func (e *escalation) changeStatus(ctx workflow.Context, durable bool, summary string, in activities.ChangeStatusInput) (*contract.Approval, error) {
 	in.ApprovalID, in.TenantID = e.state.Approval.ID, e.state.Approval.TenantID
-	var out store.Approval
+	var out contract.Approval
 	var err error
 	if durable {
 		err = workflow.ExecuteActivity(durableOptions(ctx, summary), a.ChangeStatus, in).Get(ctx, &out)
 	} else {
-		err = e.write(ctx, summary, a.ChangeStatus, in, &out)
+		err = e.steps.write(ctx, summary, a.ChangeStatus, in, &out)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.Action, err)
@@ -285,16 +264,25 @@ func (e *escalation) changeStatus(ctx workflow.Context, durable bool, summary st
 }
 
 // closed records an escalation that ended without a decision.
-func (e *escalation) closed(ctx workflow.Context, ap *store.Approval, note activities.NotifyInput) error {
+func (e *escalation) closed(ctx workflow.Context, ap *contract.Approval, note activities.NotifyInput) error {
 	e.state.Approval, e.state.Phase = ap, contract.PhaseClosed
 	note.Approval = *ap
 	e.notifications.enqueue(&e.state, note)
 	e.details(ctx)
-	return e.survive(ctx, "set the approval status attribute", upsertStatus(ctx, ap.Status))
+	return e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, ap.Status))
 }
 
 func upsertStatus(ctx workflow.Context, status string) error {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ApprovalStatusKey.ValueSet(status)); err != nil {
+		return fmt.Errorf("upsert search attributes: %w", err)
+	}
+	return nil
+}
+
+// unsetStatus leaves a discarded escalation out of every ApprovalStatus
+// query: it never was pending.
+func unsetStatus(ctx workflow.Context) error {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, contract.ApprovalStatusKey.ValueUnset()); err != nil {
 		return fmt.Errorf("upsert search attributes: %w", err)
 	}
 	return nil
@@ -338,86 +326,4 @@ func (e *escalation) details(ctx workflow.Context) {
 		d += "  \nContinued as new: the first run of this workflow id holds the escalation's start"
 	}
 	workflow.SetCurrentDetails(ctx, d)
-}
-
-// checkChange is the rule for a withdraw, request-info or provide-info
-// update, whoever sends it: what it says, and whether this escalation can
-// take it from this actor now.
-func (e *escalation) checkChange(now time.Time, kind string, req contract.ChangeRequest) error {
-	if err := req.Validate(kind != contract.UpdateWithdraw); err != nil {
-		return temporal.NewApplicationError(err.Error(), contract.ErrTypeInvalidDecision)
-	}
-	phase := e.state.Phase
-	for _, c := range e.changes {
-		// Accepted and not applied yet: check against where it leads.
-		switch c.kind {
-		case contract.UpdateWithdraw:
-			phase = contract.PhaseClosed
-		case contract.UpdateRequestInfo:
-			phase = contract.PhaseInfoRequested
-		case contract.UpdateProvideInfo:
-			phase = contract.PhasePending
-		}
-	}
-	requester := req.ActorID == e.in.Approval.RequestedBy
-	switch {
-	case !e.gen.lifecycle:
-		return temporal.NewApplicationError("this escalation was started before withdrawals and questions existed", contract.ErrTypeInvalidTransition)
-	case e.decision != nil || phase == contract.PhaseDecided || phase == contract.PhaseDeciding:
-		return temporal.NewApplicationError("the approval is already decided", contract.ErrTypeAlreadyDecided)
-	case phase == contract.PhaseClosed || phase == contract.PhaseDiscarded || phase == contract.PhaseFailed:
-		return temporal.NewApplicationError("the escalation has ended", contract.ErrTypeAlreadyDecided)
-	case phase == contract.PhaseRecording:
-		return temporal.NewApplicationError("the escalation is still being recorded", contract.ErrTypeInvalidTransition)
-	case e.expired(phase, now):
-		return errExpired()
-	case kind == contract.UpdateWithdraw && !requester, kind == contract.UpdateProvideInfo && !requester:
-		return temporal.NewApplicationError("only the requester can "+kind, contract.ErrTypeNotRequester)
-	case kind == contract.UpdateRequestInfo && requester:
-		return temporal.NewApplicationError("the requester cannot ask themselves", contract.ErrTypeSelfDecision)
-	case kind == contract.UpdateRequestInfo && phase != contract.PhasePending:
-		return temporal.NewApplicationError("a question is already waiting for its answer", contract.ErrTypeInvalidTransition)
-	case kind == contract.UpdateRequestInfo && e.gen.bounded && e.in.MaxQuestions > 0 && e.life.Asked >= e.in.MaxQuestions:
-		// Bounds the question loop, and so the history; the escalation can
-		// still be decided, withdrawn or expire.
-		return temporal.NewApplicationError(fmt.Sprintf("the escalation has had the %d questions its policy allows", e.in.MaxQuestions), contract.ErrTypeTooManyQuestions)
-	case kind == contract.UpdateProvideInfo && phase != contract.PhaseInfoRequested:
-		return temporal.NewApplicationError("no question is waiting for an answer", contract.ErrTypeInvalidTransition)
-	case kind == contract.UpdateProvideInfo && e.gen.bounded && e.in.AnswerTTLSeconds > 0 && e.state.Phase == contract.PhaseInfoRequested && !now.Before(e.answerDue()):
-		return temporal.NewApplicationError("the question's time for an answer has passed", contract.ErrTypeExpired)
-	}
-	return nil
-}
-
-// onChange takes a withdraw, request-info or provide-info update and
-// answers once live has applied it.
-func (e *escalation) onChange(kind string) func(workflow.Context, contract.ChangeRequest) (*contract.ChangeResult, error) {
-	return func(ctx workflow.Context, req contract.ChangeRequest) (*contract.ChangeResult, error) {
-		if err := e.checkChange(workflow.Now(ctx), kind, req); err != nil {
-			return nil, err
-		}
-		req.Channel, req.Proof = e.key.ChangeChannel(e.in.Approval.ID, kind, e.round(kind), req), ""
-		c := &change{kind: kind, req: req}
-		e.changes = append(e.changes, c)
-		if err := workflow.Await(ctx, func() bool { return c.outcome != nil }); err != nil {
-			return nil, err
-		}
-		if c.outcome.err != nil {
-			return nil, c.outcome.err
-		}
-		return &contract.ChangeResult{Approval: c.outcome.approval}, nil
-	}
-}
-
-// refuseTheRest answers, once the escalation has ended, every update still
-// waiting on it, so none waits forever.
-func (e *escalation) refuseTheRest() {
-	ended := temporal.NewNonRetryableApplicationError("the escalation has ended without a decision", contract.ErrTypeAlreadyDecided, nil)
-	for _, c := range e.changes {
-		c.outcome = &changeOutcome{err: ended}
-	}
-	e.changes = nil
-	if e.decision != nil && e.decision.outcome == nil {
-		e.decision.outcome = &applyOutcome{err: ended}
-	}
 }

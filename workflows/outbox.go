@@ -24,24 +24,16 @@ func (o *outbox) enqueue(state *contract.EscalationState, in activities.NotifyIn
 // idle reports whether everything enqueued has been delivered.
 func (o *outbox) idle() bool { return len(o.queue) == 0 && !o.sending }
 
-// deliver runs for the workflow's lifetime, sending what is enqueued. A
-// notification first gets one quick attempt inside the workflow task (a
-// local activity within notifyFastBudget); anything but success hands it to
-// a regular activity, retried for as long as Chatwoot takes to come back.
-func (o *outbox) deliver(ctx workflow.Context, gen generation, state *contract.EscalationState) {
+// deliver runs for the workflow's lifetime, sending what is enqueued with
+// send, and keeps each outcome in state.
+func (o *outbox) deliver(ctx workflow.Context, state *contract.EscalationState, send func(workflow.Context, activities.NotifyInput) activities.NotifyResult) {
 	for {
 		if err := workflow.Await(ctx, func() bool { return len(o.queue) > 0 }); err != nil {
 			return
 		}
 		o.sending = true
 		in := o.queue[0]
-		var res activities.NotifyResult
-		sent := gen.inlineEffects && workflow.ExecuteLocalActivity(notifyFastOptions(ctx, "Notify: "+in.Key()), a.Notify, in).Get(ctx, &res) == nil
-		if !sent {
-			if err := workflow.ExecuteActivity(notifyOptions(ctx, "Notify: "+in.Key()), a.Notify, in).Get(ctx, &res); err != nil {
-				res = activities.NotifyResult{Status: contract.NotificationFailed, Reason: err.Error()}
-			}
-		}
+		res := send(ctx, in)
 		for i := range state.Notifications {
 			if state.Notifications[i].Kind == in.Key() {
 				state.Notifications[i].Status, state.Notifications[i].Reason = res.Status, res.Reason
@@ -50,4 +42,25 @@ func (o *outbox) deliver(ctx workflow.Context, gen generation, state *contract.E
 		o.queue = o.queue[1:]
 		o.sending = false
 	}
+}
+
+// sendInlineFirst gives a notification one quick attempt inside the
+// workflow task (a local activity within notifyFastBudget); anything but
+// success hands it to a regular activity (sendDurably).
+func sendInlineFirst(ctx workflow.Context, in activities.NotifyInput) activities.NotifyResult {
+	var res activities.NotifyResult
+	if workflow.ExecuteLocalActivity(notifyFastOptions(ctx, "Notify: "+in.Key()), a.Notify, in).Get(ctx, &res) == nil {
+		return res
+	}
+	return sendDurably(ctx, in)
+}
+
+// sendDurably sends a notification by a regular activity, retried for as
+// long as Chatwoot takes to come back.
+func sendDurably(ctx workflow.Context, in activities.NotifyInput) activities.NotifyResult {
+	var res activities.NotifyResult
+	if err := workflow.ExecuteActivity(notifyOptions(ctx, "Notify: "+in.Key()), a.Notify, in).Get(ctx, &res); err != nil {
+		res = activities.NotifyResult{Status: contract.NotificationFailed, Reason: err.Error()}
+	}
+	return res
 }

@@ -18,7 +18,7 @@ const (
 
 // EscalationStart is how an approval's escalation is started: its id, the
 // search attributes ops filter on, and what the Temporal UI shows of it.
-func EscalationStart(taskQueue string, ap store.Approval) client.StartWorkflowOptions {
+func EscalationStart(taskQueue string, ap Approval) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                       EscalationWorkflowID(ap.ID),
 		TaskQueue:                taskQueue,
@@ -38,7 +38,7 @@ func EscalationStart(taskQueue string, ap store.Approval) client.StartWorkflowOp
 
 // ConsultationStart is how a consultation's workflow is started, by the API
 // or by the escalation that opens it.
-func ConsultationStart(taskQueue string, c store.Consultation) client.StartWorkflowOptions {
+func ConsultationStart(taskQueue string, c Consultation) client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{TenantIDKey.ValueSet(c.TenantID)}
 	details := "Tenant: " + c.TenantID + "  \nHost: " + c.HostID
 	if c.ApprovalID != nil {

@@ -23,8 +23,8 @@ var System = Actor{ID: "system", Channel: store.ChannelSystem}
 
 // EscalationInput starts an escalation.
 type EscalationInput struct {
-	Approval store.Approval `json:"approval"`
-	Actor    Actor          `json:"actor"`
+	Approval Approval `json:"approval"`
+	Actor    Actor    `json:"actor"`
 	// Participants are extra consultation participants named by the request.
 	Participants []string `json:"participants,omitempty"`
 	// ReminderSeconds are when to remind the approvers, after creation
@@ -50,10 +50,10 @@ type EscalationInput struct {
 
 // ConsultationInput starts a consultation's workflow.
 type ConsultationInput struct {
-	Consultation        store.Consultation `json:"consultation"`
-	Actor               Actor              `json:"actor"`
-	MaxDurationSeconds  int64              `json:"maxDurationSeconds,omitempty"`
-	StartTimeoutSeconds int64              `json:"startTimeoutSeconds,omitempty"`
+	Consultation        Consultation `json:"consultation"`
+	Actor               Actor        `json:"actor"`
+	MaxDurationSeconds  int64        `json:"maxDurationSeconds,omitempty"`
+	StartTimeoutSeconds int64        `json:"startTimeoutSeconds,omitempty"`
 }
 
 // MaxDuration is how long the consultation may run once started.
@@ -184,13 +184,13 @@ func (r ChangeRequest) Validate(required bool) error {
 
 // ChangeResult answers a change: the approval as it is now.
 type ChangeResult struct {
-	Approval *store.Approval `json:"approval"`
+	Approval *Approval `json:"approval"`
 }
 
 // DecisionResult answers the decide update.
 type DecisionResult struct {
-	Approval     *store.Approval     `json:"approval"`
-	Consultation *store.Consultation `json:"consultation,omitempty"`
+	Approval     *Approval     `json:"approval"`
+	Consultation *Consultation `json:"consultation,omitempty"`
 }
 
 // TransitionRequest is the payload of a consultation's start and end updates.
@@ -243,7 +243,7 @@ type NotificationState struct {
 // EscalationState answers the state query and is the workflow's result.
 type EscalationState struct {
 	Phase          string           `json:"phase"`
-	Approval       *store.Approval  `json:"approval,omitempty"`
+	Approval       *Approval        `json:"approval,omitempty"`
 	Decision       *DecisionRequest `json:"decision,omitempty"`
 	ConsultationID string           `json:"consultationId,omitempty"`
 	// ExpiresAt is the deadline as it stands (moved on by time spent
@@ -257,5 +257,5 @@ type EscalationState struct {
 
 // ConsultationState answers the state query and is the workflow's result.
 type ConsultationState struct {
-	Consultation *store.Consultation `json:"consultation,omitempty"`
+	Consultation *Consultation `json:"consultation,omitempty"`
 }
