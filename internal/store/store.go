@@ -20,7 +20,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // Dialect names the database behind a Store.
@@ -67,7 +67,7 @@ type Options struct {
 // Open connects to databaseURL (postgres://… or sqlite://path) without
 // migrating; call Migrate for that.
 func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
-	driver, dsn, err := config.SplitDatabaseURL(databaseURL)
+	driver, dsn, err := domain.SplitDatabaseURL(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open database: DATABASE_URL %w", err)
 	}
