@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
-	"github.com/orchestrator-dev/orchestrator/internal/decision"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -99,26 +99,17 @@ func toHTTPError(err error) *httpError {
 		return errInvalidValue
 	case errors.Is(err, store.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "%s", conflictDetail(err))
-	case errors.Is(err, decision.ErrExpired):
-		return problem(http.StatusConflict, "expired", "%s", err.Error())
+	}
+	var refusal *domain.Refusal
+	if errors.As(err, &refusal) {
+		return refused(refusal.Code, err.Error())
 	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
+		if code, ok := contract.RefusalCode(app.Type()); ok {
+			return refused(code, app.Message())
+		}
 		switch app.Type() {
-		case contract.ErrTypeInvalidDecision:
-			return problem(http.StatusBadRequest, "invalid_decision", "%s", app.Message())
-		case contract.ErrTypeAlreadyDecided:
-			return problem(http.StatusConflict, "already_decided", "%s", app.Message())
-		case contract.ErrTypeSelfDecision:
-			return problem(http.StatusForbidden, "separation_of_duties", "%s", app.Message())
-		case contract.ErrTypeNotRequester:
-			return problem(http.StatusForbidden, "not_requester", "%s", app.Message())
-		case contract.ErrTypeInvalidTransition:
-			return problem(http.StatusConflict, "invalid_transition", "%s", app.Message())
-		case contract.ErrTypeExpired:
-			return problem(http.StatusConflict, "expired", "%s", app.Message())
-		case contract.ErrTypeTooManyQuestions:
-			return problem(http.StatusConflict, "too_many_questions", "%s", app.Message())
 		case contract.ErrTypeConflict:
 			return problem(http.StatusConflict, "conflict", "%s", app.Message())
 		case contract.ErrTypeNotFound:
@@ -150,6 +141,21 @@ func toHTTPError(err error) *httpError {
 			detail: "a backing service did not answer in time", header: map[string]string{"Retry-After": retryAfterSeconds}}
 	}
 	return &httpError{status: http.StatusInternalServerError, code: "internal", detail: "unclassified error"}
+}
+
+// refused is the response to a refusal of the domain's rules, by its code:
+// the one place a refusal code becomes a status.
+func refused(code domain.Code, detail string) *httpError {
+	status := http.StatusConflict
+	switch code {
+	case domain.CodeNotFound:
+		return errNotFound
+	case domain.CodeInvalidDecision:
+		status = http.StatusBadRequest
+	case domain.CodeRoleRequired, domain.CodeSeparationOfDuties, domain.CodeNotRequester:
+		status = http.StatusForbidden
+	}
+	return &httpError{status: status, code: string(code), detail: detail}
 }
 
 func conflictDetail(err error) string {

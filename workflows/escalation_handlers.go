@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -81,10 +82,12 @@ func (e *escalation) check(now time.Time, req contract.DecisionRequest) error {
 		return temporal.NewApplicationError(fmt.Sprintf("the approval is already %s", e.decision.req.Status), contract.ErrTypeAlreadyDecided)
 	case e.expired(e.state.Phase, now):
 		return errExpired()
-	case req.DeciderID == e.in.Approval.RequestedBy:
-		return temporal.NewApplicationError("the requester cannot decide their own escalation", contract.ErrTypeSelfDecision)
 	}
-	return nil
+	// Who may decide: the transition table, for an escalation the phases
+	// above left waiting (the authority, or ops, vouched for the decider's
+	// authority).
+	requester := req.DeciderID == e.in.Approval.RequestedBy
+	return contract.RefusalError(domain.Check(domain.Decide, domain.StatusPending, domain.RoleOf(requester, true)))
 }
 
 // onDecide takes the decision and answers once run has applied it.
