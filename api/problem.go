@@ -2,15 +2,12 @@ package api
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -85,6 +82,10 @@ func toHTTPError(err error) *httpError {
 	if errors.As(err, &he) {
 		return he
 	}
+	// Errors that reached here without passing the store's reads and
+	// writes (a connection that failed before any query) may still carry
+	// the driver's: the store names them.
+	err = store.Classify(err)
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		return &httpError{status: http.StatusUnauthorized, code: "invalid_token", detail: ae.Reason,
@@ -126,17 +127,11 @@ func toHTTPError(err error) *httpError {
 		unavailable   *serviceerror.Unavailable
 		deadline      *serviceerror.DeadlineExceeded
 		updateTimeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
-		pgErr         *pgconn.PgError
 	)
-	// Classes 08 (connection), 53 (insufficient resources: too many
-	// connections, a full disk) and 57 (operator intervention: a terminated
-	// backend, a shutdown) of PostgreSQL pass, and so does 42501: the app
-	// role's grants withdrawn (an operator's migration or a revocation in
-	// progress), which the workflows retry too. The client's request was fine.
-	dbGone := errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") ||
-		strings.HasPrefix(pgErr.Code, "57") || pgErr.Code == "42501")
-	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &updateTimeout) || dbGone ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) {
+	// The database gone (store.Classify says which of its failures pass)
+	// is as much a 503 as Temporal gone: the client's request was fine.
+	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &updateTimeout) ||
+		errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable",
 			detail: "a backing service did not answer in time", header: map[string]string{"Retry-After": retryAfterSeconds}}
 	}
