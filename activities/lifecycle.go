@@ -2,9 +2,11 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -21,15 +23,27 @@ const (
 	ActionInfoUnanswered = "approval.info_unanswered"
 )
 
+// changeOf is the change of the transition table each action records.
+var changeOf = map[string]domain.Change{
+	ActionExpired:        domain.Expire,
+	ActionWithdrawn:      domain.Withdraw,
+	ActionInfoRequested:  domain.RequestInfo,
+	ActionInfoProvided:   domain.ProvideInfo,
+	ActionInfoUnanswered: domain.Unanswered,
+}
+
 // ChangeStatusInput moves a waiting approval on: to expired, withdrawn,
 // info_requested, or back to pending with an answer or without one.
 type ChangeStatusInput struct {
-	ApprovalID string         `json:"approvalId"`
-	TenantID   string         `json:"tenantId"`
-	From       []string       `json:"from"`
-	To         string         `json:"to"`
-	Action     string         `json:"action"`
-	Actor      contract.Actor `json:"actor"`
+	ApprovalID string `json:"approvalId"`
+	TenantID   string `json:"tenantId"`
+	// From are the statuses the change applies to. The transition table
+	// (domain.From) decides them for every action it knows; the field
+	// stays for the inputs recorded in histories, which name the same.
+	From   []string       `json:"from"`
+	To     string         `json:"to"`
+	Action string         `json:"action"`
+	Actor  contract.Actor `json:"actor"`
 	// Text is the question, the answer or the withdrawal's comment.
 	Text string `json:"text,omitempty"`
 	// ExpiresAt, when set, is the new deadline (moved on by the time spent
@@ -43,6 +57,12 @@ type ChangeStatusInput struct {
 // ChangeStatus applies the change with its audit entry (old and new values),
 // once: a retry finds it done.
 func (a *Activities) ChangeStatus(ctx context.Context, in ChangeStatusInput) (*contract.Approval, error) {
+	if c, ok := changeOf[in.Action]; ok {
+		in.From = domain.From(c)
+	}
+	if len(in.From) == 0 {
+		return nil, classify("change approval status", fmt.Errorf("%w: no status to change %s from", store.ErrInvalid, in.Action))
+	}
 	newV := map[string]any{"status": in.To}
 	if in.Text != "" {
 		newV["text"] = in.Text

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orchestrator-dev/orchestrator/internal/decision"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -128,20 +129,16 @@ func (s *Server) decideApproval(c *gin.Context) error {
 	if err == nil {
 		err = decision.DeadlineHolds(ap, s.d.Store.Now())
 	}
+	// Refusals answer with their codes (api/problem.go); two need what only
+	// this handler knows.
 	switch {
-	case errors.Is(err, decision.ErrNotVisible):
-		return errNotFound
-	case errors.Is(err, decision.ErrNotApprover):
+	case errors.Is(err, domain.ErrNotApprover):
 		return errNeedApprover(s.d.ApproverRole)
-	case errors.Is(err, decision.ErrSelfDecision):
-		return problem(http.StatusForbidden, "separation_of_duties", "the requester cannot decide their own escalation")
-	case errors.Is(err, decision.ErrDecided) && decision.Retried(p, ap, body.Status):
+	case errors.Is(err, domain.ErrDecided) && decision.Retried(p, ap, body.Status):
 		// The caller's own decision, retried (say after a 503): the
 		// answer it would have had.
 		c.JSON(http.StatusOK, ap)
 		return nil
-	case errors.Is(err, decision.ErrDecided):
-		return problem(http.StatusConflict, "already_decided", "the approval is already %s", ap.Status)
 	case err != nil:
 		return err
 	}
@@ -153,7 +150,7 @@ func (s *Server) decideApproval(c *gin.Context) error {
 	}
 	var res contract.DecisionResult
 	err = s.update(c, contract.EscalationWorkflowID(ap.ID), contract.UpdateDecide, "decide-"+updateID, d, &res,
-		problem(http.StatusConflict, "already_decided", "the approval was decided meanwhile"))
+		domain.Refused(domain.CodeAlreadyDecided, "the approval was decided meanwhile"))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
@@ -156,7 +157,7 @@ func (s *Server) transition(c *gin.Context, update string) error {
 	var out store.Consultation
 	err = s.update(c, contract.ConsultationWorkflowID(cons.ID), update, update+"-"+store.NewID(),
 		contract.TransitionRequest{ActorID: p.Subject, ActorName: p.Name}, &out,
-		problem(http.StatusConflict, "invalid_transition", "the consultation has %s", cons.Status))
+		domain.Refused(domain.CodeInvalidTransition, "the consultation has "+cons.Status))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/decision"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -76,24 +77,15 @@ func (s *Server) change(c *gin.Context, kind, field, text string) error {
 			fe.Field = field
 		}
 		return invalid(FieldError{fe.Field, fe.Reason})
-	case errors.Is(err, decision.ErrNotVisible):
-		return errNotFound
-	case errors.Is(err, decision.ErrNotApprover):
+	case errors.Is(err, domain.ErrNotApprover):
 		return errNeedApprover(s.d.ApproverRole)
-	case errors.Is(err, decision.ErrSelfDecision):
-		return problem(http.StatusForbidden, "separation_of_duties", "the requester cannot ask themselves")
-	case errors.Is(err, decision.ErrNotRequester):
-		return problem(http.StatusForbidden, "not_requester", "only the requester can %s this escalation", kind)
-	case errors.Is(err, decision.ErrDecided):
-		return problem(http.StatusConflict, "already_decided", "the approval is already %s", ap.Status)
-	case errors.Is(err, decision.ErrNotWaiting):
-		return problem(http.StatusConflict, "invalid_transition", "the approval is %s", ap.Status)
 	case err != nil:
+		// A refusal answers with its code (api/problem.go).
 		return err
 	}
 	var res contract.ChangeResult
 	err = s.update(c, contract.EscalationWorkflowID(ap.ID), kind, kind+"-"+store.NewID(), req, &res,
-		problem(http.StatusConflict, "already_decided", "the approval has ended meanwhile"))
+		domain.Refused(domain.CodeAlreadyDecided, "the approval has ended meanwhile"))
 	if err != nil {
 		return err
 	}

@@ -2,21 +2,18 @@ package api
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
-	"github.com/orchestrator-dev/orchestrator/internal/decision"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -85,6 +82,10 @@ func toHTTPError(err error) *httpError {
 	if errors.As(err, &he) {
 		return he
 	}
+	// Errors that reached here without passing the store's reads and
+	// writes (a connection that failed before any query) may still carry
+	// the driver's: the store names them.
+	err = store.Classify(err)
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		return &httpError{status: http.StatusUnauthorized, code: "invalid_token", detail: ae.Reason,
@@ -99,26 +100,17 @@ func toHTTPError(err error) *httpError {
 		return errInvalidValue
 	case errors.Is(err, store.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "%s", conflictDetail(err))
-	case errors.Is(err, decision.ErrExpired):
-		return problem(http.StatusConflict, "expired", "%s", err.Error())
+	}
+	var refusal *domain.Refusal
+	if errors.As(err, &refusal) {
+		return refused(refusal.Code, err.Error())
 	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
+		if code, ok := contract.RefusalCode(app.Type()); ok {
+			return refused(code, app.Message())
+		}
 		switch app.Type() {
-		case contract.ErrTypeInvalidDecision:
-			return problem(http.StatusBadRequest, "invalid_decision", "%s", app.Message())
-		case contract.ErrTypeAlreadyDecided:
-			return problem(http.StatusConflict, "already_decided", "%s", app.Message())
-		case contract.ErrTypeSelfDecision:
-			return problem(http.StatusForbidden, "separation_of_duties", "%s", app.Message())
-		case contract.ErrTypeNotRequester:
-			return problem(http.StatusForbidden, "not_requester", "%s", app.Message())
-		case contract.ErrTypeInvalidTransition:
-			return problem(http.StatusConflict, "invalid_transition", "%s", app.Message())
-		case contract.ErrTypeExpired:
-			return problem(http.StatusConflict, "expired", "%s", app.Message())
-		case contract.ErrTypeTooManyQuestions:
-			return problem(http.StatusConflict, "too_many_questions", "%s", app.Message())
 		case contract.ErrTypeConflict:
 			return problem(http.StatusConflict, "conflict", "%s", app.Message())
 		case contract.ErrTypeNotFound:
@@ -135,21 +127,30 @@ func toHTTPError(err error) *httpError {
 		unavailable   *serviceerror.Unavailable
 		deadline      *serviceerror.DeadlineExceeded
 		updateTimeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
-		pgErr         *pgconn.PgError
 	)
-	// Classes 08 (connection), 53 (insufficient resources: too many
-	// connections, a full disk) and 57 (operator intervention: a terminated
-	// backend, a shutdown) of PostgreSQL pass, and so does 42501: the app
-	// role's grants withdrawn (an operator's migration or a revocation in
-	// progress), which the workflows retry too. The client's request was fine.
-	dbGone := errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") ||
-		strings.HasPrefix(pgErr.Code, "57") || pgErr.Code == "42501")
-	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &updateTimeout) || dbGone ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) {
+	// The database gone (store.Classify says which of its failures pass)
+	// is as much a 503 as Temporal gone: the client's request was fine.
+	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &updateTimeout) ||
+		errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		return &httpError{status: http.StatusServiceUnavailable, code: "unavailable",
 			detail: "a backing service did not answer in time", header: map[string]string{"Retry-After": retryAfterSeconds}}
 	}
 	return &httpError{status: http.StatusInternalServerError, code: "internal", detail: "unclassified error"}
+}
+
+// refused is the response to a refusal of the domain's rules, by its code:
+// the one place a refusal code becomes a status.
+func refused(code domain.Code, detail string) *httpError {
+	status := http.StatusConflict
+	switch code {
+	case domain.CodeNotFound:
+		return errNotFound
+	case domain.CodeInvalidDecision:
+		status = http.StatusBadRequest
+	case domain.CodeRoleRequired, domain.CodeSeparationOfDuties, domain.CodeNotRequester:
+		status = http.StatusForbidden
+	}
+	return &httpError{status: status, code: string(code), detail: detail}
 }
 
 func conflictDetail(err error) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,7 +17,9 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Failures that pass (a backend cut, a timed-out update, Temporal away) are
@@ -108,5 +111,42 @@ func TestProblemBodiesCarryNoInternalText(t *testing.T) {
 				t.Errorf("the log lost the detail %q:\n%s", tt.secrets[0], logs.String())
 			}
 		})
+	}
+}
+
+// Every refusal, from the decision authority or from the workflow, becomes
+// the same status and code, in the one place (refused): the handlers spell
+// none. The codes and statuses are the API's contract.
+func TestRefusalsBecomeStatusesInOnePlace(t *testing.T) {
+	for _, tc := range []struct {
+		refusal *domain.Refusal
+		errType string // the workflow's, "" when it never sends it
+		status  int
+	}{
+		{domain.ErrNotVisible, "", http.StatusNotFound},
+		{domain.ErrNotApprover, "", http.StatusForbidden},
+		{domain.ErrSelfDecision, contract.ErrTypeSelfDecision, http.StatusForbidden},
+		{domain.ErrNotRequester, contract.ErrTypeNotRequester, http.StatusForbidden},
+		{domain.ErrDecided, contract.ErrTypeAlreadyDecided, http.StatusConflict},
+		{domain.ErrNotWaiting, contract.ErrTypeInvalidTransition, http.StatusConflict},
+		{domain.ErrExpired, contract.ErrTypeExpired, http.StatusConflict},
+		{domain.ErrTooManyQuestions, contract.ErrTypeTooManyQuestions, http.StatusConflict},
+		{domain.ErrInvalidDecision, contract.ErrTypeInvalidDecision, http.StatusBadRequest},
+	} {
+		code := string(tc.refusal.Code)
+		if he := toHTTPError(fmt.Errorf("decide: %w", tc.refusal)); he.status != tc.status || he.code != code {
+			t.Errorf("%s from the authority: %d %s, want %d %s", tc.refusal.Code, he.status, he.code, tc.status, code)
+		}
+		if tc.errType == "" {
+			continue
+		}
+		wf := contract.RefusalError(tc.refusal)
+		var app *temporal.ApplicationError
+		if !errors.As(wf, &app) || app.Type() != tc.errType {
+			t.Errorf("%s: the workflow sends %v, want type %s", tc.refusal.Code, wf, tc.errType)
+		}
+		if he := toHTTPError(wf); he.status != tc.status || he.code != code {
+			t.Errorf("%s from the workflow: %d %s, want %d %s", tc.refusal.Code, he.status, he.code, tc.status, code)
+		}
 	}
 }

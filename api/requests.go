@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
@@ -19,12 +20,14 @@ import (
 
 // Field limits.
 const (
-	maxTitle        = 200
-	maxDescription  = 10_000
+	maxTitle        = domain.MaxTitleChars
+	maxDescription  = domain.MaxDescriptionChars
 	maxMetadata     = 64 << 10
 	maxMetadataNest = 16
 	maxParticipants = 20
-	maxIDLength     = 256
+	// maxIDLength bounds a resource id an audit entry names, in bytes (a
+	// user id counts characters: domain.ValidUserID).
+	maxIDLength = 256
 )
 
 // createRequest is a create body: it validates itself and names its tenant.
@@ -89,14 +92,14 @@ func (f *fields) participants(name string, ids []string) {
 		f.add(name, "must list at most 20 users")
 	}
 	for _, id := range ids {
-		if !validUserID(id) {
-			f.add(name, "every participant must be a user id of 1 to 256 printable bytes")
+		if !domain.ValidUserID(id) {
+			f.add(name, "every participant must be a user id of 1 to 256 printable characters")
 			return
 		}
 	}
 }
 
-func validUserID(id string) bool {
+func validResourceID(id string) bool {
 	return id != "" && len(id) <= maxIDLength && store.ValidText(id, false)
 }
 
@@ -223,7 +226,7 @@ func (r *createAuditRequest) validate() error {
 	if !resourcePattern.MatchString(r.Resource) {
 		f.add("resource", "is required: lower-case letters, digits, _ and - (at most 100)")
 	}
-	if !validUserID(r.ResourceID) {
+	if !validResourceID(r.ResourceID) {
 		f.add("resourceId", "is required: 1 to 256 printable bytes")
 	}
 	f.json("oldValues", r.OldValues)

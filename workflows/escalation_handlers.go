@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -85,10 +86,12 @@ func (e *escalation) check(now time.Time, req contract.DecisionRequest) error {
 		return temporal.NewApplicationError(fmt.Sprintf("the approval is already %s", e.decision.req.Status), contract.ErrTypeAlreadyDecided)
 	case e.expired(e.state.Phase, now):
 		return errExpired()
-	case req.DeciderID == e.in.Approval.RequestedBy:
-		return temporal.NewApplicationError("the requester cannot decide their own escalation", contract.ErrTypeSelfDecision)
 	}
-	return nil
+	// Who may decide: the transition table, for an escalation the phases
+	// above left waiting (the authority, or ops, vouched for the decider's
+	// authority).
+	requester := req.DeciderID == e.in.Approval.RequestedBy
+	return contract.RefusalError(domain.Check(domain.Decide, domain.StatusPending, domain.RoleOf(requester, true)))
 }
 
 // onDecide takes the decision and answers once run has applied it.
@@ -196,18 +199,22 @@ func (e *escalation) checkChange(now time.Time, kind string, req contract.Change
 		return temporal.NewApplicationError("the escalation is still being recorded", contract.ErrTypeInvalidTransition)
 	case e.expired(phase, now):
 		return errExpired()
-	case kind == contract.UpdateWithdraw && !requester, kind == contract.UpdateProvideInfo && !requester:
-		return temporal.NewApplicationError("only the requester can "+kind, contract.ErrTypeNotRequester)
-	case kind == contract.UpdateRequestInfo && requester:
-		return temporal.NewApplicationError("the requester cannot ask themselves", contract.ErrTypeSelfDecision)
-	case kind == contract.UpdateRequestInfo && phase != contract.PhasePending:
-		return temporal.NewApplicationError("a question is already waiting for its answer", contract.ErrTypeInvalidTransition)
+	}
+	// Who may make which change in which status: the transition table
+	// (the phases left are pending and info_requested; the authority, or
+	// ops, vouched for an approver's authority).
+	status := domain.StatusPending
+	if phase == contract.PhaseInfoRequested {
+		status = domain.StatusInfoRequested
+	}
+	if err := domain.Check(domain.Change(kind), status, domain.RoleOf(requester, true)); err != nil {
+		return contract.RefusalError(err)
+	}
+	switch {
 	case kind == contract.UpdateRequestInfo && e.gen.bounded && e.in.MaxQuestions > 0 && e.life.Asked >= e.in.MaxQuestions:
 		// Bounds the question loop, and so the history; the escalation can
 		// still be decided, withdrawn or expire.
 		return temporal.NewApplicationError(fmt.Sprintf("the escalation has had the %d questions its policy allows", e.in.MaxQuestions), contract.ErrTypeTooManyQuestions)
-	case kind == contract.UpdateProvideInfo && phase != contract.PhaseInfoRequested:
-		return temporal.NewApplicationError("no question is waiting for an answer", contract.ErrTypeInvalidTransition)
 	case kind == contract.UpdateProvideInfo && e.gen.bounded && e.in.AnswerTTLSeconds > 0 && e.state.Phase == contract.PhaseInfoRequested && !now.Before(e.answerDue()):
 		return temporal.NewApplicationError("the question's time for an answer has passed", contract.ErrTypeExpired)
 	}

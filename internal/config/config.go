@@ -4,7 +4,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -16,14 +15,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/keycloak"
 )
 
 // Defaults of a consultation's durations (CONSULTATION_MAX_DURATION and
 // CONSULTATION_START_TIMEOUT); a workflow input without them means these.
 const (
-	DefaultConsultationMaxDuration  = 2 * time.Hour
-	DefaultConsultationStartTimeout = 7 * 24 * time.Hour
+	DefaultConsultationMaxDuration  = domain.DefaultConsultationMaxDuration
+	DefaultConsultationStartTimeout = domain.DefaultConsultationStartTimeout
 )
 
 // Defaults of the approval policy of a tenant that stored none
@@ -32,13 +32,13 @@ const (
 const (
 	DefaultApprovalTTL    = 72 * time.Hour
 	DefaultApprovalMaxTTL = 30 * 24 * time.Hour
-	MaxApprovalReminders  = 10
+	MaxApprovalReminders  = domain.MaxApprovalReminders
 	// DefaultMaxQuestions is how many questions an escalation takes unless
 	// its tenant's policy says otherwise; a policy allows at most
 	// MaxMaxQuestions. A question's time for an answer defaults to the
 	// policy's default TTL.
-	DefaultMaxQuestions = 5
-	MaxMaxQuestions     = 100
+	DefaultMaxQuestions = domain.DefaultMaxQuestions
+	MaxMaxQuestions     = domain.MaxMaxQuestions
 	// DefaultPolicyMaxTTLCeiling bounds every policy's maxTtl
 	// (POLICY_MAX_TTL_CEILING): an escalation, its timers and its dedupe
 	// records live no longer than a year unless the operator says so.
@@ -423,75 +423,20 @@ func (c *Config) validateApprovalPolicy(r *reader) {
 	}
 }
 
-// PolicyProblem is one way an approval policy breaks the rules. Field is the
-// setting at fault, by its API name: defaultTtl, maxTtl or reminders.
-type PolicyProblem struct {
-	Field, Detail string
-}
+// PolicyProblem is one way an approval policy breaks the rules
+// (domain.PolicyProblem).
+type PolicyProblem = domain.PolicyProblem
 
 // CheckApprovalPolicy applies the rules every approval policy follows, the
-// configured default and each tenant's: both times positive, the default no
-// longer than the maximum, at most MaxApprovalReminders reminders, each
-// positive, before the maximum and listed once. Every time is a whole number
-// of seconds, which is what the database stores. Nil means valid.
+// configured default and each tenant's (domain.CheckApprovalPolicy).
 func CheckApprovalPolicy(defaultTTL, maxTTL time.Duration, reminders []time.Duration) []PolicyProblem {
-	var out []PolicyProblem
-	bad := func(field, format string, args ...any) {
-		out = append(out, PolicyProblem{field, fmt.Sprintf(format, args...)})
-	}
-	switch {
-	case defaultTTL <= 0:
-		bad("defaultTtl", "must be positive")
-	case defaultTTL%time.Second != 0:
-		bad("defaultTtl", "must be a whole number of seconds")
-	case maxTTL > 0 && defaultTTL > maxTTL:
-		bad("defaultTtl", "must not be longer than the maximum (%s)", maxTTL)
-	}
-	switch {
-	case maxTTL <= 0:
-		bad("maxTtl", "must be positive")
-	case maxTTL%time.Second != 0:
-		bad("maxTtl", "must be a whole number of seconds")
-	}
-	if len(reminders) > MaxApprovalReminders {
-		bad("reminders", "must list at most %d reminders", MaxApprovalReminders)
-		return out
-	}
-	seen := make(map[time.Duration]bool, len(reminders))
-	for _, d := range reminders {
-		switch {
-		case d <= 0:
-			bad("reminders", "%s: every reminder must be positive", d)
-		case d%time.Second != 0:
-			bad("reminders", "%s: every reminder must be a whole number of seconds", d)
-		case maxTTL > 0 && d >= maxTTL:
-			bad("reminders", "%s: every reminder must come before the maximum (%s)", d, maxTTL)
-		case seen[d]:
-			bad("reminders", "%s is listed twice", d)
-		}
-		seen[d] = true
-	}
-	return out
+	return domain.CheckApprovalPolicy(defaultTTL, maxTTL, reminders)
 }
 
-// CheckQuestionPolicy applies the rules of a policy's questions: between 1
-// and MaxMaxQuestions of them, and a time for an answer (0: the default
-// TTL's) that is a positive whole number of seconds no longer than the
-// maximum TTL. Nil means valid.
+// CheckQuestionPolicy applies the rules of a policy's questions
+// (domain.CheckQuestionPolicy).
 func CheckQuestionPolicy(maxQuestions int, answerTTL, maxTTL time.Duration) []PolicyProblem {
-	var out []PolicyProblem
-	if maxQuestions < 1 || maxQuestions > MaxMaxQuestions {
-		out = append(out, PolicyProblem{"maxQuestions", fmt.Sprintf("must be between 1 and %d", MaxMaxQuestions)})
-	}
-	switch {
-	case answerTTL < 0:
-		out = append(out, PolicyProblem{"answerTtl", "must be positive"})
-	case answerTTL%time.Second != 0:
-		out = append(out, PolicyProblem{"answerTtl", "must be a whole number of seconds"})
-	case maxTTL > 0 && answerTTL > maxTTL:
-		out = append(out, PolicyProblem{"answerTtl", fmt.Sprintf("must not be longer than the maximum (%s)", maxTTL)})
-	}
-	return out
+	return domain.CheckQuestionPolicy(maxQuestions, answerTTL, maxTTL)
 }
 
 // Durations is a list of durations, read from and printed as "4h,24h".
@@ -558,25 +503,11 @@ func (c *Config) validateWebhookTenants(r *reader) {
 			r.bad("WEBHOOK_TENANTS", fmt.Sprintf("service %q has no secret in WEBHOOK_SECRETS", svc))
 		}
 		for _, t := range c.WebhookTenants[svc] {
-			if !validTenantID(t) {
+			if !domain.ValidTenantID(t) {
 				r.bad("WEBHOOK_TENANTS", fmt.Sprintf("service %q: %q is not a tenant id (at most 256 bytes, no control characters)", svc, t))
 			}
 		}
 	}
-}
-
-// validTenantID is store.ValidTenantID, which this package cannot import
-// (the store imports it); config_test checks that the two agree.
-func validTenantID(id string) bool {
-	if id == "" || len(id) > 256 {
-		return false
-	}
-	for _, r := range id {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0xfffd {
-			return false
-		}
-	}
-	return true
 }
 
 // validateChatwootSecrets keeps one secret from signing for several
@@ -640,23 +571,9 @@ func (c *Config) settleKeycloakDirectory(r *reader) {
 }
 
 // SplitDatabaseURL returns the driver ("postgres" or "sqlite") and the DSN the
-// driver takes.
+// driver takes (domain.SplitDatabaseURL, which the store opens by).
 func SplitDatabaseURL(raw string) (driver, dsn string, err error) {
-	switch {
-	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		if _, err := url.Parse(raw); err != nil {
-			return "", "", errors.New("is not a valid postgres URL")
-		}
-		return "postgres", raw, nil
-	case strings.HasPrefix(raw, "sqlite://"):
-		path := strings.TrimPrefix(raw, "sqlite://")
-		if path == "" {
-			return "", "", errors.New("sqlite:// needs a file path, e.g. sqlite://.data/orchestrator.db")
-		}
-		return "sqlite", path, nil
-	default:
-		return "", "", errors.New("must start with postgres://, postgresql:// or sqlite://")
-	}
+	return domain.SplitDatabaseURL(raw)
 }
 
 // Error lists every invalid variable.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
-	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 func env(m map[string]string) config.Getenv {
@@ -126,14 +126,15 @@ func TestWebhookTenants(t *testing.T) {
 	}
 }
 
-// The configuration accepts exactly the tenant ids the store does, so that a
-// configured tenant is one a delivery can name.
-func TestWebhookTenantsAcceptWhatTheStoreDoes(t *testing.T) {
+// The configuration accepts exactly the tenant ids the domain does (the
+// store scopes by the same rule), so that a configured tenant is one a
+// delivery can name.
+func TestWebhookTenantsAcceptValidTenantIDs(t *testing.T) {
 	for _, id := range []string{"/teams/support", "agent-1", "/teams/ü", "/a:b", "/teams/\x7f/x", "/teams/\u0085/x", "/teams/\ufffd/x",
 		"/teams/\xff/x", strings.Repeat("x", 256), strings.Repeat("x", 257), strings.Repeat("é", 129)} {
 		_, err := config.Load(config.ModeTool, env(map[string]string{"WEBHOOK_SECRETS": "billing=s", "WEBHOOK_TENANTS": "billing=" + id}))
-		if (err == nil) != store.ValidTenantID(id) {
-			t.Errorf("tenant %q: config error %v, store.ValidTenantID %v", id, err, store.ValidTenantID(id))
+		if (err == nil) != domain.ValidTenantID(id) {
+			t.Errorf("tenant %q: config error %v, domain.ValidTenantID %v", id, err, domain.ValidTenantID(id))
 		}
 	}
 }

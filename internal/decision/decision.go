@@ -7,31 +7,25 @@
 package decision
 
 import (
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
-// Refusals. Callers map them to their channel's answer (the API: 404, 403,
-// 403, 409, 409).
+// Refusals, typed once in the domain (the API turns their codes into
+// statuses in api/problem.go). errors.Is matches them by code.
 var (
-	// ErrNotVisible: the approval is not in any of the decider's tenants;
-	// to them it does not exist.
-	ErrNotVisible = errors.New("no such approval")
-	// ErrNotApprover: the decider has no approver authority in the
-	// approval's tenant.
-	ErrNotApprover = errors.New("no approver authority in the approval's tenant")
-	// ErrSelfDecision: the decider requested the escalation.
-	ErrSelfDecision = errors.New("the requester cannot decide their own escalation")
-	// ErrDecided: the approval is no longer pending.
-	ErrDecided = errors.New("the approval is already decided")
-	// ErrExpired: the escalation's deadline has passed (DeadlineHolds).
-	ErrExpired = errors.New("the escalation's deadline has passed")
+	ErrNotVisible   = domain.ErrNotVisible
+	ErrNotApprover  = domain.ErrNotApprover
+	ErrSelfDecision = domain.ErrSelfDecision
+	ErrDecided      = domain.ErrDecided
+	ErrExpired      = domain.ErrExpired
+	ErrNotRequester = domain.ErrNotRequester
+	ErrNotWaiting   = domain.ErrNotWaiting
 )
 
 // DeadlineHolds refuses a decision, withdrawal, question or answer sent to ap
@@ -64,8 +58,8 @@ func New(p *auth.Principal, r Request) (contract.DecisionRequest, error) {
 	return d, d.Validate()
 }
 
-// Authorize decides whether p may make d on ap, and returns what to send the
-// workflow: d sealed with key.
+// Authorize decides whether p may make d on ap, by the transition table
+// (domain.Check), and returns what to send the workflow: d sealed with key.
 func Authorize(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, d contract.DecisionRequest) (contract.DecisionRequest, error) {
 	if err := d.Validate(); err != nil {
 		return d, err
@@ -75,12 +69,9 @@ func Authorize(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, 
 		return d, fmt.Errorf("decision by %q sent for %q", d.DeciderID, p.Subject)
 	case !p.MemberOf(ap.TenantID):
 		return d, ErrNotVisible
-	case !p.CanApprove(ap.TenantID):
-		return d, ErrNotApprover
-	case ap.RequestedBy == p.Subject:
-		return d, ErrSelfDecision
-	case !slices.Contains(store.Waiting, ap.Status):
-		return d, fmt.Errorf("%w: it is %s", ErrDecided, ap.Status)
+	}
+	if err := domain.Check(domain.Decide, ap.Status, roleOf(p, ap)); err != nil {
+		return d, err
 	}
 	return key.Seal(ap.ID, d), nil
 }
@@ -92,40 +83,27 @@ func Retried(p *auth.Principal, ap *store.Approval, status string) bool {
 	return ap.Status == status && ap.ApprovedBy != nil && *ap.ApprovedBy == p.Subject
 }
 
-// ErrNotRequester: only the requester may withdraw an escalation or answer
-// a question about it.
-var ErrNotRequester = errors.New("only the requester can do this")
-
-// ErrNotWaiting: the change does not fit where the escalation is (a second
-// question before the answer, an answer nobody asked for).
-var ErrNotWaiting = errors.New("the escalation is not waiting for this")
-
 // AuthorizeChange decides whether p may make a change of kind
 // (contract.UpdateWithdraw, UpdateRequestInfo, UpdateProvideInfo) to ap, and
 // returns what to send the workflow, sealed with key for round (see
-// contract.DecisionKey.SealChange): the requester
-// withdraws and answers; an approver of the tenant who is not the requester
-// asks.
+// contract.DecisionKey.SealChange), by the transition table
+// (domain.Check): the requester withdraws and answers; an approver of the
+// tenant who is not the requester asks.
 func AuthorizeChange(key contract.DecisionKey, p *auth.Principal, ap *store.Approval, kind, text, channel string, round int) (contract.ChangeRequest, error) {
 	c := contract.ChangeRequest{ActorID: p.Subject, ActorName: p.Name, Text: text, Channel: channel}
 	if err := c.Validate(kind != contract.UpdateWithdraw); err != nil {
 		return c, err
 	}
-	requester := ap.RequestedBy == p.Subject
-	switch {
-	case !p.MemberOf(ap.TenantID):
+	if !p.MemberOf(ap.TenantID) {
 		return c, ErrNotVisible
-	case !slices.Contains(store.Waiting, ap.Status):
-		return c, fmt.Errorf("%w: it is %s", ErrDecided, ap.Status)
-	case kind == contract.UpdateRequestInfo && !p.CanApprove(ap.TenantID):
-		return c, ErrNotApprover
-	case kind == contract.UpdateRequestInfo && requester:
-		return c, ErrSelfDecision
-	case kind != contract.UpdateRequestInfo && !requester:
-		return c, ErrNotRequester
-	case kind == contract.UpdateRequestInfo && ap.Status != store.StatusPending,
-		kind == contract.UpdateProvideInfo && ap.Status != store.StatusInfoRequested:
-		return c, fmt.Errorf("%w: it is %s", ErrNotWaiting, ap.Status)
+	}
+	if err := domain.Check(domain.Change(kind), ap.Status, roleOf(p, ap)); err != nil {
+		return c, err
 	}
 	return key.SealChange(ap.ID, kind, round, c), nil
+}
+
+// roleOf is p's role towards ap, for the transition table.
+func roleOf(p *auth.Principal, ap *store.Approval) domain.Role {
+	return domain.RoleOf(ap.RequestedBy == p.Subject, p.CanApprove(ap.TenantID))
 }

@@ -93,3 +93,43 @@ func TestDeadlineHolds(t *testing.T) {
 		}
 	}
 }
+
+// A change asks the transition table: the requester withdraws and answers,
+// an approver who is not the requester asks, each only where it fits.
+func TestAuthorizeChange(t *testing.T) {
+	at := func(status string) *store.Approval {
+		return &store.Approval{ID: "a-1", TenantID: "/teams/support", Status: status, RequestedBy: "agent-1"}
+	}
+	approver := &auth.Principal{Subject: "lead-1", Groups: []string{"/teams/support/approvers"}}
+	member := &auth.Principal{Subject: "member-1", Groups: []string{"/teams/support"}}
+	requester := &auth.Principal{Subject: "agent-1", Groups: []string{"/teams/support"}}
+	requestingApprover := &auth.Principal{Subject: "agent-1", Groups: []string{"/teams/support/approvers"}}
+	outsider := &auth.Principal{Subject: "x-1", Groups: []string{"/teams/finance/approvers"}}
+	for _, tc := range []struct {
+		name, kind, status string
+		p                  *auth.Principal
+		want               error
+	}{
+		{"requester withdraws", contract.UpdateWithdraw, store.StatusPending, requester, nil},
+		{"requester withdraws while asked", contract.UpdateWithdraw, store.StatusInfoRequested, requester, nil},
+		{"approver withdraws", contract.UpdateWithdraw, store.StatusPending, approver, decision.ErrNotRequester},
+		{"withdraw a decided one", contract.UpdateWithdraw, store.StatusApproved, requester, decision.ErrDecided},
+		{"outsider", contract.UpdateWithdraw, store.StatusPending, outsider, decision.ErrNotVisible},
+		{"approver asks", contract.UpdateRequestInfo, store.StatusPending, approver, nil},
+		{"member asks", contract.UpdateRequestInfo, store.StatusPending, member, decision.ErrNotApprover},
+		{"requester asks", contract.UpdateRequestInfo, store.StatusPending, requester, decision.ErrNotApprover},
+		{"requesting approver asks", contract.UpdateRequestInfo, store.StatusPending, requestingApprover, decision.ErrSelfDecision},
+		{"second question", contract.UpdateRequestInfo, store.StatusInfoRequested, approver, decision.ErrNotWaiting},
+		{"ask an expired one", contract.UpdateRequestInfo, store.StatusExpired, approver, decision.ErrDecided},
+		{"requester answers", contract.UpdateProvideInfo, store.StatusInfoRequested, requester, nil},
+		{"answer nobody asked for", contract.UpdateProvideInfo, store.StatusPending, requester, decision.ErrNotWaiting},
+		{"approver answers", contract.UpdateProvideInfo, store.StatusInfoRequested, approver, decision.ErrNotRequester},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decision.AuthorizeChange(key, tc.p, at(tc.status), tc.kind, "why?", store.ChannelAPI, 1)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // ApprovalQuery selects a page of one tenant's approvals.
@@ -152,11 +154,12 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 	return &out, cons, decided, nil
 }
 
-// Statuses are every status an approval can have.
-var Statuses = []string{StatusPending, StatusInfoRequested, StatusApproved, StatusRejected, StatusExpired, StatusWithdrawn}
+// Statuses are every status an approval can have (domain.Statuses).
+var Statuses = domain.Statuses
 
-// Waiting are the statuses of an escalation that can still be decided.
-var Waiting = []string{StatusPending, StatusInfoRequested}
+// Waiting are the statuses of an escalation that can still be decided
+// (domain.Waiting).
+var Waiting = domain.Waiting
 
 // StatusChange moves an approval from one of From to To without deciding it:
 // expiry, withdrawal, a question and its answer.

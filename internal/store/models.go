@@ -7,50 +7,36 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
-// Approval statuses and priorities.
+// The domain's words, under the names the store's callers have always used
+// (internal/domain holds them).
 const (
-	StatusPending = "pending"
-	// StatusInfoRequested: an approver asked the requester a question; the
-	// deadline and reminders pause until the answer.
-	StatusInfoRequested = "info_requested"
-	StatusApproved      = "approved"
-	StatusRejected      = "rejected"
-	// StatusExpired: nobody decided before the deadline. Never an approval.
-	StatusExpired = "expired"
-	// StatusWithdrawn: the requester took the escalation back.
-	StatusWithdrawn = "withdrawn"
+	StatusPending       = domain.StatusPending
+	StatusInfoRequested = domain.StatusInfoRequested
+	StatusApproved      = domain.StatusApproved
+	StatusRejected      = domain.StatusRejected
+	StatusExpired       = domain.StatusExpired
+	StatusWithdrawn     = domain.StatusWithdrawn
 
-	PriorityLow    = "low"
-	PriorityMedium = "medium"
-	PriorityHigh   = "high"
-)
+	PriorityLow    = domain.PriorityLow
+	PriorityMedium = domain.PriorityMedium
+	PriorityHigh   = domain.PriorityHigh
 
-// Consultation statuses.
-const (
-	ConsultationScheduled = "scheduled"
-	ConsultationActive    = "active"
-	ConsultationEnded     = "ended"
-)
+	ConsultationScheduled = domain.ConsultationScheduled
+	ConsultationActive    = domain.ConsultationActive
+	ConsultationEnded     = domain.ConsultationEnded
 
-// Audit channels: where an action came from.
-const (
-	// ChannelAPI: the orchestrator's API did it for an authenticated caller.
-	ChannelAPI = "api"
-	// ChannelAPIClient: a service wrote this entry through POST /api/audit;
-	// the API vouches for who sent it, not for what it says.
-	ChannelAPIClient = "api-client"
-	// ChannelMatrix and ChannelChatwoot: a command from that integration.
-	ChannelMatrix   = "matrix"
-	ChannelChatwoot = "chatwoot"
-	// ChannelOps: a decision that reached the workflow through Temporal
-	// without the proof the orchestrator's own channels attach (the
-	// Temporal UI or CLI); ChannelOpsSignal: one sent as a signal.
-	ChannelOps       = "ops"
-	ChannelOpsSignal = "ops-signal"
-	ChannelWebhook   = "webhook"
-	ChannelSystem    = "system"
+	ChannelAPI       = domain.ChannelAPI
+	ChannelAPIClient = domain.ChannelAPIClient
+	ChannelMatrix    = domain.ChannelMatrix
+	ChannelChatwoot  = domain.ChannelChatwoot
+	ChannelOps       = domain.ChannelOps
+	ChannelOpsSignal = domain.ChannelOpsSignal
+	ChannelWebhook   = domain.ChannelWebhook
+	ChannelSystem    = domain.ChannelSystem
 )
 
 // Conversation names a Chatwoot conversation by account and display id.

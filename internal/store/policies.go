@@ -11,7 +11,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // Where the policy in effect for a tenant comes from: the tenant's own, stored
@@ -32,7 +32,7 @@ const (
 // decision unless it names its own deadline (DefaultTTL), the latest deadline
 // it may name (MaxTTL), and when the approvers are reminded, as offsets after
 // creation (Reminders, ascending), how many questions an escalation takes
-// (MaxQuestions; 0 reads as config.DefaultMaxQuestions) and how long a
+// (MaxQuestions; 0 reads as domain.DefaultMaxQuestions) and how long a
 // question waits for its answer (AnswerTTL; 0: DefaultTTL). Escalations copy
 // the policy when they are created, so a change never moves a running
 // escalation's deadline.
@@ -59,7 +59,7 @@ func (p Policy) SameSettings(o Policy) bool {
 // Questions is how many questions an escalation under p takes.
 func (p Policy) Questions() int {
 	if p.MaxQuestions <= 0 {
-		return config.DefaultMaxQuestions
+		return domain.DefaultMaxQuestions
 	}
 	return p.MaxQuestions
 }
@@ -199,7 +199,7 @@ func (s *Store) GetPolicy(ctx context.Context, scope Scope, tenantID string) (p 
 // the new values and, when a policy was stored, the old values (PolicyView);
 // the caller says who changed it (UserID, UserName, Channel) and, in
 // OldValues, the default that applied when none was stored. p is refused
-// (ErrInvalid) unless it follows config.CheckApprovalPolicy and names its
+// (ErrInvalid) unless it follows domain.CheckApprovalPolicy and names its
 // tenant and UpdatedBy. Its reminders are stored in ascending order; its
 // UpdatedAt, and the entry's time, are the store's clock as it writes.
 //
@@ -303,13 +303,13 @@ func checkPolicy(p *Policy) error {
 	if !ValidTenantID(p.TenantID) {
 		why = append(why, "tenant: not a valid tenant id")
 	}
-	if !ValidText(p.UpdatedBy, false) || p.UpdatedBy == "" || len(p.UpdatedBy) > 256 {
-		why = append(why, "updatedBy: 1 to 256 bytes of text without control characters")
+	if !domain.ValidUserID(p.UpdatedBy) {
+		why = append(why, "updatedBy: 1 to 256 characters of text without control characters")
 	}
-	for _, pr := range config.CheckApprovalPolicy(p.DefaultTTL, p.MaxTTL, p.Reminders) {
+	for _, pr := range domain.CheckApprovalPolicy(p.DefaultTTL, p.MaxTTL, p.Reminders) {
 		why = append(why, pr.Field+": "+pr.Detail)
 	}
-	for _, pr := range config.CheckQuestionPolicy(p.Questions(), p.AnswerTTL, p.MaxTTL) {
+	for _, pr := range domain.CheckQuestionPolicy(p.Questions(), p.AnswerTTL, p.MaxTTL) {
 		why = append(why, pr.Field+": "+pr.Detail)
 	}
 	if len(why) > 0 {

@@ -59,14 +59,14 @@ func (s *Store) find(ctx context.Context, scope Scope, q query, dest any) error 
 		") AS t ORDER BY " + q.order
 	db := s.db.WithContext(ctx).Raw(sql, append([]any{scope.joined()}, q.args...)...)
 	if scan == nil {
-		return dataError(db.Find(dest).Error)
+		return Classify(db.Find(dest).Error)
 	}
 	rows, err := db.Rows()
 	if err != nil {
-		return dataError(err)
+		return Classify(err)
 	}
 	defer rows.Close()
-	return dataError(scan.rows(rows))
+	return Classify(scan.rows(rows))
 }
 
 // rowScan reads a result into a slice of one row type with the columns

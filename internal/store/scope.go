@@ -2,6 +2,8 @@ package store
 
 import (
 	"strings"
+
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // rlsSeparator joins tenant ids for the app.tenant_ids setting; tenant ids
@@ -49,16 +51,5 @@ func (s Scope) Tenants() []string { return append([]string(nil), s.tenants...) }
 func (s Scope) empty() bool    { return len(s.tenants) == 0 }
 func (s Scope) joined() string { return strings.Join(s.tenants, rlsSeparator) }
 
-// ValidTenantID reports whether id can name a tenant: non-empty, at most 256
-// bytes, valid UTF-8 without control characters.
-func ValidTenantID(id string) bool {
-	if id == "" || len(id) > 256 {
-		return false
-	}
-	for _, r := range id {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0xfffd {
-			return false
-		}
-	}
-	return true
-}
+// ValidTenantID reports whether id can name a tenant (domain.ValidTenantID).
+func ValidTenantID(id string) bool { return domain.ValidTenantID(id) }

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -20,7 +21,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // Dialect names the database behind a Store.
@@ -31,20 +32,45 @@ const (
 	SQLite   Dialect = "sqlite"
 )
 
-// Sentinel errors; callers map them to HTTP statuses.
+// Sentinel errors; callers map them to HTTP statuses (api/problem.go), so
+// none of them reads a driver's error.
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid is a value the database refuses to store (PostgreSQL data
 	// exceptions, class 22): a retry can never succeed.
 	ErrInvalid = errors.New("invalid value")
+	// ErrUnavailable: the database did not answer, or refused for a reason
+	// that passes; the request was fine and a retry may succeed.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
-// dataError marks PostgreSQL data exceptions as ErrInvalid.
-func dataError(err error) error {
+// Classify translates what the database driver says into the store's
+// errors: PostgreSQL data exceptions (class 22) are ErrInvalid; classes 08
+// (connection), 53 (insufficient resources: too many connections, a full
+// disk) and 57 (operator intervention: a terminated backend, a shutdown),
+// 42501 (the app role's grants withdrawn, by an operator's migration or a
+// revocation in progress, which the workflows retry too), a broken
+// connection and a failure before anything was sent are ErrUnavailable.
+// Anything else comes back as it was. The store's reads and writes return
+// what it says; callers apply it to errors from elsewhere that may carry a
+// driver's (it is idempotent).
+func Classify(err error) error {
+	if err == nil || errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
 	var pg *pgconn.PgError
-	if errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22") {
-		return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrInvalid, pg.Message, pg.Code)
+	if errors.As(err, &pg) {
+		switch {
+		case strings.HasPrefix(pg.Code, "22"):
+			return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrInvalid, pg.Message, pg.Code)
+		case strings.HasPrefix(pg.Code, "08"), strings.HasPrefix(pg.Code, "53"), strings.HasPrefix(pg.Code, "57"), pg.Code == "42501":
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	if errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
 }
@@ -67,7 +93,7 @@ type Options struct {
 // Open connects to databaseURL (postgres://… or sqlite://path) without
 // migrating; call Migrate for that.
 func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
-	driver, dsn, err := config.SplitDatabaseURL(databaseURL)
+	driver, dsn, err := domain.SplitDatabaseURL(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open database: DATABASE_URL %w", err)
 	}
@@ -166,7 +192,7 @@ func (s *Store) write(ctx context.Context, scope Scope, fn func(tx *gorm.DB) err
 	if scope.empty() {
 		return ErrNotFound
 	}
-	return dataError(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return Classify(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT set_config('app.tenant_ids', ?, true)", scope.joined()).Error; err != nil {
 				return fmt.Errorf("declare tenant scope: %w", err)

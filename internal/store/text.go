@@ -3,25 +3,13 @@ package store
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
-// ValidText reports whether s can be stored as text on every backend: valid
-// UTF-8 without control characters (PostgreSQL refuses NUL outright; the
-// others would reach Chatwoot notes and logs), except tabs and, in multiline
-// fields, line breaks.
-func ValidText(s string, multiline bool) bool {
-	for _, r := range s {
-		switch {
-		case r == utf8.RuneError:
-			return false
-		case r == '\t' || (multiline && (r == '\n' || r == '\r')):
-		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
-			return false
-		}
-	}
-	return true
-}
+// ValidText reports whether s can be stored as text on every backend
+// (domain.ValidText).
+func ValidText(s string, multiline bool) bool { return domain.ValidText(s, multiline) }
 
 // CleanText drops from s what ValidText refuses, for text that arrives from
 // other systems (a Chatwoot note) and is stored as it came, less that.

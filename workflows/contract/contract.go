@@ -9,13 +9,14 @@
 package contract
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // Workflow types.
@@ -47,8 +48,9 @@ const (
 	QueryState = "state"
 )
 
-// Error types of the application errors that validators and handlers return;
-// the API maps each to a status code.
+// Error types of the application errors that validators and handlers return.
+// Those of refusals map one to one to the domain's refusal codes
+// (RefusalError, RefusalCode), which the API turns into statuses.
 const (
 	ErrTypeInvalidDecision   = "InvalidDecision"
 	ErrTypeAlreadyDecided    = "AlreadyDecided"
@@ -69,6 +71,50 @@ const (
 	ErrTypeNotFound = "NotFound"
 	ErrTypeInvalid  = "Invalid"
 )
+
+// refusalTypes pairs the error type of each refusal the workflow sends with
+// the domain's code for it. The types are recorded in histories; the codes
+// are what clients read.
+var refusalTypes = []struct {
+	errType string
+	code    domain.Code
+}{
+	{ErrTypeInvalidDecision, domain.CodeInvalidDecision},
+	{ErrTypeAlreadyDecided, domain.CodeAlreadyDecided},
+	{ErrTypeSelfDecision, domain.CodeSeparationOfDuties},
+	{ErrTypeInvalidTransition, domain.CodeInvalidTransition},
+	{ErrTypeNotRequester, domain.CodeNotRequester},
+	{ErrTypeExpired, domain.CodeExpired},
+	{ErrTypeTooManyQuestions, domain.CodeTooManyQuestions},
+}
+
+// RefusalError is the application error a workflow's validator or handler
+// returns for a refusal of the transition table (nil for nil); refusals
+// of a code the workflow never sends are invalid transitions.
+func RefusalError(err error) error {
+	var r *domain.Refusal
+	if !errors.As(err, &r) {
+		return err
+	}
+	t := ErrTypeInvalidTransition
+	for _, rt := range refusalTypes {
+		if rt.code == r.Code {
+			t = rt.errType
+		}
+	}
+	return temporal.NewApplicationError(r.Detail, t)
+}
+
+// RefusalCode is the domain's code of a refusal the workflow sent with
+// error type errType, if it is one.
+func RefusalCode(errType string) (domain.Code, bool) {
+	for _, rt := range refusalTypes {
+		if rt.errType == errType {
+			return rt.code, true
+		}
+	}
+	return "", false
+}
 
 // Search attributes, registered on the namespace as Keyword. Values are ids
 // and enums only: visibility stores them in clear, so no personal data.
@@ -116,7 +162,7 @@ func ApprovalConsultationID(approvalID string) string {
 // counter is not), and unlike a database count it needs no tenant scope.
 func WaitingQuery(taskQueue string) string {
 	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND %s IN ('%s', '%s')",
-		EscalationWorkflow, ApprovalStatusKey.GetName(), store.StatusPending, store.StatusInfoRequested)
+		EscalationWorkflow, ApprovalStatusKey.GetName(), domain.StatusPending, domain.StatusInfoRequested)
 	if taskQueue != "" && !strings.ContainsAny(taskQueue, `'"\`) {
 		q += fmt.Sprintf(" AND TaskQueue = '%s'", taskQueue)
 	}

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
@@ -58,12 +57,12 @@ type ConsultationInput struct {
 
 // MaxDuration is how long the consultation may run once started.
 func (in ConsultationInput) MaxDuration() time.Duration {
-	return seconds(in.MaxDurationSeconds, config.DefaultConsultationMaxDuration)
+	return seconds(in.MaxDurationSeconds, domain.DefaultConsultationMaxDuration)
 }
 
 // StartTimeout is how long the consultation waits to be started.
 func (in ConsultationInput) StartTimeout() time.Duration {
-	return seconds(in.StartTimeoutSeconds, config.DefaultConsultationStartTimeout)
+	return seconds(in.StartTimeoutSeconds, domain.DefaultConsultationStartTimeout)
 }
 
 func seconds(n int64, def time.Duration) time.Duration {
@@ -94,8 +93,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// MaxCommentBytes bounds a decision comment.
-const MaxCommentBytes = 4000
+// MaxCommentBytes bounds a decision comment (domain.MaxCommentBytes).
+const MaxCommentBytes = domain.MaxCommentBytes
 
 // DecisionRequest is the payload of the decide update and the decision signal.
 type DecisionRequest struct {
@@ -138,15 +137,16 @@ func (r DecisionRequest) Validate() error {
 // checkPerson checks a person's id and name fit what the database stores.
 func checkPerson(idField, id, nameField, name string) error {
 	for _, f := range []struct{ field, value string }{{idField, id}, {nameField, name}} {
-		if utf8.RuneCountInString(f.value) > MaxUserIDChars || !store.ValidText(f.value, false) {
+		if !domain.FitsUserID(f.value) {
 			return &FieldError{f.field, fmt.Sprintf("must be at most %d printable characters", MaxUserIDChars)}
 		}
 	}
 	return nil
 }
 
-// MaxUserIDChars is what the database stores of a user id or name.
-const MaxUserIDChars = 256
+// MaxUserIDChars is what the database stores of a user id or name
+// (domain.MaxUserIDChars: characters, not bytes).
+const MaxUserIDChars = domain.MaxUserIDChars
 
 // ChangeRequest is the payload of the withdraw, request-info and
 // provide-info updates: who asks, and their comment, question or answer.
