@@ -58,7 +58,7 @@ $(TEMPORAL_CLI):
 	GOBIN=$(abspath $(dir $@)) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
 # The Temporal server and its SQL schema tool for the cluster end-to-end test
-# (internal/clustertest), built once the same way (about 10 minutes together
+# (internal/testkit/clustertest), built once the same way (about 10 minutes together
 # on 2 cores; `make test` only). The module's source (schemas, config) comes
 # from the module cache; `go mod download` fetches it again if it was cleaned.
 cluster-tools: $(TEMPORAL_SERVER) $(TEMPORAL_SQL_TOOL)
@@ -134,7 +134,7 @@ fuzz:
 
 # The Go benchmarks of the hot handlers and activities, then the load harness:
 # product vs the naive and floor baselines on the dev server and on a real
-# Temporal cluster (internal/temporalcluster) in the same run, peak RSS, where
+# Temporal cluster (internal/testkit/temporalcluster) in the same run, peak RSS, where
 # the time goes (from the workflows' histories), memory with 2,000 waiting
 # escalations and the replay cost of an evicted one, the read path on
 # PostgreSQL. About 13 minutes on 2 cores with these windows. Not part of
@@ -143,7 +143,7 @@ fuzz:
 BENCH_FLAGS ?= -duration 30s -concurrency 32 -pending 2000
 bench: tools cluster-tools build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./api ./activities ./internal/store
-	TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) run ./internal/loadtest/cmd/loadtest -binary bin/orchestrator $(BENCH_FLAGS) -out docs/benchmark-results.md
+	TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) run ./internal/testkit/loadtest/cmd/loadtest -binary bin/orchestrator $(BENCH_FLAGS) -out docs/benchmark-results.md
 
 # The soak (docs/benchmarks.md, "The stall"): SOAK_FLAGS phases of load
 # through the HTTP API, back to back, on the dev server and then on a real
@@ -153,14 +153,14 @@ bench: tools cluster-tools build
 # -concurrency 16 -cluster=false". Not part of `make test`.
 SOAK_FLAGS ?= -phases 20 -phase-duration 30s -concurrency 32
 soak: tools cluster-tools build
-	TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) run ./internal/loadtest/cmd/loadtest -soak -binary bin/orchestrator $(SOAK_FLAGS) -out docs/soak-results.md
+	TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) run ./internal/testkit/loadtest/cmd/loadtest -soak -binary bin/orchestrator $(SOAK_FLAGS) -out docs/soak-results.md
 
 clean:
 	rm -rf bin
 
-# Fault drills at full size (internal/drills): real api/worker processes,
+# Fault drills at full size (internal/testkit/drills): real api/worker processes,
 # PostgreSQL and the Chatwoot stand-in, broken under load, each on a Temporal
 # dev server on disk and on a real cluster. `make test` runs the same drills
 # in their fast variant. DRILLS_SERVERS=devserver (or cluster) runs one side.
 drills: tools cluster-tools
-	DRILLS=full TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) test -count=1 -timeout 90m -v ./internal/drills/
+	DRILLS=full TEMPORAL_CLI=$(TEMPORAL_CLI) $(CLUSTER_ENV) $(GO) test -count=1 -timeout 90m -v ./internal/testkit/drills/

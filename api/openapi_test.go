@@ -31,9 +31,9 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
-	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/orchestrator-dev/orchestrator/internal/promnames"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/promnames"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 

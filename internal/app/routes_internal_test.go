@@ -11,7 +11,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/api"
 	"github.com/orchestrator-dev/orchestrator/internal/config"
-	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
 )
 
 // The handler the processes really serve (with /metrics and every webhook)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +20,8 @@ import (
 	"github.com/orchestrator-dev/orchestrator/api"
 	"github.com/orchestrator-dev/orchestrator/internal/app"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
-	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -76,16 +76,6 @@ func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // stack is one `orchestrator dev` process run in-process.
 type stack struct {
 	t      testing.TB
@@ -120,8 +110,8 @@ func newEnv(t testing.TB, databaseURL string) map[string]string {
 		"TEMPORAL_ADDRESS":    devServer.FrontendHostPort(),
 		"TEMPORAL_TASK_QUEUE": "e2e-" + filepath.Base(dir),
 		"DATABASE_URL":        databaseURL,
-		"HTTP_ADDR":           freeAddr(t),
-		"DEV_ISSUER_ADDR":     freeAddr(t),
+		"HTTP_ADDR":           rig.MustFreeAddr(t),
+		"DEV_ISSUER_ADDR":     rig.MustFreeAddr(t),
 		"DATA_DIR":            dir,
 		"LOG_LEVEL":           "warn",
 		"SHUTDOWN_GRACE":      "2s",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/app"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
 )
 
 // startupBound is how long a process may take to give up on a dependency it
@@ -47,10 +48,10 @@ func TestStartupFailureNamesTheUnreachableDependency(t *testing.T) {
 				env := map[string]string{
 					"TEMPORAL_ADDRESS": tc.temporal,
 					"DATABASE_URL":     tc.database(t),
-					"HTTP_ADDR":        freeAddr(t),
-					"WORKER_HTTP_ADDR": freeAddr(t),
-					"DEV_ISSUER_ADDR":  freeAddr(t),
-					"OIDC_ISSUER_URL":  "http://" + freeAddr(t),
+					"HTTP_ADDR":        rig.MustFreeAddr(t),
+					"WORKER_HTTP_ADDR": rig.MustFreeAddr(t),
+					"DEV_ISSUER_ADDR":  rig.MustFreeAddr(t),
+					"OIDC_ISSUER_URL":  "http://" + rig.MustFreeAddr(t),
 					"DECISION_KEY":     strings.Repeat("k", 32),
 					"DATA_DIR":         dir,
 					"LOG_LEVEL":        "error",
@@ -109,7 +110,7 @@ func runGuarded(mode string, env map[string]string) error {
 // closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	return freeAddr(t)
+	return rig.MustFreeAddr(t)
 }
 
 // silentAddr accepts connections and never answers, until the test ends.

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
 )
 
 const (

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
 )
 
 // DefaultToken is the API token a Server accepts unless WithToken says

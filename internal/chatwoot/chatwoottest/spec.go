@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
 )
 
 // specJSON is Chatwoot's OpenAPI document, carried with the stand-in so that

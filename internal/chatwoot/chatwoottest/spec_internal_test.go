@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orchestrator-dev/orchestrator/internal/openapitest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
 )
 
 const createPath = "/api/v1/accounts/1/conversations/2/messages"

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orchestrator-dev/orchestrator/internal/loadtest"
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/loadtest"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 )
 
 func main() {

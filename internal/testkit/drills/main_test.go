@@ -3,12 +3,11 @@ package drills
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
 )
 
 // binary is the orchestrator built once for this test binary; temporalCLI is
@@ -38,18 +37,14 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "TEMPORAL_CLI:", err)
 		return 1
 	}
-	dir, err := os.MkdirTemp("", "orchestrator-drills-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "orchestrator")
 	start := time.Now()
-	if err := temporalcluster.BuildOrchestrator(binary); err != nil {
+	bin, remove, err := rig.BuildOrchestratorTemp("orchestrator-drills-bin-")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "build the orchestrator binary:", err)
 		return 1
 	}
+	defer remove()
+	binary = bin
 	fmt.Fprintf(os.Stderr, "drills: %s profile; built %s in %s\n", prof.name, binary, time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }

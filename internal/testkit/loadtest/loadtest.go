@@ -34,7 +34,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
 )
 
 // orchestrator is `orchestrator dev` as a child process (so that its RSS
@@ -48,21 +48,12 @@ type orchestratorOptions struct {
 	Profiled    bool
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func startOrchestrator(ctx context.Context, o orchestratorOptions, hc *http.Client) (*orchestrator, error) {
-	httpAddr, err := freeAddr()
+	httpAddr, err := rig.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	issuerAddr, err := freeAddr()
+	issuerAddr, err := rig.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -352,7 +353,7 @@ func startTCPProxy(t *testing.T, dbURL string) *tcpProxy {
 	if u.Port() == "" {
 		target = net.JoinHostPort(u.Hostname(), "5432")
 	}
-	p := &tcpProxy{t: t, addr: freeAddr(t), target: target, conns: map[net.Conn]struct{}{}}
+	p := &tcpProxy{t: t, addr: rig.MustFreeAddr(t), target: target, conns: map[net.Conn]struct{}{}}
 	if err := p.accept(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 )
 
 // waitInFlight waits (briefly) until the clients have at least want

@@ -2,16 +2,13 @@ package clustertest
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 )
 
 // proc is one api or worker process; its output goes to a log file whose
@@ -106,33 +103,4 @@ func (p *proc) terminate(limit time.Duration) {
 	if !p.cmd.ProcessState.Success() {
 		p.t.Errorf("%s: want a clean exit after SIGTERM, got %v\n%s", p.name, p.cmd.ProcessState, temporalcluster.Tail(p.log, 60))
 	}
-}
-
-// httpReady is a readiness check: GET url answers 200.
-func httpReady(u string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %d", u, resp.StatusCode)
-		}
-		return nil
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -582,23 +582,3 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
-
-// BuildOrchestrator compiles the repository's main package (the module
-// root) into out, for tests that run the api and worker as processes. No
-// -trimpath: the build then shares the cache of `go test`.
-func BuildOrchestrator(out string) error {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if root == "" || root == "." {
-		return fmt.Errorf("no go.mod above the test's package")
-	}
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%w\n%s", err, b)
-	}
-	return nil
-}

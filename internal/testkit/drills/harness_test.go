@@ -24,7 +24,8 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -225,35 +226,6 @@ func (p *proc) cleanup() {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// httpReady is a readiness check: GET url answers 200.
-func httpReady(u string) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %d", u, resp.StatusCode)
-		}
-		return nil
 	}
 }
 
@@ -473,7 +445,7 @@ func (s *clusterServer) checkAlive() {
 // startDevServer starts the dev server on a fresh port with its SQLite
 // state under the drill's directory.
 func (c *cluster) startDevServer() {
-	c.temporalAddr = freeAddr(c.t)
+	c.temporalAddr = rig.MustFreeAddr(c.t)
 	host, port, _ := net.SplitHostPort(c.temporalAddr)
 	args := []string{
 		"server", "start-dev", "--ip", host, "--port", port, "--headless",
@@ -580,11 +552,11 @@ func (c *cluster) tool(command string) {
 
 // addAPI starts one more api process on a fresh port.
 func (c *cluster) addAPI() *proc {
-	addr := freeAddr(c.t)
+	addr := rig.MustFreeAddr(c.t)
 	p := &proc{
 		t: c.t, name: fmt.Sprintf("api-%d", len(c.apis)+1), path: binary, args: []string{"api"},
 		env:   c.appEnv(map[string]string{"HTTP_ADDR": addr}),
-		ready: httpReady("http://" + addr + "/readyz"),
+		ready: rig.HTTPReady("http://" + addr + "/readyz"),
 	}
 	p.log = filepath.Join(c.dir, "logs", p.name+".log")
 	c.apis = append(c.apis, p)
@@ -595,11 +567,11 @@ func (c *cluster) addAPI() *proc {
 
 // addWorker starts one more worker process.
 func (c *cluster) addWorker() *proc {
-	addr := freeAddr(c.t)
+	addr := rig.MustFreeAddr(c.t)
 	p := &proc{
 		t: c.t, name: fmt.Sprintf("worker-%d", len(c.workers)+1), path: binary, args: []string{"worker"},
 		env:   c.appEnv(map[string]string{"WORKER_HTTP_ADDR": addr}),
-		ready: httpReady("http://" + addr + "/readyz"),
+		ready: rig.HTTPReady("http://" + addr + "/readyz"),
 	}
 	p.log = filepath.Join(c.dir, "logs", p.name+".log")
 	c.workers = append(c.workers, p)

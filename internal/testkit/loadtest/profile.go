@@ -22,7 +22,7 @@ func buildProfiled(ctx context.Context, sourceDir, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", abs, "./internal/loadtest/cmd/profiled")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", abs, "./internal/testkit/loadtest/cmd/profiled")
 	cmd.Dir = sourceDir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the profiled orchestrator: %w\n%s", err, out)

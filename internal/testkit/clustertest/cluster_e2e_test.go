@@ -25,7 +25,8 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
-	"github.com/orchestrator-dev/orchestrator/internal/temporalcluster"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
+	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -114,11 +115,11 @@ func TestProductionShapeOnCluster(t *testing.T) {
 	searchAttributesUsableAtOnce(t, tc)
 
 	// 2. A worker and an api process, each with its own health address.
-	workerAddr, apiAddr := freeAddr(t), freeAddr(t)
+	workerAddr, apiAddr := rig.MustFreeAddr(t), rig.MustFreeAddr(t)
 	worker := startProc(t, "worker", filepath.Join(dir, "worker.log"), env("WORKER_HTTP_ADDR="+workerAddr),
-		httpReady("http://"+workerAddr+"/readyz"), "worker")
+		rig.HTTPReady("http://"+workerAddr+"/readyz"), "worker")
 	api := startProc(t, "api", filepath.Join(dir, "api.log"), env("HTTP_ADDR="+apiAddr, "PUBLIC_BASE_URL=http://"+apiAddr),
-		httpReady("http://"+apiAddr+"/readyz"), "api")
+		rig.HTTPReady("http://"+apiAddr+"/readyz"), "api")
 	h := &httpClient{t: t, base: "http://" + apiAddr}
 
 	mint := func(sub string, roles ...string) string {
