@@ -48,27 +48,19 @@ func (s *Server) createApproval(c *gin.Context) error {
 	if len(meta) == 0 || string(meta) == "null" {
 		meta = store.JSON("{}")
 	}
-	policy, err := s.policyFor(c.Request.Context(), req.TenantID)
+	in, err := s.escalationInput(c.Request.Context(), escalation{
+		id: id, tenantID: req.TenantID, title: req.Title, description: req.Description, priority: req.Priority,
+		requester: contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI},
+		metadata:  meta, conversation: req.Conversation, expiresAt: req.ExpiresAt, participants: req.Participants,
+	})
 	if err != nil {
 		return err
 	}
-	expiresAt, err := deadline(s.d.Store.Now(), req.ExpiresAt, policy)
-	if err != nil {
-		return err
-	}
-	ap := store.Approval{
-		ID: id, TenantID: req.TenantID, Title: req.Title, Description: req.Description, Status: store.StatusPending,
-		Priority: req.Priority, RequestedBy: p.Subject, RequestedByName: p.Name, Metadata: meta, Conversation: req.Conversation,
-		ExpiresAt: &expiresAt,
-	}
-	actor := contract.Actor{ID: p.Subject, Name: p.Name, Channel: store.ChannelAPI}
-	in := s.escalationInput(ap, actor, req.Participants)
-	withPolicy(&in, policy)
 	out, err := s.startEscalationWorkflow(c, in)
 	if err != nil {
 		return err
 	}
-	if key != "" && (out.Title != ap.Title || out.Priority != ap.Priority || out.Description != ap.Description) {
+	if key != "" && (out.Title != in.Approval.Title || out.Priority != in.Approval.Priority || out.Description != in.Approval.Description) {
 		return problem(http.StatusUnprocessableEntity, "idempotency_key_reused", "the Idempotency-Key was already used for a different escalation")
 	}
 	c.Header("Location", "/api/approvals/"+out.ID)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
@@ -15,13 +16,43 @@ import (
 // How the API reaches the workflows: it starts them and sends them updates,
 // with the contract's names and options, and nothing else.
 
-// escalationInput is what an approval's escalation starts with.
-func (s *Server) escalationInput(ap store.Approval, actor contract.Actor, participants []string) contract.EscalationInput {
-	return contract.EscalationInput{
-		Approval: contract.ApprovalOf(ap), Actor: actor, Participants: participants,
+// escalation is what both ways to escalate (POST /api/approvals and a
+// Chatwoot trigger) say about a new escalation.
+type escalation struct {
+	id, tenantID, title, description, priority string
+	requester                                  contract.Actor
+	metadata                                   store.JSON
+	conversation                               *store.Conversation
+	// expiresAt is the deadline asked for; nil takes the policy's default.
+	expiresAt    *time.Time
+	participants []string
+}
+
+// escalationInput is the one assembly of what an escalation starts with:
+// its pending row, its deadline within the tenant's policy, and the part of
+// the policy the running escalation keeps (reminders, questions, the time
+// for an answer).
+func (s *Server) escalationInput(ctx context.Context, e escalation) (contract.EscalationInput, error) {
+	policy, err := s.policyFor(ctx, e.tenantID)
+	if err != nil {
+		return contract.EscalationInput{}, err
+	}
+	expiresAt, err := deadline(s.d.Store.Now(), e.expiresAt, policy)
+	if err != nil {
+		return contract.EscalationInput{}, err
+	}
+	ap := store.Approval{
+		ID: e.id, TenantID: e.tenantID, Title: e.title, Description: e.description, Status: store.StatusPending,
+		Priority: e.priority, RequestedBy: e.requester.ID, RequestedByName: e.requester.Name, Metadata: e.metadata,
+		Conversation: e.conversation, ExpiresAt: &expiresAt,
+	}
+	in := contract.EscalationInput{
+		Approval: contract.ApprovalOf(ap), Actor: e.requester, Participants: e.participants,
 		ConsultationMaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		ConsultationStartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
 	}
+	withPolicy(&in, policy)
+	return in, nil
 }
 
 // consultationInput is what a consultation created through the API starts with.

@@ -158,22 +158,19 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 		}
 		return err
 	}
-	policy, err := s.policyFor(ctx, tenant)
+	in, err := s.escalationInput(ctx, escalation{
+		id:       uuid.NewSHA1(idempotencyNamespace, []byte("chatwoot\x00"+delivery)).String(),
+		tenantID: tenant, title: trigger.title, description: trigger.description,
+		priority:  escalationPriority(ev.Conversation.Priority),
+		requester: contract.Actor{ID: requester.ID, Name: requester.Name, Channel: store.ChannelChatwoot},
+		metadata: store.MustJSON(map[string]any{
+			"source": "chatwoot", "delivery": delivery, "chatwootAgentId": trigger.agent, "requesterMapped": true,
+		}),
+		conversation: &conv,
+	})
 	if err != nil {
 		return err
 	}
-	expiresAt, _ := deadline(s.d.Store.Now(), nil, policy)
-	ap := store.Approval{
-		ID:       uuid.NewSHA1(idempotencyNamespace, []byte("chatwoot\x00"+delivery)).String(),
-		TenantID: tenant, Title: trigger.title, Description: trigger.description, Status: store.StatusPending,
-		Priority: escalationPriority(ev.Conversation.Priority), RequestedBy: requester.ID, RequestedByName: requester.Name,
-		Metadata: store.MustJSON(map[string]any{
-			"source": "chatwoot", "delivery": delivery, "chatwootAgentId": trigger.agent, "requesterMapped": true,
-		}),
-		Conversation: &conv, ExpiresAt: &expiresAt,
-	}
-	in := s.escalationInput(ap, contract.Actor{ID: requester.ID, Name: requester.Name, Channel: store.ChannelChatwoot}, nil)
-	withPolicy(&in, policy)
 	opts := contract.EscalationStart(s.d.TaskQueue, in.Approval)
 	logWorkflow(c, opts.ID)
 	logTenant(c, tenant)
@@ -183,7 +180,7 @@ func (s *Server) chatwootWebhook(c *gin.Context) error {
 			return err
 		}
 	}
-	return answer(http.StatusAccepted, "escalated", "approvalId", ap.ID)
+	return answer(http.StatusAccepted, "escalated", "approvalId", in.Approval.ID)
 }
 
 type trigger struct {
