@@ -43,6 +43,10 @@ func TestMetricsAfterTheFlow(t *testing.T) {
 		// write waits for.
 		`go_sql_max_open_connections{db_name="orchestrator"} 1`,
 		`go_sql_wait_duration_seconds_total{db_name="orchestrator"}`,
+		// Counted in the store across tenants: the approved escalation
+		// waits no more, so nothing is near or past its deadline.
+		"orchestrator_escalations_near_deadline 0",
+		"orchestrator_escalations_overdue 0",
 	}
 	resp, err := http.Get(s.base + "/metrics")
 	if err != nil {

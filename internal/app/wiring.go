@@ -218,7 +218,8 @@ func newJitsi(cfg *config.Config) (*jitsi.Signer, error) {
 }
 
 // newAPIHandler builds the HTTP API, with /metrics (and the pending
-// escalations gauge, counted in Temporal visibility) on tel's registry.
+// escalations gauge, counted in Temporal visibility, and the deadline gauges,
+// counted in the store) on tel's registry.
 func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.Authenticator, log *slog.Logger, tel *telemetry.Telemetry) (http.Handler, error) {
 	signer, err := newJitsi(cfg)
 	if err != nil {
@@ -226,6 +227,11 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 	}
 	pending := telemetry.VisibilityCount(tc, contract.WaitingQuery(cfg.TemporalTaskQueue))
 	if err := tel.Metrics.RegisterPending(pending, telemetry.PendingOptions{}); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	// Deadlines are counted in the database, where every waiting
+	// escalation's expires_at is (Temporal has no deadline search attribute).
+	if err := tel.Metrics.RegisterDeadlines(s.DeadlineCounts, telemetry.PendingOptions{}); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	dir, err := newDirectory(cfg, log)

@@ -32,15 +32,26 @@ var appPrivileges = map[string]string{
 	"schema_migrations": "SELECT",
 }
 
+// appFunctions are the SECURITY DEFINER functions of the schema, by
+// signature: they run as the owner, so PUBLIC may not call them (each
+// migration revokes that) and the application role gets EXECUTE. Each must
+// return no tenant's data. A SECURITY DEFINER function not listed here makes
+// GrantAppRole refuse to run.
+var appFunctions = []string{
+	// Counts of waiting escalations near and past their deadline, across
+	// tenants (0010), for the deadline gauges.
+	"orchestrator_deadline_counts(interval)",
+}
+
 // ErrPrivilegedRole is an application role that row-level security would not
 // bind: a superuser, a BYPASSRLS role, or the role running the migrations.
 var ErrPrivilegedRole = errors.New("the application role must be neither superuser, BYPASSRLS nor the tables' owner")
 
 // GrantAppRole gives role, the role the application connects as, exactly
-// appPrivileges on the tables of the current schema (revoking anything else)
-// and USAGE on the schema. It runs as the tables' owner, after Migrate; it is
-// idempotent, so running it at every migrate keeps the grants in step with
-// the migrations. SQLite has no roles: it does nothing there.
+// appPrivileges on the tables of the current schema (revoking anything
+// else), EXECUTE on appFunctions and USAGE on the schema. It runs as the
+// tables' owner, after Migrate; it is idempotent, so running it at every
+// migrate keeps the grants in step with the migrations. SQLite has no roles: it does nothing there.
 func (s *Store) GrantAppRole(ctx context.Context, role string) error {
 	if s.dialect != Postgres {
 		return nil
@@ -93,6 +104,25 @@ func (s *Store) GrantAppRole(ctx context.Context, role string) error {
 				sort.Strings(unplanned)
 				return fmt.Errorf("tables %v have no privileges planned for the application role: add them to appPrivileges", unplanned)
 			}
+			var definers []string
+			if err := tx.Raw(`SELECT p.oid::regprocedure::text FROM pg_proc p
+				WHERE p.pronamespace = current_schema()::regnamespace AND p.prosecdef
+				ORDER BY 1`).Scan(&definers).Error; err != nil {
+				return fmt.Errorf("list SECURITY DEFINER functions: %w", err)
+			}
+			planned := map[string]bool{}
+			for _, f := range appFunctions {
+				planned[f] = true
+			}
+			var unplannedFns []string
+			for _, f := range definers {
+				if !planned[f] {
+					unplannedFns = append(unplannedFns, f)
+				}
+			}
+			if len(unplannedFns) > 0 {
+				return fmt.Errorf("SECURITY DEFINER functions %v have no privileges planned for the application role: add them to appFunctions", unplannedFns)
+			}
 			var schema string
 			if err := tx.Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
 				return fmt.Errorf("read current schema: %w", err)
@@ -103,6 +133,13 @@ func (s *Store) GrantAppRole(ctx context.Context, role string) error {
 				stmts = append(stmts,
 					"REVOKE ALL ON TABLE "+table+" FROM "+ident,
 					"GRANT "+appPrivileges[t]+" ON TABLE "+table+" TO "+ident)
+			}
+			// Listed as the function's regprocedure text, which names it
+			// as search_path finds it: safe to splice into a statement.
+			for _, f := range definers {
+				stmts = append(stmts,
+					"REVOKE ALL ON FUNCTION "+f+" FROM "+ident,
+					"GRANT EXECUTE ON FUNCTION "+f+" TO "+ident)
 			}
 			for _, stmt := range stmts {
 				if err := tx.Exec(stmt).Error; err != nil {

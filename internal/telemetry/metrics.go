@@ -32,6 +32,10 @@ const (
 	MetricWorkerPolling      = "orchestrator_worker_polling"
 	MetricEscalationsExpired = "orchestrator_escalations_expired_total"
 	MetricExpiryDelay        = "orchestrator_expiry_delay_seconds"
+
+	MetricEscalationsNearDeadline = "orchestrator_escalations_near_deadline"
+	MetricEscalationsOverdue      = "orchestrator_escalations_overdue"
+	MetricDeadlineErrors          = "orchestrator_escalations_deadline_errors_total"
 )
 
 // Label values the business metrics start with (at zero), so that every

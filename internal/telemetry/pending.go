@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -46,6 +47,31 @@ type PendingOptions struct {
 // A failing count is counted, never fatal to the scrape. Each replica reports
 // the same figure: aggregate with max(), not sum().
 func (m *Metrics) RegisterPending(count CountFunc, o PendingOptions) error {
+	return m.reg.Register(newCachedGauges(o, MetricPendingErrors, "Failed counts of pending escalations.",
+		func(ctx context.Context) ([]int64, error) {
+			n, err := count(ctx)
+			return []int64{n}, err
+		},
+		prometheus.NewDesc(MetricEscalationsPending,
+			"Escalations waiting for a decision (Temporal visibility, cached between scrapes).", nil, nil)))
+}
+
+// cachedGauges reports gauges that one count yields together, counted on
+// scrape at most once per TTL, with a counter of failed counts.
+type cachedGauges struct {
+	descs  []*prometheus.Desc
+	errors prometheus.Counter
+	count  func(ctx context.Context) ([]int64, error) // one value per desc
+	opts   PendingOptions
+
+	mu        sync.Mutex // held across a count: concurrent scrapes share it
+	checkedAt time.Time
+	okAt      time.Time
+	values    []float64
+	have      bool
+}
+
+func newCachedGauges(o PendingOptions, errorsName, errorsHelp string, count func(context.Context) ([]int64, error), descs ...*prometheus.Desc) *cachedGauges {
 	if o.TTL <= 0 {
 		o.TTL = 10 * time.Second
 	}
@@ -58,62 +84,55 @@ func (m *Metrics) RegisterPending(count CountFunc, o PendingOptions) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	p := &pendingCollector{
-		desc: prometheus.NewDesc(MetricEscalationsPending,
-			"Escalations waiting for a decision (Temporal visibility, cached between scrapes).", nil, nil),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricPendingErrors,
-			Help: "Failed counts of pending escalations.",
-		}),
-		count: count, opts: o,
+	return &cachedGauges{
+		descs:  descs,
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: errorsName, Help: errorsHelp}),
+		count:  count, opts: o,
 	}
-	return m.reg.Register(p)
 }
 
-type pendingCollector struct {
-	desc   *prometheus.Desc
-	errors prometheus.Counter
-	count  CountFunc
-	opts   PendingOptions
-
-	mu        sync.Mutex // held across a count: concurrent scrapes share it
-	checkedAt time.Time
-	okAt      time.Time
-	value     float64
-	have      bool
-}
-
-func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- p.desc
+func (p *cachedGauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range p.descs {
+		ch <- d
+	}
 	p.errors.Describe(ch)
 }
 
 // Collect counts (or reuses the count) first, so the error counter of the
 // same scrape already includes a failure of this count.
-func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
-	if v, ok := p.get(); ok {
-		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.GaugeValue, v)
+func (p *cachedGauges) Collect(ch chan<- prometheus.Metric) {
+	if vs, ok := p.get(); ok {
+		for i, d := range p.descs {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, vs[i])
+		}
 	}
 	p.errors.Collect(ch)
 }
 
-func (p *pendingCollector) get() (float64, bool) {
+func (p *cachedGauges) get() ([]float64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.opts.Now()
 	if p.checkedAt.IsZero() || now.Sub(p.checkedAt) >= p.opts.TTL {
 		p.checkedAt = now
 		ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
-		n, err := p.count(ctx)
+		ns, err := p.count(ctx)
 		cancel()
+		if err == nil && len(ns) != len(p.descs) {
+			err = fmt.Errorf("count returned %d values for %d gauges", len(ns), len(p.descs))
+		}
 		if err != nil {
 			p.errors.Inc()
 		} else {
-			p.value, p.okAt, p.have = float64(n), now, true
+			p.values = make([]float64, len(ns))
+			for i, n := range ns {
+				p.values[i] = float64(n)
+			}
+			p.okAt, p.have = now, true
 		}
 	}
 	if !p.have || now.Sub(p.okAt) > p.opts.MaxStale {
-		return 0, false
+		return nil, false
 	}
-	return p.value, true
+	return p.values, true
 }
