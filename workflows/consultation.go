@@ -311,7 +311,7 @@ func currentTransitions() transitionSteps {
 			if in.Reason != "" {
 				summary += " (" + in.Reason + ")"
 			}
-			return workflow.ExecuteActivity(transitionOptions(ctx, summary), a.TransitionConsultation, in)
+			return workflow.ExecuteActivity(durableOptions(ctx, summary), a.TransitionConsultation, in)
 		},
 		refusal: func(err error) error {
 			var app *temporal.ApplicationError

@@ -74,8 +74,8 @@ func final(err error) bool {
 }
 
 // durableOptions runs a write as a regular activity: for what an update
-// asked (see escalation.apply for why), and for a local write past its
-// budget.
+// asked (see escalation.apply for why: a decision, a change, a
+// consultation's start or end), and for a local write past its budget.
 func durableOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 15 * time.Second,

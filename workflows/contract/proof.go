@@ -26,25 +26,18 @@ var provenChannels = []string{store.ChannelAPI, store.ChannelMatrix, store.Chann
 
 // Seal attaches the proof that d, for this approval, comes from d.Channel.
 func (k DecisionKey) Seal(approvalID string, d DecisionRequest) DecisionRequest {
-	d.Proof = k.mac(approvalID, d)
+	d.Proof = k.proof(decisionFields(approvalID, d))
 	return d
 }
 
 // Channel is the channel to record for d: the one it claims when the proof
 // holds, ChannelOps otherwise.
 func (k DecisionKey) Channel(approvalID string, d DecisionRequest) string {
-	if len(k) == 0 || d.Proof == "" || !slices.Contains(provenChannels, d.Channel) ||
-		!hmac.Equal([]byte(d.Proof), []byte(k.mac(approvalID, d))) {
-		return store.ChannelOps
-	}
-	return d.Channel
+	return k.channel(d.Channel, d.Proof, decisionFields(approvalID, d))
 }
 
-func (k DecisionKey) mac(approvalID string, d DecisionRequest) string {
-	m := hmac.New(sha256.New, k)
-	// NUL separates the fields: none of them may contain one (Validate).
-	m.Write([]byte(strings.Join([]string{"decision-v1", approvalID, d.Status, d.Comment, d.DeciderID, d.DeciderName, d.Channel}, "\x00")))
-	return hex.EncodeToString(m.Sum(nil))
+func decisionFields(approvalID string, d DecisionRequest) []string {
+	return []string{"decision-v1", approvalID, d.Status, d.Comment, d.DeciderID, d.DeciderName, d.Channel}
 }
 
 // SealChange attaches the proof that c, the round-th update of kind to this
@@ -62,7 +55,7 @@ func (k DecisionKey) mac(approvalID string, d DecisionRequest) string {
 // questions and answers recorded so far) and the workflow (its
 // bookkeeping) know, deterministically.
 func (k DecisionKey) SealChange(approvalID, kind string, round int, c ChangeRequest) ChangeRequest {
-	c.Proof = k.changeMAC(approvalID, kind, round, c)
+	c.Proof = k.proof(changeFields(approvalID, kind, round, c))
 	return c
 }
 
@@ -70,15 +63,29 @@ func (k DecisionKey) SealChange(approvalID, kind string, round int, c ChangeRequ
 // update of kind: the claimed one when the proof holds for that round,
 // ChannelOps otherwise.
 func (k DecisionKey) ChangeChannel(approvalID, kind string, round int, c ChangeRequest) string {
-	if len(k) == 0 || c.Proof == "" || !slices.Contains(provenChannels, c.Channel) ||
-		!hmac.Equal([]byte(c.Proof), []byte(k.changeMAC(approvalID, kind, round, c))) {
-		return store.ChannelOps
-	}
-	return c.Channel
+	return k.channel(c.Channel, c.Proof, changeFields(approvalID, kind, round, c))
 }
 
-func (k DecisionKey) changeMAC(approvalID, kind string, round int, c ChangeRequest) string {
+func changeFields(approvalID, kind string, round int, c ChangeRequest) []string {
+	return []string{"change-v2", kind, approvalID, strconv.Itoa(round), c.ActorID, c.ActorName, c.Text, c.Channel}
+}
+
+// channel is claimed when proof is the key's proof of fields and claimed is
+// a channel a proof can vouch for; ChannelOps otherwise.
+func (k DecisionKey) channel(claimed, proof string, fields []string) string {
+	if len(k) == 0 || proof == "" || !slices.Contains(provenChannels, claimed) ||
+		!hmac.Equal([]byte(proof), []byte(k.proof(fields))) {
+		return store.ChannelOps
+	}
+	return claimed
+}
+
+// proof is the HMAC of fields. NUL separates them: none may contain one
+// (Validate), so no two field lists share a proof. The first field names
+// what is sealed and its version, so a decision's proof never passes for a
+// change's.
+func (k DecisionKey) proof(fields []string) string {
 	m := hmac.New(sha256.New, k)
-	m.Write([]byte(strings.Join([]string{"change-v2", kind, approvalID, strconv.Itoa(round), c.ActorID, c.ActorName, c.Text, c.Channel}, "\x00")))
+	m.Write([]byte(strings.Join(fields, "\x00")))
 	return hex.EncodeToString(m.Sum(nil))
 }
