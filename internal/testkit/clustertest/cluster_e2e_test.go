@@ -39,7 +39,7 @@ const (
 
 // The production dynamic config of the compose deployment is applied on top
 // of the module's development settings.
-const composeDynamicConfig = "../../deploy/temporal/dynamicconfig/orchestrator.yaml"
+const composeDynamicConfig = "../../../deploy/temporal/dynamicconfig/orchestrator.yaml"
 
 // TestProductionShapeOnCluster runs `orchestrator setup`, a worker and an
 // api process against a real Temporal cluster and the app's PostgreSQL

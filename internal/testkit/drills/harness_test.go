@@ -379,7 +379,7 @@ func newCluster(t *testing.T, server string) *cluster {
 }
 
 // composeDynamicConfig is the server's dynamic config in docker-compose.yml.
-const composeDynamicConfig = "../../deploy/temporal/dynamicconfig/orchestrator.yaml"
+const composeDynamicConfig = "../../../deploy/temporal/dynamicconfig/orchestrator.yaml"
 
 // startRealCluster starts a Temporal cluster with fresh databases and the
 // compose deployment's dynamic config.
