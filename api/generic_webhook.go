@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
@@ -46,27 +47,7 @@ const (
 	// maxTimestampDigits keeps a timestamp's arithmetic far from overflow
 	// (12 digits reach the year 33658).
 	maxTimestampDigits = 12
-
-	// WebhookSecretPrefix starts every service secret (Standard Webhooks).
-	WebhookSecretPrefix = "whsec_"
 )
-
-// ServiceWebhookKey returns the HMAC key of a whsec_ secret. Configuration
-// checks secrets with it at start, so a bad one never reaches a request.
-func ServiceWebhookKey(secret string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(secret, WebhookSecretPrefix)
-	if !ok {
-		return nil, fmt.Errorf("must start with %s", WebhookSecretPrefix)
-	}
-	key, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("is not %s followed by standard base64", WebhookSecretPrefix)
-	}
-	if len(key) < 24 {
-		return nil, fmt.Errorf("decodes to %d bytes, fewer than 24 (generate one with: echo %s$(openssl rand -base64 32))", len(key), WebhookSecretPrefix)
-	}
-	return key, nil
-}
 
 // verifyServiceDelivery checks the Standard Webhooks headers against body
 // and returns the webhook-id. Every refusal is 401 bad_signature, with a
@@ -144,7 +125,7 @@ func (s *Server) genericWebhook(c *gin.Context) error {
 	if !ok {
 		return errNotFound
 	}
-	key, err := ServiceWebhookKey(secret)
+	key, err := config.WebhookKey(secret)
 	if err != nil {
 		return fmt.Errorf("webhook service %q: secret %w", service, err)
 	}
