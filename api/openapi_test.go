@@ -9,9 +9,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -166,7 +164,7 @@ const (
 	oaID             = "0190d0c8-7d2b-7c3e-9f00-5b2f1c3d4e5f" // no such row
 	oaChatwootSecret = "chatwoot-secret"
 	oaHSToken        = "hs-token"
-	oaServiceSecret  = "billing-secret"
+	oaServiceSecret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
 type oaServer struct {
@@ -363,11 +361,15 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 		return out
 	}
 	idem := func(key string) http.Header { return http.Header{"Idempotency-Key": {key}} }
-	// A signed service webhook delivery of the body `{}`.
+	// A signed service webhook delivery of tenantBody(tenant).
+	tenantBody := func(tenant string) string {
+		if tenant == "" {
+			return `{}`
+		}
+		return `{"tenantId":"` + tenant + `"}`
+	}
 	delivery := func(id, tenant string) http.Header {
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		return http.Header{"X-Webhook-Timestamp": {ts}, "X-Delivery-Id": {id}, "X-Tenant-Id": {tenant},
-			"X-Signature": {"v1=" + oaHMAC(oaServiceSecret, []byte("v1\n"+ts+"\n"+id+"\n"+tenant+"\n{}"))}}
+		return oaStandardWebhook(t, id, time.Now(), tenantBody(tenant))
 	}
 	cases := []oaCase{
 		{name: "approval minimal", method: "POST", path: "/api/approvals", body: approval(nil), valid: true, wantStatus: 403},
@@ -507,12 +509,12 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 		{name: "resource audit limit", method: "GET", path: "/api/audit/resource/approval/x?limit=300"},
 
 		{name: "service webhook", method: "POST", path: "/api/webhooks/billing", header: delivery("evt_1:"+ascii(maxDeliveryID-6), "/teams/support"),
-			body: `{}`, valid: true, wantStatus: 202},
-		{name: "service webhook delivery id too long", method: "POST", path: "/api/webhooks/billing", header: delivery(ascii(maxDeliveryID+1), "/teams/support"), body: `{}`},
-		{name: "service webhook delivery id with a space", method: "POST", path: "/api/webhooks/billing", header: delivery("evt 2", "/teams/support"), body: `{}`},
-		{name: "service webhook delivery id not ASCII", method: "POST", path: "/api/webhooks/billing", header: delivery("évt", "/teams/support"), body: `{}`},
+			body: tenantBody("/teams/support"), valid: true, wantStatus: 202},
+		{name: "service webhook delivery id too long", method: "POST", path: "/api/webhooks/billing", header: delivery(ascii(maxDeliveryID+1), "/teams/support"), body: tenantBody("/teams/support")},
+		{name: "service webhook delivery id with a space", method: "POST", path: "/api/webhooks/billing", header: delivery("evt 2", "/teams/support"), body: tenantBody("/teams/support")},
+		{name: "service webhook delivery id not ASCII", method: "POST", path: "/api/webhooks/billing", header: delivery("évt", "/teams/support"), body: tenantBody("/teams/support")},
 		{name: "service webhook no tenant", method: "POST", path: "/api/webhooks/billing", header: delivery("evt-3", ""), body: `{}`},
-		{name: "service webhook tenant too long", method: "POST", path: "/api/webhooks/billing", header: delivery("evt-4", "/"+ascii(256)), body: `{}`},
+		{name: "service webhook tenant too long", method: "POST", path: "/api/webhooks/billing", header: delivery("evt-4", "/"+ascii(256)), body: tenantBody("/" + ascii(256))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -543,12 +545,20 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 	}
 }
 
-func oaHMAC(secret string, parts ...[]byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	for _, p := range parts {
-		m.Write(p)
+// oaStandardWebhook signs body for billing with the Standard Webhooks
+// reference library.
+func oaStandardWebhook(t *testing.T, id string, at time.Time, body string) http.Header {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(oaServiceSecret)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return hex.EncodeToString(m.Sum(nil))
+	sig, err := wh.Sign(id, at, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.Header{"Content-Type": {"application/json"}, "Webhook-Id": {id},
+		"Webhook-Timestamp": {strconv.FormatInt(at.Unix(), 10)}, "Webhook-Signature": {sig}}
 }
 
 // Real responses of every route New registers, in the cases that need no
@@ -580,13 +590,11 @@ func TestOpenAPIResponses(t *testing.T) {
 	matrixBody := `{"events":[{"type":"m.room.message","event_id":"$1","room_id":"!r:example.com","sender":"@ceo:example.com",` +
 		`"content":{"msgtype":"m.text","body":"!approve ` + oaID + ` fine"}},{"type":"m.room.member","event_id":"$2","content":{}}]}`
 	matrixAuth := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + oaHSToken}}
-	billing := `{"invoice":7}`
-	serviceHeader := func(delivery, tenant, body string, at time.Time) http.Header {
-		ts := strconv.FormatInt(at.Unix(), 10)
-		return http.Header{"Content-Type": {"application/json"}, "X-Webhook-Timestamp": {ts}, "X-Delivery-Id": {delivery}, "X-Tenant-Id": {tenant},
-			"X-Signature": {"v1=" + oaHMAC(oaServiceSecret, []byte("v1\n"+ts+"\n"+delivery+"\n"+tenant+"\n"+body))}}
+	billing := `{"tenantId":"/teams/support","type":"invoice.paid","data":{"invoice":7}}`
+	serviceHeader := func(delivery, body string, at time.Time) http.Header {
+		return oaStandardWebhook(t, delivery, at, body)
 	}
-	billingHeader := serviceHeader("d-1", "/teams/support", billing, time.Now())
+	billingHeader := serviceHeader("d-1", billing, time.Now())
 	withHeader := func(h http.Header, k, v string) http.Header {
 		h = h.Clone()
 		if v == "" {
@@ -664,17 +672,19 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"matrix bad UTF-8", "PUT", "/_matrix/app/v1/transactions/t6", "", matrixAuth, "{\"events\":[\"\xff\"]}", 400},
 
 		{"service webhook", "POST", "/api/webhooks/billing", "", billingHeader, billing, 202},
-		{"service webhook again", "POST", "/api/webhooks/billing", "", billingHeader, billing, 202},
-		{"service webhook any JSON", "POST", "/api/webhooks/billing", "", serviceHeader("d-2", "/teams/support", `[1]`, time.Now()), `[1]`, 202},
-		{"service webhook body-only signature", "POST", "/api/webhooks/billing", "",
-			withHeader(billingHeader, "X-Signature", "sha256="+oaHMAC(oaServiceSecret, []byte(billing))), billing, 401},
+		{"service webhook again", "POST", "/api/webhooks/billing", "", billingHeader, billing, 200},
+		{"service webhook several signatures", "POST", "/api/webhooks/billing", "",
+			withHeader(serviceHeader("d-2", billing, time.Now()), "Webhook-Signature", "v1,c2lnbmF0dXJl "+serviceHeader("d-2", billing, time.Now()).Get("Webhook-Signature")), billing, 202},
+		{"service webhook home-made v1 scheme", "POST", "/api/webhooks/billing", "",
+			http.Header{"Content-Type": {"application/json"}, "X-Webhook-Timestamp": {ts}, "X-Delivery-Id": {"d-9"}, "X-Signature": {"v1=00"}}, billing, 401},
 		{"service webhook bad signature", "POST", "/api/webhooks/billing", "", billingHeader, billing + " ", 401},
-		{"service webhook replayed into another tenant", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "X-Tenant-Id", "/teams/other"), billing, 401},
-		{"service webhook stale", "POST", "/api/webhooks/billing", "", serviceHeader("d-3", "/teams/support", billing, time.Now().Add(-time.Hour)), billing, 401},
-		{"service webhook without timestamp", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "X-Webhook-Timestamp", ""), billing, 401},
-		{"service webhook tenant not allowed", "POST", "/api/webhooks/billing", "", serviceHeader("d-4", "/teams/other", billing, time.Now()), billing, 403},
-		{"service webhook without delivery id", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "X-Delivery-Id", ""), billing, 400},
-		{"service webhook not JSON", "POST", "/api/webhooks/billing", "", serviceHeader("d-5", "/teams/support", `{`, time.Now()), `{`, 400},
+		{"service webhook replayed into another tenant", "POST", "/api/webhooks/billing", "", billingHeader, strings.Replace(billing, "support", "other", 1), 401},
+		{"service webhook stale", "POST", "/api/webhooks/billing", "", serviceHeader("d-3", billing, time.Now().Add(-time.Hour)), billing, 401},
+		{"service webhook without timestamp", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "Webhook-Timestamp", ""), billing, 401},
+		{"service webhook without id", "POST", "/api/webhooks/billing", "", withHeader(billingHeader, "Webhook-Id", ""), billing, 401},
+		{"service webhook tenant not allowed", "POST", "/api/webhooks/billing", "", serviceHeader("d-4", `{"tenantId":"/teams/other"}`, time.Now()), `{"tenantId":"/teams/other"}`, 403},
+		{"service webhook without tenant", "POST", "/api/webhooks/billing", "", serviceHeader("d-6", `{"type":"x"}`, time.Now()), `{"type":"x"}`, 400},
+		{"service webhook not JSON", "POST", "/api/webhooks/billing", "", serviceHeader("d-5", `{`, time.Now()), `{`, 400},
 		{"unknown service", "POST", "/api/webhooks/payroll", "", billingHeader, billing, 404},
 	}
 	for _, c := range cases {

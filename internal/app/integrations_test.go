@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
 	"github.com/orchestrator-dev/orchestrator/internal/keycloak/keycloaktest"
@@ -365,38 +367,44 @@ func TestNotificationsOnceAcrossWorkerRestart(t *testing.T) {
 }
 
 func TestGenericWebhook(t *testing.T) {
+	const secret, other = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZC1zZWNyZXQ="
 	env := newEnv(t, storetest.URL(t, store.SQLite))
-	env["WEBHOOK_SECRETS"] = "billing=billing-secret"
+	env["WEBHOOK_SECRETS"] = "billing=" + secret
 	env["WEBHOOK_TENANTS"] = "billing=/teams/support|/teams/finance"
 	s := startStack(t, env)
-	body := `{"event":"invoice.paid","invoice":"in_1"}`
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	// send signs the canonical string of the README with secret and posts it.
+	now := time.Now()
+	// send signs with the Standard Webhooks reference library, as a sender
+	// using it would, and posts the delivery.
 	send := func(service, secret, id, tenant string) response {
-		sig := hmacHex(secret, "v1\n"+ts+"\n"+id+"\n"+tenant+"\n"+body)
-		return s.do("POST", "/api/webhooks/"+service, "", body, "X-Webhook-Timestamp", ts, "X-Delivery-Id", id, "X-Tenant-Id", tenant,
-			"X-Signature", "v1="+sig)
+		t.Helper()
+		body := `{"tenantId":"` + tenant + `","type":"invoice.paid","data":{"invoice":"in_1"}}`
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := wh.Sign(id, now, []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.do("POST", "/api/webhooks/"+service, "", body, "webhook-id", id,
+			"webhook-timestamp", strconv.FormatInt(now.Unix(), 10), "webhook-signature", sig)
 	}
-	if r := send("billing", "billing-secret", "evt-1", "/teams/support"); r.status != http.StatusAccepted {
+	if r := send("billing", secret, "msg_1", "/teams/support"); r.status != http.StatusAccepted {
 		t.Fatalf("good signature: %d %s", r.status, r.body)
 	}
-	if r := send("billing", "other", "evt-2", "/teams/support"); r.status != http.StatusUnauthorized {
+	if r := send("billing", other, "msg_2", "/teams/support"); r.status != http.StatusUnauthorized {
 		t.Fatalf("bad signature: want 401, got %d", r.status)
 	}
-	if r := send("unknown", "billing-secret", "evt-3", "/teams/support"); r.status != http.StatusNotFound {
+	if r := send("unknown", secret, "msg_3", "/teams/support"); r.status != http.StatusNotFound {
 		t.Fatalf("unknown service: want 404, got %d", r.status)
 	}
 	// WEBHOOK_TENANTS reaches the receiver: a tenant not listed is refused.
-	if r := send("billing", "billing-secret", "evt-4", "/teams/other"); r.status != http.StatusForbidden {
+	if r := send("billing", secret, "msg_4", "/teams/other"); r.status != http.StatusForbidden {
 		t.Fatalf("tenant not allowed: want 403, got %d %s", r.status, r.body)
 	}
-	// A redelivery is recorded once; the same delivery pointed at another
-	// tenant is not recorded at all.
-	send("billing", "billing-secret", "evt-1", "/teams/support")
-	sig := hmacHex("billing-secret", "v1\n"+ts+"\nevt-1\n/teams/support\n"+body)
-	if r := s.do("POST", "/api/webhooks/billing", "", body, "X-Webhook-Timestamp", ts, "X-Delivery-Id", "evt-1", "X-Tenant-Id", "/teams/finance",
-		"X-Signature", "v1="+sig); r.status != http.StatusUnauthorized {
-		t.Fatalf("replay into another tenant: want 401, got %d %s", r.status, r.body)
+	// A redelivery is acknowledged and recorded once.
+	if r := send("billing", secret, "msg_1", "/teams/support"); r.status != http.StatusOK || !strings.Contains(string(r.body), "duplicate") {
+		t.Fatalf("redelivery: want 200 duplicate, got %d %s", r.status, r.body)
 	}
 	trail := s.do("GET", "/api/audit?tenantId="+url.QueryEscape("/teams/support"), s.token("agent-1", support), nil).json(t)["items"].([]any)
 	if len(trail) != 1 || trail[0].(map[string]any)["action"] != "webhook.received" {

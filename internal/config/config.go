@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"net/url"
@@ -189,6 +190,8 @@ type Config struct {
 	// agent not listed is looked up by verified email in the directory.
 	ChatwootAgentSubjects map[string]string `env:"CHATWOOT_AGENT_SUBJECTS"`
 
+	// WebhookSecrets are each generic webhook service's Standard Webhooks
+	// secret, whsec_ + base64 of at least 24 bytes (see WebhookKey).
 	WebhookSecrets map[string]string `env:"WEBHOOK_SECRETS" secret:"map"`
 	// WebhookTenants are the tenants each generic webhook service may write
 	// to ("billing=/teams/support|/teams/finance,crm=/teams/sales"): the
@@ -493,6 +496,11 @@ func (c *Config) AppRole() string {
 // the sender's failed deliveries; tenants without a secret are a typo.
 func (c *Config) validateWebhookTenants(r *reader) {
 	for _, svc := range sortedKeys(c.WebhookSecrets) {
+		if _, err := WebhookKey(c.WebhookSecrets[svc]); err != nil {
+			r.bad("WEBHOOK_SECRETS", fmt.Sprintf("service %q: the secret %v", svc, err))
+		}
+	}
+	for _, svc := range sortedKeys(c.WebhookSecrets) {
 		if len(c.WebhookTenants[svc]) == 0 {
 			r.bad("WEBHOOK_TENANTS", fmt.Sprintf("service %q has a secret in WEBHOOK_SECRETS but no tenants to write to: "+
 				"add %s=<tenant>|<tenant>, e.g. %s=/teams/support", svc, svc, svc))
@@ -741,4 +749,30 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// WebhookSecretPrefix starts every generic webhook secret (Standard Webhooks).
+const WebhookSecretPrefix = "whsec_"
+
+// minWebhookKey is the shortest HMAC key a service may sign with: the
+// specification's own example secret is 24 bytes.
+const minWebhookKey = 24
+
+// WebhookKey returns the HMAC key of a Standard Webhooks secret, the bytes
+// the base64 after whsec_ stands for. Its errors never quote the secret.
+func WebhookKey(secret string) ([]byte, error) {
+	b64, ok := strings.CutPrefix(secret, WebhookSecretPrefix)
+	if !ok {
+		return nil, fmt.Errorf("must start with %s (Standard Webhooks); generate one with: echo %s$(openssl rand -base64 32)",
+			WebhookSecretPrefix, WebhookSecretPrefix)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("is not %s followed by standard base64 (with padding)", WebhookSecretPrefix)
+	}
+	if len(key) < minWebhookKey {
+		return nil, fmt.Errorf("decodes to %d bytes, fewer than %d; generate one with: echo %s$(openssl rand -base64 32)",
+			len(key), minWebhookKey, WebhookSecretPrefix)
+	}
+	return key, nil
 }

@@ -68,7 +68,7 @@ func TestPrintMasksSecrets(t *testing.T) {
 		"CHATWOOT_WEBHOOK_SECRET": "cw-hook-secret",
 		"JITSI_APP_ID":            "app",
 		"JITSI_APP_SECRET":        "jitsi-secret-of-enough-length-123456",
-		"WEBHOOK_SECRETS":         "billing=billing-secret",
+		"WEBHOOK_SECRETS":         "billing=whsec_Y3JtLXNlY3JldC1jcm0tc2VjcmV0LWNybS1zZWNyZXQ=",
 		"WEBHOOK_TENANTS":         "billing=/teams/support|/teams/finance",
 		"DECISION_KEY":            "decision-key-secret-0123456789abcdef",
 	}))
@@ -80,7 +80,7 @@ func TestPrintMasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, secret := range []string{"s3cr3t-db", "tk-secret-key", "cw-secret-token", "cw-hook-secret", "jitsi-secret-of-enough", "billing-secret", "decision-key-secret"} {
+	for _, secret := range []string{"s3cr3t-db", "tk-secret-key", "cw-secret-token", "cw-hook-secret", "jitsi-secret-of-enough", "Y3JtLXNlY3JldC1jcm0tc2VjcmV0LWNybS1zZWNyZXQ=", "decision-key-secret"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("config output shows a secret (%s):\n%s", secret, out)
 		}
@@ -99,7 +99,7 @@ func TestWebhookTenants(t *testing.T) {
 	load := func(secrets, tenants string) (*config.Config, error) {
 		return config.Load(config.ModeTool, env(map[string]string{"WEBHOOK_SECRETS": secrets, "WEBHOOK_TENANTS": tenants}))
 	}
-	c, err := load("billing=s1,crm=s2", " billing = /teams/support | /teams/finance ,crm=/teams/sales")
+	c, err := load("billing="+ghS1+",crm="+ghS2, " billing = /teams/support | /teams/finance ,crm=/teams/sales")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +108,13 @@ func TestWebhookTenants(t *testing.T) {
 		t.Fatalf("WebhookTenants = %v, want %v", c.WebhookTenants, want)
 	}
 	for _, bad := range []struct{ secrets, tenants, mention string }{
-		{"billing=s1", "", `service "billing" has a secret in WEBHOOK_SECRETS but no tenants`},
-		{"billing=s1,crm=s2", "billing=/teams/support", `service "crm" has a secret`},
-		{"billing=s1", "billing=/teams/support,crm=/teams/sales", `service "crm" has no secret`},
-		{"billing=s1", "billing=|", `entry "billing" lists nothing`},
-		{"billing=s1", "billing=/teams/\x01", `is not a tenant id`},
-		{"billing=s1", "billing=/" + strings.Repeat("t", 256), `is not a tenant id`},
-		{"billing=s1", "billing", `is not key=value`},
+		{"billing=" + ghS1, "", `service "billing" has a secret in WEBHOOK_SECRETS but no tenants`},
+		{"billing=" + ghS1 + ",crm=" + ghS2, "billing=/teams/support", `service "crm" has a secret`},
+		{"billing=" + ghS1, "billing=/teams/support,crm=/teams/sales", `service "crm" has no secret`},
+		{"billing=" + ghS1, "billing=|", `entry "billing" lists nothing`},
+		{"billing=" + ghS1, "billing=/teams/\x01", `is not a tenant id`},
+		{"billing=" + ghS1, "billing=/" + strings.Repeat("t", 256), `is not a tenant id`},
+		{"billing=" + ghS1, "billing", `is not key=value`},
 	} {
 		_, err := load(bad.secrets, bad.tenants)
 		if err == nil || !strings.Contains(err.Error(), "WEBHOOK_TENANTS: ") || !strings.Contains(err.Error(), bad.mention) {
@@ -132,7 +132,7 @@ func TestWebhookTenants(t *testing.T) {
 func TestWebhookTenantsAcceptValidTenantIDs(t *testing.T) {
 	for _, id := range []string{"/teams/support", "agent-1", "/teams/ü", "/a:b", "/teams/\x7f/x", "/teams/\u0085/x", "/teams/\ufffd/x",
 		"/teams/\xff/x", strings.Repeat("x", 256), strings.Repeat("x", 257), strings.Repeat("é", 129)} {
-		_, err := config.Load(config.ModeTool, env(map[string]string{"WEBHOOK_SECRETS": "billing=s", "WEBHOOK_TENANTS": "billing=" + id}))
+		_, err := config.Load(config.ModeTool, env(map[string]string{"WEBHOOK_SECRETS": "billing=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "WEBHOOK_TENANTS": "billing=" + id}))
 		if (err == nil) != domain.ValidTenantID(id) {
 			t.Errorf("tenant %q: config error %v, domain.ValidTenantID %v", id, err, domain.ValidTenantID(id))
 		}
@@ -373,3 +373,40 @@ func TestWorkerWorkflowCacheSize(t *testing.T) {
 		}
 	}
 }
+
+// Generic webhook secrets are Standard Webhooks secrets: whsec_ and the
+// standard base64 of at least 24 bytes. Anything else fails at start,
+// naming the service and never quoting the secret.
+func TestWebhookSecretsAreStandardWebhooksSecrets(t *testing.T) {
+	load := func(secret string) error {
+		_, err := config.Load(config.ModeTool, env(map[string]string{"WEBHOOK_SECRETS": "billing=" + secret, "WEBHOOK_TENANTS": "billing=/teams/support"}))
+		return err
+	}
+	for _, ok := range []string{ghS1, ghS2, "whsec_" + strings.Repeat("A", 44)} {
+		if err := load(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []struct{ secret, mention string }{
+		{"billing-secret-billing-secret-billing", "must start with whsec_"},
+		{"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must start with whsec_"},
+		{"whsec_not*base64*at*all*not*base64*", "standard base64"},
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", "standard base64"},
+		{"whsec_c2hvcnQtc2hvcnQtc2hvcnQ=", "decodes to 17 bytes, fewer than 24"},
+		{"whsec_", "decodes to 0 bytes"},
+	} {
+		err := load(bad.secret)
+		if err == nil || !strings.Contains(err.Error(), `WEBHOOK_SECRETS: service "billing": the secret `) || !strings.Contains(err.Error(), bad.mention) {
+			t.Errorf("%q: err = %v, want one naming WEBHOOK_SECRETS, the service and %q", bad.secret, err, bad.mention)
+			continue
+		}
+		if len(bad.secret) > len("whsec_") && strings.Contains(err.Error(), strings.TrimPrefix(bad.secret, "whsec_")) {
+			t.Errorf("the error quotes the secret: %v", err)
+		}
+	}
+}
+
+const (
+	ghS1 = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	ghS2 = "whsec_Y3JtLXNlY3JldC1jcm0tc2VjcmV0LWNybS1zZWNyZXQ="
+)
