@@ -27,6 +27,13 @@ var appPrivileges = map[string]string{
 	"create_rate_limits": "SELECT, INSERT, UPDATE",
 	// Approval policies are replaced, never removed.
 	"approval_policies": "SELECT, INSERT, UPDATE",
+	// Events out (0011): subscriptions are changed and removed by their
+	// tenant's approvers (a removal takes its deliveries with it); events are
+	// written once; deliveries move through their states and keep every attempt.
+	"event_subscriptions":     "SELECT, INSERT, UPDATE, DELETE",
+	"events":                  "SELECT, INSERT",
+	"event_deliveries":        "SELECT, INSERT, UPDATE, DELETE",
+	"event_delivery_attempts": "SELECT, INSERT, DELETE",
 	// Read so that `migrate` run as the application role can tell that
 	// nothing is pending.
 	"schema_migrations": "SELECT",
