@@ -1,0 +1,149 @@
+package loadtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// fixture reads a recorded history of workflows/testdata/histories.
+func fixture(t *testing.T, name string) []*historypb.HistoryEvent {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "workflows", "testdata", "histories", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h historypb.History
+	if err := protojson.Unmarshal(b, &h); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return h.Events
+}
+
+// line is a budget line in a test's table: events, workflow tasks,
+// markers, local activities, activities, upserts, timers, executions.
+type line struct {
+	wf, step string
+	c        [8]int
+}
+
+func costArray(c Cost) [8]int {
+	return [8]int{c.Events, c.WorkflowTasks, c.Markers, c.LocalActivities, c.Activities, c.Upserts, c.Timers, c.Executions}
+}
+
+// checkBudget compares a budget with the lines and total wanted, line by
+// line, so that a failure says which step moved.
+func checkBudget(t *testing.T, b *Budget, want []line, total [8]int) {
+	t.Helper()
+	var got, exp []string
+	for _, l := range b.Lines {
+		got = append(got, fmt.Sprintf("%s / %s: %v", l.Workflow, l.Step, costArray(l.Cost)))
+	}
+	for _, l := range want {
+		exp = append(exp, fmt.Sprintf("%s / %s: %v", l.wf, l.step, l.c))
+	}
+	if strings.Join(got, "\n") != strings.Join(exp, "\n") {
+		t.Errorf("%s, by step [events tasks markers local-activities activities upserts timers executions]:\n got\n\t%s\nwant\n\t%s",
+			b.Name, strings.Join(got, "\n\t"), strings.Join(exp, "\n\t"))
+	}
+	if c := costArray(b.Total()); c != total {
+		t.Errorf("%s: total %v, want %v", b.Name, c, total)
+	}
+}
+
+// TestBudgetOfTheCurrentGeneration holds the server work per escalation
+// (issue 22) to the figures docs/benchmarks.md gives, counted from the
+// recorded histories of the current generation (the fixtures without a
+// version prefix, which internal/app's TestRecordedHistoriesReplay
+// -update-histories writes). A change to the workflows that moves the
+// budget fails here: record the histories again, then update this table
+// and the Budget section of docs/benchmarks.md with the new figures.
+func TestBudgetOfTheCurrentGeneration(t *testing.T) {
+	//                                     events tasks markers LAs activities upserts timers executions
+	approved := approvedBudget(fixture(t, "escalation-approved.json"), fixture(t, "consultation-started-ended.json"))
+	checkBudget(t, approved, []line{
+		{"escalation", "create", [8]int{7, 1, 0, 0, 0, 0, 1, 1}},
+		{"escalation", "version marker", [8]int{2, 0, 1, 0, 0, 1, 0, 0}},
+		{"escalation", "record", [8]int{1, 0, 1, 1, 0, 0, 0, 0}},
+		{"escalation", "notify", [8]int{3, 0, 3, 3, 0, 0, 0, 0}},
+		{"escalation", "decide", [8]int{13, 2, 1, 0, 1, 1, 0, 0}},
+		{"escalation", "consultation start", [8]int{1, 0, 1, 1, 0, 0, 0, 0}},
+		{"escalation", "complete", [8]int{1, 0, 0, 0, 0, 0, 0, 0}},
+		{"consultation", "start", [8]int{5, 1, 0, 0, 0, 0, 1, 1}},
+		{"consultation", "version marker", [8]int{2, 0, 1, 0, 0, 1, 0, 0}},
+		{"consultation", "record", [8]int{1, 0, 1, 1, 0, 0, 0, 0}},
+	}, [8]int{36, 4, 9, 6, 1, 3, 2, 2})
+	// The issue's figures: the escalation 28 events and 3 workflow tasks,
+	// its consultation 8 and 1.
+	var esc, cons Cost
+	for _, l := range approved.Lines {
+		if l.Workflow == "escalation" {
+			esc.add(l.Cost)
+		} else {
+			cons.add(l.Cost)
+		}
+	}
+	if esc.Events != 28 || esc.WorkflowTasks != 3 || cons.Events != 8 || cons.WorkflowTasks != 1 {
+		t.Errorf("escalation %d events / %d tasks, consultation %d / %d; want 28 / 3 and 8 / 1",
+			esc.Events, esc.WorkflowTasks, cons.Events, cons.WorkflowTasks)
+	}
+
+	checkBudget(t, expiredBudget(fixture(t, "escalation-expired.json")), []line{
+		{"escalation", "create", [8]int{7, 1, 0, 0, 0, 0, 1, 1}},
+		{"escalation", "version marker", [8]int{2, 0, 1, 0, 0, 1, 0, 0}},
+		{"escalation", "record", [8]int{1, 0, 1, 1, 0, 0, 0, 0}},
+		{"escalation", "notify", [8]int{2, 0, 2, 2, 0, 0, 0, 0}},
+		{"escalation", "timer fired", [8]int{6, 1, 1, 1, 0, 1, 0, 0}},
+		{"escalation", "complete", [8]int{1, 0, 0, 0, 0, 0, 0, 0}},
+	}, [8]int{19, 2, 5, 4, 0, 2, 1, 1})
+
+	q, err := questionBudget(fixture(t, "escalation-info-loop.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBudget(t, q, []line{
+		{"escalation", "request-info", [8]int{14, 2, 0, 0, 1, 1, 1, 0}},
+		{"escalation", "notify", [8]int{2, 0, 2, 2, 0, 0, 0, 0}},
+		{"escalation", "provide-info", [8]int{14, 2, 0, 0, 1, 1, 1, 0}},
+	}, [8]int{30, 4, 2, 2, 2, 2, 2, 0})
+	if q.EventTypes["TimerCanceled"] != 2 {
+		t.Errorf("question round: %d timers canceled, want 2 (each change moves the one timer)", q.EventTypes["TimerCanceled"])
+	}
+}
+
+// The issue's target for an approved escalation up to its consultation's
+// start; met says whether a budget is within it.
+func TestBudgetTarget(t *testing.T) {
+	b := approvedBudget(fixture(t, "escalation-approved.json"), fixture(t, "consultation-started-ended.json"))
+	if met, _ := budgetTargetMet(b); met {
+		t.Fatal("today's budget (36 events, 4 tasks) reported within the target of 18 and 2")
+	}
+	if met, _ := budgetTargetMet(&Budget{Name: BudgetApproved, Lines: []BudgetLine{{Cost: Cost{Events: 18, WorkflowTasks: 2}}}}); !met {
+		t.Fatal("18 events and 2 tasks reported outside the target")
+	}
+}
+
+// Workflow tasks are attributed to what scheduled them: the escalation's
+// decide is the update's task and the task after its activity.
+func TestStepsOfTasks(t *testing.T) {
+	events := fixture(t, "escalation-approved.json")
+	steps := stepsOf(events)
+	var tasks []string
+	for i, e := range events {
+		if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED {
+			tasks = append(tasks, steps[i])
+		}
+	}
+	if got := strings.Join(tasks, ","); got != "create,decide,decide" {
+		t.Fatalf("tasks by step: %s", got)
+	}
+	if c := untilWaiting(fixture(t, "consultation-started-ended.json")); len(c) != 8 {
+		t.Fatalf("the consultation waits for its call after %d events, want 8", len(c))
+	}
+}
