@@ -80,6 +80,8 @@ type Store struct {
 	db      *gorm.DB
 	dialect Dialect
 	now     func() time.Time
+	// countStatement, when set, is told of every statement (statements.go).
+	countStatement StatementCounter
 }
 
 // Options tune Open.
@@ -88,6 +90,9 @@ type Options struct {
 	MaxOpenConns int
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// CountStatement, when set, is told of every statement the store sends,
+	// by kind (StatementKinds): telemetry's orchestrator_db_statements_total.
+	CountStatement StatementCounter
 }
 
 // Open connects to databaseURL (postgres://… or sqlite://path) without
@@ -137,7 +142,13 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now}
+	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now, countStatement: opts.CountStatement}
+	if s.countStatement != nil {
+		if err := countStatements(db, s.countStatement); err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("open %s database: count statements: %w", driver, err)
+		}
+	}
 	if s.now == nil {
 		s.now = func() time.Time { return time.Now().UTC() }
 	}
@@ -192,12 +203,14 @@ func (s *Store) write(ctx context.Context, scope Scope, fn func(tx *gorm.DB) err
 	if scope.empty() {
 		return ErrNotFound
 	}
-	return Classify(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT set_config('app.tenant_ids', ?, true)", scope.joined()).Error; err != nil {
 				return fmt.Errorf("declare tenant scope: %w", err)
 			}
 		}
 		return fn(tx)
-	}))
+	})
+	s.countTx(ctx, err)
+	return Classify(err)
 }
