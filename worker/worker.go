@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -61,6 +62,9 @@ type Options struct {
 	// OnFatalError learns why the worker stopped by itself (e.g. a
 	// non-retryable poll error); the SDK stops the worker after it returns.
 	OnFatalError func(error)
+	// Interceptors wrap the worker's workflows and activities (telemetry:
+	// the origin of the database statements).
+	Interceptors []interceptor.WorkerInterceptor
 }
 
 // SDKOptions are the SDK worker options opts stand for.
@@ -74,6 +78,7 @@ func SDKOptions(opts Options) sdkworker.Options {
 		WorkflowTaskPollerBehavior:              pollerBehavior(opts.WorkflowTaskPollers),
 		ActivityTaskPollerBehavior:              pollerBehavior(opts.ActivityTaskPollers),
 		OnFatalError:                            opts.OnFatalError,
+		Interceptors:                            opts.Interceptors,
 	}
 }
 

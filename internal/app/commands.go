@@ -87,7 +87,7 @@ func boot(ctx context.Context, env config.Getenv, mode config.Mode, service stri
 	}
 	dbAt := config.MaskURL(cfg.DatabaseURL)
 	p.log.Info("opening the database", "database", dbAt)
-	if p.store, err = openStore(ctx, cfg, p.log, migrate); err != nil {
+	if p.store, err = openStore(ctx, cfg, p.log, migrate, p.tel.Metrics.DBStatement); err != nil {
 		return nil, fmt.Errorf("open the database at %s: %w", dbAt, err)
 	}
 	p.closers = append(p.closers, func() { _ = p.store.Close() })
@@ -244,7 +244,7 @@ func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) 
 		return err
 	}
 	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
-	s, err := openStore(ctx, cfg, log, true)
+	s, err := openStore(ctx, cfg, log, true, nil)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func TestServedRoutesMatchTheContract(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
-	s, err := openStore(ctx, cfg, log, true)
+	s, err := openStore(ctx, cfg, log, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

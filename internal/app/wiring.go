@@ -115,14 +115,16 @@ func temporalTLS(cfg *config.Config) (*tls.Config, error) {
 }
 
 // openStore connects to the database as the application (DATABASE_URL),
-// when migrate is set after applying pending migrations (migrateDatabase).
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
+// when migrate is set after applying pending migrations (migrateDatabase);
+// count, when set, is told of every statement (telemetry's
+// orchestrator_db_statements_total).
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool, count store.StatementCounter) (*store.Store, error) {
 	if migrate {
 		if _, err := migrateDatabase(ctx, cfg, log); err != nil {
 			return nil, err
 		}
 	}
-	return store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	return store.Open(ctx, cfg.DatabaseURL, store.Options{CountStatement: count})
 }
 
 // migrateDatabase applies pending migrations and returns their versions.
@@ -294,6 +296,8 @@ func newWorker(cfg *config.Config, s *store.Store, tc client.Client, log *slog.L
 	}
 	setWorkflowCacheSize(cfg.WorkerWorkflowCacheSize, log)
 	opts := workerOptions(cfg, pool.Stats().MaxOpenConnections, state)
+	// Statements are counted by the activity that sent them.
+	opts.Interceptors = append(opts.Interceptors, telemetry.StatementOrigins())
 	if !opts.WorkflowTaskPollers.Autoscaling {
 		log.Warn("fixed workflow-task pollers: they can all wait on an empty sticky queue while new workflows wait on the normal one "+
 			"(docs/benchmarks.md, \"The stall\"); autoscaling avoids it", "WORKER_WORKFLOW_TASK_POLLERS", opts.WorkflowTaskPollers.String())

@@ -69,6 +69,7 @@ type Metrics struct {
 	externalCalls  *prometheus.CounterVec
 	expired        prometheus.Counter
 	expiryDelay    prometheus.Histogram
+	statements     *prometheus.CounterVec
 }
 
 // NewMetrics registers the Go runtime, process, HTTP and business metrics on
@@ -118,12 +119,13 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 			Help:    "Time from an escalation's deadline to its expiry being stored.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400, 86400},
 		}),
+		statements: newStatementsCounter(),
 	}
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.created, m.decided, m.timeToDecision, m.consultations, m.externalCalls,
-		m.expired, m.expiryDelay,
+		m.expired, m.expiryDelay, m.statements,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -206,7 +208,7 @@ func (m *Metrics) HTTPMiddleware() gin.HandlerFunc {
 			return
 		}
 		start := time.Now()
-		c.Next()
+		statementOriginMiddleware(c)
 		route := c.FullPath()
 		if route == "" {
 			route = UnmatchedRoute
