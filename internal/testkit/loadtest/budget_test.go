@@ -147,3 +147,47 @@ func TestStepsOfTasks(t *testing.T) {
 		t.Fatalf("the consultation waits for its call after %d events, want 8", len(c))
 	}
 }
+
+// The harness reads the statement counter by kind and origin, and a
+// scenario's figures are per escalation, without the statements no step
+// caused.
+func TestStatementsPerEscalation(t *testing.T) {
+	text := `# HELP orchestrator_db_statements_total statements
+# TYPE orchestrator_db_statements_total counter
+orchestrator_db_statements_total{kind="insert",origin="local activity RecordApproval"} 6
+orchestrator_db_statements_total{kind="select",origin="api POST /api/approvals"} 3
+orchestrator_db_statements_total{kind="select",origin="other"} 2
+orchestrator_db_statements_total_extra{kind="select",origin="other"} 100
+`
+	m, err := parseStatements(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 3 || m[statementKey{"insert", "local activity RecordApproval"}] != 6 || attributed(m) != 9 {
+		t.Fatalf("parsed %v", m)
+	}
+	b := approvedBudget(fixture(t, "escalation-approved.json"), fixture(t, "consultation-started-ended.json"))
+	r := budgetResult([]*Budget{b, b, b}, m, 3)
+	if r.Statements["local activity RecordApproval"]["insert"] != 2 || r.Statements["api POST /api/approvals"]["select"] != 1 ||
+		r.OtherStatements != 2 || r.Statements[originOther] != nil {
+		t.Fatalf("per escalation: %v, other %v", r.Statements, r.OtherStatements)
+	}
+	if r.Total().Events != 36 || r.Samples != 3 || r.MinEvents != 36 || r.MaxEvents != 36 {
+		t.Fatalf("mean of three equal budgets: %+v (%d samples, %d–%d events)", r.Total(), r.Samples, r.MinEvents, r.MaxEvents)
+	}
+
+	var out strings.Builder
+	budgetMarkdown(&out, []*BudgetResult{r})
+	for _, want := range []string{
+		"**approved escalation, up to its consultation's start**: 36 events, 4 workflow tasks; target ≤ 18 events, ≤ 2 workflow tasks: no",
+		"| escalation | decide | 13 | 2 | 1 | 0 | 1 | 1 | 0 | 0 |",
+		"| **total** |  | 36 | 4 | 9 | 6 | 1 | 3 | 2 | 2 |",
+		"| api POST /api/approvals | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 1 |",
+		"| **total** | 1 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | **3** |",
+		"Left out: 2 statements",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -67,6 +67,10 @@ type Options struct {
 	ReplaySamples int
 	// BreakdownSamples histories are read per shape for the breakdown.
 	BreakdownSamples int
+	// BudgetSamples escalations of each scenario (approved, a question
+	// round, expired) are driven one at a time for the per-escalation
+	// budget (budgetrun.go); 0 skips it.
+	BudgetSamples int
 	// SkipShapes leaves out product, naive and floor on every server (a
 	// run of the memory measurement alone).
 	SkipShapes bool
@@ -104,8 +108,11 @@ type ServerReport struct {
 	// window; CPUFloor and CPUNaive during the baselines' windows.
 	CPU, CPUFloor, CPUNaive []CPUShare
 	Breakdowns              []*Breakdown
-	Profiles                []string
-	Took                    time.Duration
+	// Budgets are the per-escalation budget's scenarios, measured one
+	// escalation at a time before the windows.
+	Budgets  []*BudgetResult
+	Profiles []string
+	Took     time.Duration
 }
 
 type env struct {
@@ -287,6 +294,11 @@ func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 	e.logf("%s: warming up", srv.Name)
 	if err := stalled(orc, srv.Name, "warming up", e.product(ctx, orc, 4, 3*time.Second)); err != nil {
 		return nil, err
+	}
+	if e.opts.BudgetSamples > 0 {
+		if sr.Budgets, err = e.measureBudgets(ctx, srv, orc, e.opts.BudgetSamples); err != nil {
+			return nil, err
+		}
 	}
 	e.logf("%s: product, alone", srv.Name)
 	sr.ProductAlone = e.product(ctx, orc, 1, e.opts.Duration/3)

@@ -142,6 +142,7 @@ func (s *ServerReport) markdown(w io.Writer) {
 		p("| %s: %s | %d | %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.1f |\n", b.Label, b.Step, b.Samples, client, ms(b.Span),
 			ms(b.TaskWait), ms(b.TaskRun), ms(b.ActivityWait), ms(b.ActivityRun), b.Tasks, b.Activities, b.Events)
 	}
+	budgetMarkdown(w, s.Budgets)
 	if len(s.Profiles) > 0 {
 		p("\nProfiles over the concurrent windows (the orchestrator's pprof; the Temporal server's perf): %s\n", strings.Join(s.Profiles, ", "))
 	}
