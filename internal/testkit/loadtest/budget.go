@@ -71,11 +71,11 @@ func costOf(e *historypb.HistoryEvent) Cost {
 	return c
 }
 
-// The SDK's marker names.
+// The SDK's marker names (a SideEffect marker belongs to the step that
+// drew it).
 const (
 	markerLocalActivity = "LocalActivity"
 	markerVersion       = "Version"
-	markerSideEffect    = "SideEffect"
 )
 
 // Steps events are attributed to, besides the updates' own (create,

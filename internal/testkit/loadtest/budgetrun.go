@@ -100,11 +100,11 @@ func (p *orchestrator) quiet(ctx context.Context, max time.Duration) error {
 		if err != nil {
 			return err
 		}
-		if n := attributed(m); n == last {
+		n := attributed(m)
+		if n == last {
 			return nil
-		} else {
-			last = n
 		}
+		last = n
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
