@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -185,6 +186,26 @@ orchestrator_db_statements_total_extra{kind="select",origin="other"} 100
 		"| api POST /api/approvals | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 1 |",
 		"| **total** | 1 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | **3** |",
 		"Left out: 2 statements",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// make bench's report shows the approved escalation's budget beside the
+// rates, against the target, and the budget's tables below.
+func TestReportShowsTheBudget(t *testing.T) {
+	b := approvedBudget(fixture(t, "escalation-approved.json"), fixture(t, "consultation-started-ended.json"))
+	res := func(name string) *Result { return newResult(name, 1, time.Second, "create", "decide", "visible") }
+	sr := &ServerReport{Name: "dev server", Detail: "d", Product: res("product"), ProductAlone: res("product"),
+		Naive: res("naive"), Floor: res("floor"), FloorAlone: res("floor"),
+		Budgets: []*BudgetResult{budgetResult([]*Budget{b}, nil, 1)}}
+	var out strings.Builder
+	sr.markdown(&out)
+	for _, want := range []string{
+		"| budget of an approved escalation up to its consultation's start (below) | 36 events, 4 workflow tasks | ≤ 18 events, ≤ 2 workflow tasks | no |",
+		"| consultation | record | 1 | 0 | 1 | 1 | 0 | 0 | 0 | 0 |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())

@@ -103,6 +103,14 @@ func (s *ServerReport) markdown(w io.Writer) {
 		ratioOf(float64(decideA), float64(floorA)), ms(decideA), ms(floorA), metOn(decideA <= 2*floorA, pa.Steps["decide"], s.FloorAlone.E2E))
 	p("| product e2e p50 / floor e2e p50, alone | %.2f× | | |\n", ratioOf(float64(pa.E2E.quantile(.5)), float64(floorA)))
 	p("| peak RSS of the orchestrator under load | %.1f MiB | ≤ 150 MiB | %s |\n", float64(s.PeakRSSBytes)/mib, yesNo(s.PeakRSSBytes <= 150*mib))
+	for _, b := range s.Budgets {
+		if b.Name == BudgetApproved {
+			t := b.Total()
+			met, target := budgetTargetMet(b.Budget)
+			p("| budget of an approved escalation up to its consultation's start (below) | %d events, %d workflow tasks | %s | %s |\n",
+				t.Events, t.WorkflowTasks, target, yesNo(met))
+		}
+	}
 	p("\nChatwoot messages posted (notes and customer links): %d.\n", s.ChatwootMessages)
 	if s.Product != nil && s.Product.Completed > 0 {
 		p("\nThe orchestrator's store (SQLite, one connection) was waited for %d times over the concurrent product window, %s in all (%.1f ms per completed escalation).\n",
