@@ -10,7 +10,7 @@ func TestEventPatterns(t *testing.T) {
 	for p, want := range map[string]bool{
 		"approval.created": true, "approval.*": true, "consultation.*": true, "policy.*": true, "*": true,
 		"approval.info_unanswered": true,
-		"approval": false, "approval.": false, "approvals.*": false, "*.created": false, "approval.*.x": false,
+		"approval":                 false, "approval.": false, "approvals.*": false, "*.created": false, "approval.*.x": false,
 		"": false, "Approval.created": false, "approval.created ": false,
 	} {
 		if got := domain.ValidEventPattern(p); got != want {
