@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -81,11 +82,20 @@ func checkEventURL(raw string, allowPrivate bool) (why, host string) {
 		}
 		return "", ""
 	}
-	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return errInternalAddress, ""
+	}
+	if numericLabel.MatchString(h[strings.LastIndex(h, ".")+1:]) {
+		// No top-level domain is a number: this is an address in a form
+		// some resolvers read (127.1, 2130706433, 0x7f.1) and others don't.
+		return "must be a host name or an IP address in its standard form", ""
 	}
 	return "", host
 }
+
+// numericLabel is a label of digits, or of hex digits after 0x.
+var numericLabel = regexp.MustCompile(`^(0x[0-9a-f]*|[0-9]+)$`)
 
 const errInternalAddress = "must not point at a private, loopback, link-local or otherwise internal address"
 

@@ -260,6 +260,11 @@ func TestSubscriptionValidation(t *testing.T) {
 		{"carrier-grade NAT", create(`"url":"https://100.64.0.1/hooks"`), "url"},
 		{"localhost", create(`"url":"https://localhost/hooks"`), "url"},
 		{"a .localhost name", create(`"url":"https://app.localhost/hooks"`), "url"},
+		{"short address", create(`"url":"https://127.1/hooks"`), "url"},
+		{"decimal address", create(`"url":"https://2130706433/hooks"`), "url"},
+		{"hex address", create(`"url":"https://0x7f.0x1/hooks"`), "url"},
+		{"zoned link-local", create(`"url":"https://[fe80::1%25eth0]/hooks"`), "url"},
+		{"NAT64 of a private address", create(`"url":"https://[64:ff9b::a00:1]/hooks"`), "url"},
 		{"name resolving to a private address", create(`"url":"https://intranet.example/hooks"`), "url"},
 		{"name resolving to loopback among others", create(`"url":"https://rebind.example/hooks"`), "url"},
 		{"name that does not resolve", create(`"url":"https://nowhere.example/hooks"`), "url"},
@@ -476,4 +481,18 @@ func TestSubscriptionDeliveriesAndRedeliver(t *testing.T) {
 		s.do(t, "PATCH", "/api/subscriptions/"+sub.ID, "approver", `{"enabled":false}`)
 		wantProblem(t, s.do(t, "POST", path+"/"+got.ID+"/redeliver", "approver", ""), 409, "conflict")
 	})
+}
+
+func TestPublicAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"8.8.8.8": true, "203.0.113.10": true, "2001:4860::8888": true, "64:ff9b::808:808": true, "::ffff:8.8.8.8": true,
+		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.0.1": false, "169.254.169.254": false,
+		"0.0.0.0": false, "0.1.2.3": false, "100.64.1.1": false, "224.0.0.251": false, "255.255.255.255": false, "198.18.0.1": false,
+		"::": false, "::1": false, "fe80::1": false, "fc00::1": false, "fd12::1": false, "ff02::1": false, "::ffff:10.0.0.1": false,
+		"64:ff9b::7f00:1": false, "2001:db8::1": false,
+	} {
+		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
 }
