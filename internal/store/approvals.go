@@ -22,8 +22,8 @@ type ApprovalQuery struct {
 	Cursor   *Cursor
 }
 
-// RecordApproval inserts a new approval and its creation audit entry in one
-// transaction. It is idempotent on the approval id and the entry's event key:
+// RecordApproval inserts a new approval, its creation audit entry and its
+// approval.created event (outbox.go) in one transaction. It is idempotent on the approval id and the entry's event key:
 // a retry returns the row already there, and created says whether this call
 // inserted it.
 func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog) (out *Approval, created bool, err error) {
@@ -102,8 +102,8 @@ type Decision struct {
 }
 
 // DecideApproval moves a pending approval to its decision, writes the audit
-// entry and, when given, the consultation that approval creates, all in one
-// transaction, so there is never a consultation without a decided approval.
+// entry and, when given, the consultation that approval creates, with their
+// events (outbox.go), all in one transaction, so there is never a consultation without a decided approval.
 // Applying the same decision again (an activity retry) changes nothing and
 // returns the stored rows; a different decision on a decided approval is
 // ErrConflict. decided says whether this call made the change (and created
@@ -193,7 +193,8 @@ type StatusChange struct {
 	Comment string
 }
 
-// ChangeStatus applies c with its audit entry in one transaction. Applied
+// ChangeStatus applies c with its audit entry and its event (the entry's
+// action, e.g. approval.expired; outbox.go) in one transaction. Applied
 // again after it succeeded (a retried activity) it changes nothing and
 // reports changed false; from a status not in From it is ErrConflict.
 func (s *Store) ChangeStatus(ctx context.Context, c StatusChange, entry *AuditLog) (out *Approval, changed bool, err error) {

@@ -19,7 +19,8 @@ type AuditQuery struct {
 	Cursor   *Cursor
 }
 
-// AppendAudit writes one entry. An entry with an EventKey that is already
+// AppendAudit writes one entry; approval.reminded, the one change that
+// updates no row, is also an event (outbox.go). An entry with an EventKey that is already
 // recorded is not written again; the recorded one is returned.
 func (s *Store) AppendAudit(ctx context.Context, entry *AuditLog) (*AuditLog, error) {
 	var out AuditLog

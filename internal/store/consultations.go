@@ -24,7 +24,8 @@ type ConsultationQuery struct {
 	Cursor     *Cursor
 }
 
-// CreateConsultation inserts a consultation and its audit entry; idempotent on
+// CreateConsultation inserts a consultation, its audit entry and its
+// consultation.created event (outbox.go); idempotent on
 // the consultation id (created says whether this call inserted it).
 func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *AuditLog) (*Consultation, bool, error) {
 	var (
@@ -107,7 +108,8 @@ type Transition struct {
 	Reason         string // for ended: "host", "timeout", "expired"
 }
 
-// TransitionConsultation applies a status change and its audit entry. Applying
+// TransitionConsultation applies a status change, its audit entry and its
+// event (consultation.started, consultation.ended; outbox.go). Applying
 // the same transition twice is a no-op (changed is false); any other mismatch
 // is ErrConflict.
 func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry *AuditLog) (*Consultation, bool, error) {

@@ -190,9 +190,9 @@ func (s *Store) GetPolicy(ctx context.Context, scope Scope, tenantID string) (p 
 	return row.policy(), true, nil
 }
 
-// PutPolicy stores p as its tenant's policy and records the change in entry,
-// in one transaction, and returns the policy it replaced (nil when the tenant
-// had none).
+// PutPolicy stores p as its tenant's policy and records the change in entry
+// and as a policy.updated event (outbox.go), in one transaction, and returns
+// the policy it replaced (nil when the tenant had none).
 //
 // The store writes what the entry is about itself: the action
 // policy.updated, the resource policy, the tenant as resource id and tenant,
