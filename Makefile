@@ -106,7 +106,7 @@ $(STATICCHECK):
 	@mkdir -p $(dir $@)
 	GOBIN=$(abspath $(dir $@)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-API_FUZZ   := FuzzCreateApprovalBody FuzzDecideBody FuzzCreateAuditBody FuzzCreateConsultationBody FuzzListQuery FuzzPathIDs FuzzAuthorizationHeader FuzzPutPolicyBody
+API_FUZZ   := FuzzCreateApprovalBody FuzzDecideBody FuzzCreateAuditBody FuzzCreateConsultationBody FuzzListQuery FuzzPathIDs FuzzAuthorizationHeader FuzzPutPolicyBody FuzzCreateSubscriptionBody FuzzUpdateSubscriptionBody
 STORE_FUZZ := FuzzDecodeCursor FuzzValidTenantID FuzzScopeOf
 AUTH_FUZZ  := FuzzResolveTenants FuzzParseBearer
 

@@ -29,6 +29,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
@@ -172,6 +173,9 @@ type oaServer struct {
 	store                         *store.Store
 	pending, decided, otherTenant string // approval ids
 	consultation                  string
+	// subscription of /teams/support to every event, created first, and
+	// delivery one of its deliveries.
+	subscription, delivery string
 }
 
 // newOAServer is the API on a seeded SQLite store: a pending approval of
@@ -181,6 +185,10 @@ func newOAServer(t *testing.T) *oaServer {
 	t.Helper()
 	st := storetest.Open(t, store.SQLite)
 	ctx := context.Background()
+	sub, err := st.CreateSubscription(ctx, store.Subscription{TenantID: "/teams/support", URL: "https://203.0.113.10/hooks", CreatedBy: "ceo-1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := st.Now().Add(-time.Hour)
 	approval := func(tenant, title string, conv *store.Conversation) string {
 		ap, _, err := st.RecordApproval(ctx, &store.Approval{
@@ -210,7 +218,12 @@ func newOAServer(t *testing.T) *oaServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.consultation, s.store = c.ID, st
+	s.consultation, s.store, s.subscription = c.ID, st, sub.ID
+	deliveries, _, err := st.ListDeliveries(ctx, store.ScopeOf("/teams/support"), store.DeliveryQuery{SubscriptionID: sub.ID, Limit: 1})
+	if err != nil || len(deliveries) == 0 {
+		t.Fatalf("the seeded changes made no deliveries: %v", err)
+	}
+	s.delivery = deliveries[0].ID
 	s.h = New(Deps{
 		Store: st, Temporal: oaTemporal{}, Auth: oaAuth{}, Log: slog.New(slog.DiscardHandler), ApproverRole: "approver",
 		JoinURL: func(room string, u JoinUser) (string, error) {
@@ -243,7 +256,7 @@ func (s *oaServer) serve(method, target, token string, header http.Header, body 
 
 // oaConcrete turns a documented template into a path New serves.
 func oaConcrete(tmpl string) string {
-	return strings.NewReplacer("{id}", oaID, "{type}", "approval", "{txnId}", "t1", "{service}", "billing", "{account}", "1").Replace(tmpl)
+	return strings.NewReplacer("{id}", oaID, "{type}", "approval", "{txnId}", "t1", "{service}", "billing", "{account}", "1", "{deliveryId}", oaID).Replace(tmpl)
 }
 
 // Every operation that needs a bearer token answers 401 (with
@@ -515,6 +528,55 @@ func TestOpenAPIRequestSchemasMatchHandlers(t *testing.T) {
 		{name: "service webhook delivery id not ASCII", method: "POST", path: "/api/webhooks/billing", header: delivery("évt", "/teams/support"), body: tenantBody("/teams/support")},
 		{name: "service webhook no tenant", method: "POST", path: "/api/webhooks/billing", header: delivery("evt-3", ""), body: `{}`},
 		{name: "service webhook tenant too long", method: "POST", path: "/api/webhooks/billing", header: delivery("evt-4", "/"+ascii(256)), body: tenantBody("/" + ascii(256))},
+
+		// Subscriptions: "good" has no approver authority, so a valid body is
+		// refused with 403 after it passed (404 for an id that names none).
+		// The URL's hosts and addresses are the server's to check: the
+		// schema says https (http in dev) and the rest in prose.
+		{name: "subscription minimal", method: "POST", path: "/api/subscriptions", valid: true, wantStatus: 403,
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/hooks"}},
+		{name: "subscription everything", method: "POST", path: "/api/subscriptions", valid: true, wantStatus: 403,
+			body: map[string]any{"tenantId": "/teams/support", "url": "HTTPS://receiver.example:8443/hooks?x=1", "description": long(500),
+				"events": append(slices.Clone(domain.EventTypes), "approval.*", "consultation.*", "policy.*", "*")}},
+		{name: "subscription nulls", method: "POST", path: "/api/subscriptions", valid: true, wantStatus: 403,
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/hooks", "events": nil, "description": nil}},
+		{name: "subscription in another tenant", method: "POST", path: "/api/subscriptions", valid: true, wantStatus: 403,
+			body: map[string]any{"tenantId": other, "url": "https://receiver.example/hooks", "events": []string{}}},
+		{name: "subscription no url", method: "POST", path: "/api/subscriptions", body: map[string]any{"tenantId": "/teams/support"}},
+		{name: "subscription no tenant", method: "POST", path: "/api/subscriptions", body: map[string]any{"url": "https://receiver.example/"}},
+		{name: "subscription ftp", method: "POST", path: "/api/subscriptions", body: map[string]any{"tenantId": "/teams/support", "url": "ftp://receiver.example/"}},
+		{name: "subscription fragment", method: "POST", path: "/api/subscriptions", body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/#x"}},
+		{name: "subscription url too long", method: "POST", path: "/api/subscriptions",
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/" + ascii(2048)}},
+		{name: "subscription unknown event", method: "POST", path: "/api/subscriptions",
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/", "events": []string{"approval.decided"}}},
+		{name: "subscription event twice", method: "POST", path: "/api/subscriptions",
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/", "events": []string{"*", "*"}}},
+		{name: "subscription too many events", method: "POST", path: "/api/subscriptions",
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/", "events": slices.Repeat([]string{"approval.created"}, domain.MaxEventPatterns+1)}},
+		{name: "subscription description too long", method: "POST", path: "/api/subscriptions",
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/", "description": long(501)}},
+		{name: "subscription unknown field", method: "POST", path: "/api/subscriptions",
+			body: map[string]any{"tenantId": "/teams/support", "url": "https://receiver.example/", "enabled": false}},
+		{name: "list subscriptions", method: "GET", path: "/api/subscriptions?tenantId=%2Fteams%2Fsupport&limit=5", valid: true, wantStatus: 403},
+		{name: "list subscriptions no tenant", method: "GET", path: "/api/subscriptions"},
+		{name: "list subscriptions unknown parameter", method: "GET", path: "/api/subscriptions?tenantId=%2Fteams%2Fsupport&enabled=true"},
+		{name: "patch subscription", method: "PATCH", path: "/api/subscriptions/" + oaID, valid: true, wantStatus: 404,
+			body: map[string]any{"url": "https://receiver.example/", "events": []string{"policy.updated"}, "description": "", "enabled": true}},
+		{name: "patch subscription nulls", method: "PATCH", path: "/api/subscriptions/" + oaID, valid: true, wantStatus: 404,
+			body: map[string]any{"url": nil, "events": nil, "description": nil, "enabled": nil}},
+		{name: "patch subscription nothing", method: "PATCH", path: "/api/subscriptions/" + oaID, valid: true, wantStatus: 404, body: map[string]any{}},
+		{name: "patch subscription enabled a string", method: "PATCH", path: "/api/subscriptions/" + oaID, body: map[string]any{"enabled": "yes"}},
+		{name: "patch subscription unknown event", method: "PATCH", path: "/api/subscriptions/" + oaID, body: map[string]any{"events": []string{"x.*"}}},
+		{name: "patch subscription tenant", method: "PATCH", path: "/api/subscriptions/" + oaID, body: map[string]any{"tenantId": "/teams/support"}},
+		{name: "rotate secret", method: "POST", path: "/api/subscriptions/" + oaID + "/rotate-secret", valid: true, wantStatus: 404},
+		{name: "rotate secret with {}", method: "POST", path: "/api/subscriptions/" + oaID + "/rotate-secret", body: map[string]any{}, valid: true, wantStatus: 404},
+		{name: "rotate secret with a field", method: "POST", path: "/api/subscriptions/" + oaID + "/rotate-secret", body: map[string]any{"secret": "whsec_x"}},
+		{name: "deliveries", method: "GET", path: "/api/subscriptions/" + oaID + "/deliveries?status=failed&limit=10", valid: true, wantStatus: 404},
+		{name: "deliveries bad status", method: "GET", path: "/api/subscriptions/" + oaID + "/deliveries?status=sent"},
+		{name: "deliveries unknown parameter", method: "GET", path: "/api/subscriptions/" + oaID + "/deliveries?tenantId=%2Fteams%2Fsupport"},
+		{name: "redeliver", method: "POST", path: "/api/subscriptions/" + oaID + "/deliveries/" + oaID + "/redeliver", valid: true, wantStatus: 404},
+		{name: "redeliver with a field", method: "POST", path: "/api/subscriptions/" + oaID + "/deliveries/" + oaID + "/redeliver", body: map[string]any{"at": "now"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -686,6 +748,26 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"service webhook without tenant", "POST", "/api/webhooks/billing", "", serviceHeader("d-6", `{"type":"x"}`, time.Now()), `{"type":"x"}`, 400},
 		{"service webhook not JSON", "POST", "/api/webhooks/billing", "", serviceHeader("d-5", `{`, time.Now()), `{`, 400},
 		{"unknown service", "POST", "/api/webhooks/payroll", "", billingHeader, billing, 404},
+
+		{"create subscription", "POST", "/api/subscriptions", "ceo", jsonCT,
+			`{"tenantId":"/teams/support","url":"https://203.0.113.10/hooks","events":["approval.*"],"description":"tickets"}`, 201},
+		{"create subscription without approver authority", "POST", "/api/subscriptions", "good", jsonCT, `{"tenantId":"/teams/support","url":"https://203.0.113.10/"}`, 403},
+		{"create subscription to a private address", "POST", "/api/subscriptions", "ceo", jsonCT, `{"tenantId":"/teams/support","url":"https://10.0.0.1/"}`, 400},
+		{"list subscriptions", "GET", "/api/subscriptions?tenantId=%2Fteams%2Fsupport", "ceo", nil, "", 200},
+		{"get subscription", "GET", "/api/subscriptions/" + s.subscription, "ceo", nil, "", 200},
+		{"get subscription without approver authority", "GET", "/api/subscriptions/" + s.subscription, "member", nil, "", 403},
+		{"get no such subscription", "GET", "/api/subscriptions/" + oaID, "ceo", nil, "", 404},
+		{"disable subscription", "PATCH", "/api/subscriptions/" + s.subscription, "ceo", jsonCT, `{"enabled":false,"description":"paused"}`, 200},
+		{"redeliver to a disabled subscription", "POST", "/api/subscriptions/" + s.subscription + "/deliveries/" + s.delivery + "/redeliver", "ceo", nil, "", 409},
+		{"enable subscription", "PATCH", "/api/subscriptions/" + s.subscription, "ceo", jsonCT, `{"enabled":true,"events":[]}`, 200},
+		{"list deliveries", "GET", "/api/subscriptions/" + s.subscription + "/deliveries", "ceo", nil, "", 200},
+		{"list pending deliveries", "GET", "/api/subscriptions/" + s.subscription + "/deliveries?status=pending&limit=1", "ceo", nil, "", 200},
+		{"redeliver", "POST", "/api/subscriptions/" + s.subscription + "/deliveries/" + s.delivery + "/redeliver", "ceo", nil, "", 202},
+		{"redeliver no such delivery", "POST", "/api/subscriptions/" + s.subscription + "/deliveries/" + oaID + "/redeliver", "ceo", nil, "", 404},
+		{"rotate secret", "POST", "/api/subscriptions/" + s.subscription + "/rotate-secret", "ceo", nil, "", 200},
+		{"read after the rotation", "GET", "/api/subscriptions/" + s.subscription, "ceo", nil, "", 200},
+		{"delete subscription", "DELETE", "/api/subscriptions/" + s.subscription, "ceo", nil, "", 204},
+		{"delete it again", "DELETE", "/api/subscriptions/" + s.subscription, "ceo", nil, "", 404},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -734,6 +816,21 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	audit := store.AuditLog{ID: store.NewID(), Action: "approval.created", Resource: "approval", ResourceID: pending.ID, UserID: "agent-1",
 		Channel: store.ChannelAPI, TenantID: "/teams/support", NewValues: store.JSON(`{"status":"pending"}`), CreatedAt: ts}
 	cur := store.Cursor{CreatedAt: ts, ID: pending.ID}
+	reason, code, msg := "gone", 500, "server error"
+	sub := &store.Subscription{ID: store.NewID(), TenantID: "/teams/support", URL: "https://203.0.113.10/", EventTypes: store.StringList{},
+		Enabled: true, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", CreatedBy: "ceo-1", CreatedAt: ts, UpdatedAt: ts}
+	gone := *sub
+	gone.Enabled, gone.DisabledReason, gone.EventTypes, gone.Description = false, &reason, store.StringList{"approval.*", "policy.updated"}, "tickets"
+	delivery := store.EventDelivery{ID: store.NewID(), SubscriptionID: sub.ID, EventID: store.NewEventID(), Status: store.DeliveryFailed,
+		Attempts: 7, LastStatusCode: &code, LastError: &msg, CreatedAt: ts, UpdatedAt: ts}
+	delivered := delivery
+	delivered.Status, delivered.DeliveredAt, delivered.NextAttemptAt, delivered.LastStatusCode, delivered.LastError = store.DeliveryDelivered, &ts, &ts, nil, nil
+	excerpt := "oops"
+	record := store.DeliveryRecord{EventDelivery: delivery, EventType: "policy.updated",
+		Event: json.RawMessage(`{"type":"policy.updated","timestamp":"2026-01-02T03:04:05.123456789Z","data":{"tenantId":"/teams/support",` +
+			`"defaultTtl":"1h","maxTtl":"2h","reminders":[],"maxQuestions":5,"answerTtl":"1h","source":"tenant","updatedAt":"2026-01-02T03:04:05Z","updatedBy":"ceo-1","sequence":3}}`),
+		AttemptsMade: []store.DeliveryAttempt{{Attempt: 1, AttemptedAt: ts, DurationMS: 10000, Error: &msg},
+			{Attempt: 2, AttemptedAt: ts, StatusCode: &code, DurationMS: 3, Error: &msg, ResponseExcerpt: &excerpt}}}
 	checks := []struct {
 		method, path string
 		status       int
@@ -754,6 +851,15 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"GET", "/api/policies", 200, store.Policy{TenantID: "/teams/support", DefaultTTL: 72 * time.Hour, MaxTTL: 720 * time.Hour}.View(store.PolicySourceDefault)},
 		{"PUT", "/api/policies", 200, store.Policy{TenantID: "/teams/support", DefaultTTL: 90 * time.Minute, MaxTTL: 720 * time.Hour,
 			Reminders: []time.Duration{time.Hour}, UpdatedAt: ts, UpdatedBy: "ceo-1"}.View(store.PolicySourceTenant)},
+		{"POST", "/api/subscriptions", 201, subscriptionView{Subscription: sub, Secret: sub.Secret}},
+		{"POST", "/api/subscriptions/{id}/rotate-secret", 200, subscriptionView{Subscription: sub, Secret: sub.Secret, PreviousSecretExpiresAt: &ts}},
+		{"GET", "/api/subscriptions/{id}", 200, subscriptionView{Subscription: &gone}},
+		{"PATCH", "/api/subscriptions/{id}", 200, subscriptionView{Subscription: sub, PreviousSecretExpiresAt: &ts}},
+		{"GET", "/api/subscriptions", 200, newList([]subscriptionView{{Subscription: sub}, {Subscription: &gone}}, &cur)},
+		{"GET", "/api/subscriptions", 200, newList[subscriptionView](nil, nil)},
+		{"GET", "/api/subscriptions/{id}/deliveries", 200, newList([]store.DeliveryRecord{record}, &cur)},
+		{"POST", "/api/subscriptions/{id}/deliveries/{deliveryId}/redeliver", 202, delivery},
+		{"POST", "/api/subscriptions/{id}/deliveries/{deliveryId}/redeliver", 202, delivered},
 		{"GET", "/api/me", 200, gin.H{"sub": "u", "name": "", "email": "", "groups": []string{}, "roles": []string{},
 			"tenants": []auth.Tenant{{ID: "u", Name: "Personal", Type: auth.TenantIndividual}}}},
 		{"GET", "/readyz", 200, gin.H{"status": "ready", "checks": map[string]string{"database": "ok", "temporal": "ok"}}},
@@ -775,5 +881,142 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 	if err := d.ValidateResponse("POST", "/api/approvals", 400, "application/problem+json", p); err != nil {
 		t.Error(err)
+	}
+}
+
+// Every event type is in the document: in the EventType and EventPattern
+// enums, as a schema and in the webhooks section; and every event the store
+// writes, listed with its delivery, validates against its schema.
+func TestOpenAPIEventsMatchWebhooks(t *testing.T) {
+	d := loadOpenAPI(t)
+	var doc struct {
+		Webhooks map[string]map[string]struct {
+			RequestBody struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+		} `json:"webhooks"`
+		Components struct {
+			Schemas map[string]struct {
+				Enum       []string `json:"enum"`
+				Properties map[string]struct {
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPIDocument(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Components.Schemas["EventType"].Enum; !slices.Equal(got, domain.EventTypes) {
+		t.Errorf("EventType enum %v, want %v", got, domain.EventTypes)
+	}
+	for _, p := range doc.Components.Schemas["EventPattern"].Enum {
+		if !domain.ValidEventPattern(p) {
+			t.Errorf("EventPattern %q is refused by the server", p)
+		}
+	}
+	if len(doc.Webhooks) != len(domain.EventTypes) {
+		t.Errorf("webhooks %d, event types %d", len(doc.Webhooks), len(domain.EventTypes))
+	}
+	for _, typ := range domain.EventTypes {
+		ref := doc.Webhooks[typ]["post"].RequestBody.Content["application/json"].Schema.Ref
+		name := strings.TrimPrefix(ref, "#/components/schemas/")
+		if ref == "" || !slices.Equal(doc.Components.Schemas[name].Properties["type"].Enum, []string{typ}) {
+			t.Errorf("webhook %s: schema %q does not describe it", typ, ref)
+		}
+	}
+
+	// Every event, through the store, then listed by the API.
+	s := newOAServer(t)
+	ctx := context.Background()
+	st, tenant := s.store, "/teams/support"
+	at := func() time.Time { return st.Now() }
+	entry := func(action, id string) *store.AuditLog {
+		key := action + ":" + id
+		return &store.AuditLog{EventKey: &key, Action: action, Resource: "approval", ResourceID: id, UserID: "system",
+			Channel: store.ChannelSystem, TenantID: tenant, CreatedAt: at()}
+	}
+	a, _, err := st.RecordApproval(ctx, &store.Approval{ID: store.NewID(), TenantID: tenant, Title: "all events", Status: store.StatusPending,
+		Priority: store.PriorityLow, RequestedBy: "agent-1", Metadata: store.JSON("{}"), CreatedAt: at(), UpdatedAt: at()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ from, to, action string }{
+		{store.StatusPending, store.StatusInfoRequested, "approval.info_requested"},
+		{store.StatusInfoRequested, store.StatusPending, "approval.info_provided"},
+		{store.StatusPending, store.StatusInfoRequested, "approval.info_requested"},
+		{store.StatusInfoRequested, store.StatusPending, "approval.info_unanswered"},
+	} {
+		if _, _, err := st.ChangeStatus(ctx, store.StatusChange{ApprovalID: a.ID, TenantID: tenant, From: []string{c.from}, To: c.to}, entry(c.action, store.NewID())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.AppendAudit(ctx, entry("approval.reminded", a.ID)); err != nil {
+		t.Fatal(err)
+	}
+	now := at()
+	cons := &store.Consultation{ID: store.NewID(), Title: "call", JitsiRoom: "room-all", Status: store.ConsultationScheduled, HostID: "ceo-1",
+		ParticipantIDs: store.StringList{"ceo-1"}, ApprovalID: &a.ID, TenantID: tenant, CreatedAt: now, UpdatedAt: now, ScheduledAt: &now}
+	if _, _, _, err := st.DecideApproval(ctx, store.Decision{ApprovalID: a.ID, TenantID: tenant, Status: store.StatusApproved, DeciderID: "ceo-1", Comment: "ok"}, nil, cons); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range [][2]string{{store.ConsultationScheduled, store.ConsultationActive}, {store.ConsultationActive, store.ConsultationEnded}} {
+		if _, _, err := st.TransitionConsultation(ctx, store.Transition{ConsultationID: cons.ID, TenantID: tenant, From: tr[0], To: tr[1], At: at(), Reason: "host"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, to := range []string{store.StatusExpired, store.StatusWithdrawn} {
+		b, _, err := st.RecordApproval(ctx, &store.Approval{ID: store.NewID(), TenantID: tenant, Title: to, Status: store.StatusPending,
+			Priority: store.PriorityLow, RequestedBy: "agent-1", Metadata: store.JSON("{}"), CreatedAt: at(), UpdatedAt: at()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.ChangeStatus(ctx, store.StatusChange{ApprovalID: b.ID, TenantID: tenant, From: store.Waiting, To: to, Comment: "c"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.PutPolicy(ctx, store.Policy{TenantID: tenant, DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, Reminders: []time.Duration{time.Minute}, UpdatedBy: "ceo-1"},
+		&store.AuditLog{UserID: "ceo-1", Channel: store.ChannelAPI}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		path := "/api/subscriptions/" + s.subscription + "/deliveries?limit=200"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		rec := s.serve("GET", path, "ceo", nil, nil)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("deliveries: %d %s", rec.Code, rec.Body)
+		}
+		if err := d.ValidateHTTPResponse("GET", path, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct {
+				EventType string `json:"eventType"`
+			} `json:"items"`
+			NextCursor *string `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			seen[it.EventType] = true
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	for _, typ := range domain.EventTypes {
+		if !seen[typ] {
+			t.Errorf("no %s was written to check against its schema", typ)
+		}
 	}
 }

@@ -98,6 +98,8 @@ func toHTTPError(err error) *httpError {
 		return invalid(FieldError{"cursor", "is not a cursor this API returned"})
 	case errors.Is(err, store.ErrInvalid):
 		return errInvalidValue
+	case errors.Is(err, store.ErrLimitReached):
+		return problem(http.StatusConflict, "limit_reached", "%s", conflictDetail(err))
 	case errors.Is(err, store.ErrConflict):
 		return problem(http.StatusConflict, "conflict", "%s", conflictDetail(err))
 	}

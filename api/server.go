@@ -77,6 +77,16 @@ type Deps struct {
 	// escalation was refused); nil stays silent.
 	ChatwootNote ChatwootNoteFunc
 
+	// Events starts the delivery of a subscription's events
+	// (internal/events); nil: nothing is started (tests).
+	Events EventDelivery
+	// EventsAllowPrivate lets subscriptions use http and point at private,
+	// loopback and link-local addresses (EVENTS_ALLOW_PRIVATE; dev).
+	EventsAllowPrivate bool
+	// Resolve looks up the host of a subscription's URL; nil: the system
+	// resolver.
+	Resolve ResolveFunc
+
 	// Extra routes are added by the caller.
 	Extend func(r *gin.Engine, api *gin.RouterGroup)
 
@@ -144,6 +154,14 @@ func New(d Deps) http.Handler {
 	api.POST("/consultations/:id/end", s.handle(s.endConsultation))
 	api.GET("/policies", s.handle(s.getPolicy))
 	api.PUT("/policies", s.handle(s.putPolicy))
+	api.POST("/subscriptions", s.handle(s.createSubscription))
+	api.GET("/subscriptions", s.handle(s.listSubscriptions))
+	api.GET("/subscriptions/:id", s.handle(s.getSubscription))
+	api.PATCH("/subscriptions/:id", s.handle(s.updateSubscription))
+	api.DELETE("/subscriptions/:id", s.handle(s.deleteSubscription))
+	api.POST("/subscriptions/:id/rotate-secret", s.handle(s.rotateSecret))
+	api.GET("/subscriptions/:id/deliveries", s.handle(s.listDeliveries))
+	api.POST("/subscriptions/:id/deliveries/:deliveryId/redeliver", s.handle(s.redeliver))
 	if d.Extend != nil {
 		d.Extend(r, api)
 	}

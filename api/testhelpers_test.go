@@ -13,8 +13,10 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -155,8 +157,22 @@ func newHostileServer(tb testing.TB, d store.Dialect) *hostileServer {
 		ConsultationStartTimeout: 168 * time.Hour,
 		Timeout:                  10 * time.Second,
 		Webhooks:                 api.Webhooks{ChatwootAccountTenants: map[string]string{"1": hostileTenant}},
+		Resolve:                  hostileResolve,
 	})
 	return s
+}
+
+// hostileResolve is the hostile server's DNS: receiver.example is public,
+// intranet.example private, nothing else resolves (no lookup leaves the
+// machine, however many names a fuzzer tries).
+func hostileResolve(_ context.Context, host string) ([]netip.Addr, error) {
+	switch host {
+	case "receiver.example":
+		return []netip.Addr{netip.MustParseAddr("203.0.113.10")}, nil
+	case "intranet.example":
+		return []netip.Addr{netip.MustParseAddr("10.0.0.1")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
 // hostileLogger discards the API's logs unless HOSTILE_LOG is set (then it

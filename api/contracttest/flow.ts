@@ -9,6 +9,8 @@ import type { components, paths } from "./schema";
 
 type Approval = components["schemas"]["Approval"];
 type Problem = components["schemas"]["Problem"];
+type Subscription = components["schemas"]["Subscription"];
+type Event = components["schemas"]["Event"];
 
 export async function escalateAndDecide(baseUrl: string, agentToken: string, ceoToken: string): Promise<string> {
   const agent = createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${agentToken}` } });
@@ -49,6 +51,53 @@ export async function escalateAndDecide(baseUrl: string, agentToken: string, ceo
   const actions = (trail.data?.items ?? []).map((e) => e.action);
 
   return `${decided.data.status} ${String(orderId)} ${titles.length} ${actions.join(",")}`;
+}
+
+// An approver points the tenant's events at a ticketing tool, keeps the
+// secret shown once, and looks after what failed.
+export async function subscribe(baseUrl: string, ceoToken: string): Promise<string> {
+  const ceo = createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${ceoToken}` } });
+  const created = await ceo.POST("/api/subscriptions", {
+    body: { tenantId: "/teams/support", url: "https://tickets.example.com/hooks", events: ["approval.*", "policy.updated"] },
+  });
+  if (created.error) {
+    return problemText(created.error);
+  }
+  const secret: string = created.data.secret;
+  const sub: Subscription = created.data;
+
+  // Event types are a closed list: a typo is a compile error.
+  // @ts-expect-error "approval.decided" is not an event type
+  await ceo.POST("/api/subscriptions", { body: { tenantId: "/teams/support", url: "https://x.example/h", events: ["approval.decided"] } });
+
+  const failed = await ceo.GET("/api/subscriptions/{id}/deliveries", {
+    params: { path: { id: sub.id }, query: { status: "failed", limit: 50 } },
+  });
+  for (const d of failed.data?.items ?? []) {
+    const codes = d.attempts.map((a) => a.statusCode ?? 0);
+    if (codes.every((c) => c !== 410)) {
+      await ceo.POST("/api/subscriptions/{id}/deliveries/{deliveryId}/redeliver", {
+        params: { path: { id: sub.id, deliveryId: d.id } },
+      });
+    }
+  }
+  const rotated = await ceo.POST("/api/subscriptions/{id}/rotate-secret", { params: { path: { id: sub.id } } });
+  const paused = await ceo.PATCH("/api/subscriptions/{id}", { params: { path: { id: sub.id } }, body: { enabled: false } });
+  return `${secret.length} ${rotated.data?.previousSecretExpiresAt ?? ""} ${String(paused.data?.enabled)}`;
+}
+
+// A receiver, after verifying the signature, narrows an event by its type.
+export function describe(event: Event): string {
+  switch (event.type) {
+    case "approval.approved":
+      return `${event.data.title} approved by ${event.data.approvedBy ?? "?"} (#${event.data.sequence})`;
+    case "consultation.started":
+      return `${event.data.title} started at ${event.data.startedAt ?? "?"}`;
+    case "policy.updated":
+      return `${event.data.tenantId}: escalations wait ${event.data.defaultTtl}`;
+    default:
+      return `${event.type} of ${event.data.tenantId} at ${event.timestamp}`;
+  }
 }
 
 function problemText(p: Problem): string {

@@ -22,14 +22,14 @@ type ApprovalQuery struct {
 	Cursor   *Cursor
 }
 
-// RecordApproval inserts a new approval and its creation audit entry in one
-// transaction. It is idempotent on the approval id and the entry's event key:
+// RecordApproval inserts a new approval, its creation audit entry and its
+// approval.created event (outbox.go) in one transaction. It is idempotent on the approval id and the entry's event key:
 // a retry returns the row already there, and created says whether this call
 // inserted it.
 func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog) (out *Approval, created bool, err error) {
 	scope := ScopeOf(a.TenantID)
 	out = &Approval{}
-	err = s.write(ctx, scope, func(tx *gorm.DB) error {
+	err = s.writeEvents(ctx, scope, func(tx *gorm.DB, ob *outbox) error {
 		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(a)
 		if res.Error != nil {
 			if isUniqueViolation(res.Error) {
@@ -43,7 +43,15 @@ func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog
 				return err
 			}
 		}
-		return tx.Where("tenant_id = ?", a.TenantID).First(out, "id = ?", a.ID).Error
+		if err := tx.Where("tenant_id = ?", a.TenantID).First(out, "id = ?", a.ID).Error; err != nil {
+			return err
+		}
+		if !created {
+			return nil // a retry: its event went with the first write
+		}
+		ch := approvalChanged(domain.EventApprovalCreated, out)
+		ch.at, ch.created = out.CreatedAt, true
+		return s.record(tx, ob, ch)
 	})
 	if err != nil {
 		return nil, false, err
@@ -94,8 +102,8 @@ type Decision struct {
 }
 
 // DecideApproval moves a pending approval to its decision, writes the audit
-// entry and, when given, the consultation that approval creates, all in one
-// transaction, so there is never a consultation without a decided approval.
+// entry and, when given, the consultation that approval creates, with their
+// events (outbox.go), all in one transaction, so there is never a consultation without a decided approval.
 // Applying the same decision again (an activity retry) changes nothing and
 // returns the stored rows; a different decision on a decided approval is
 // ErrConflict. decided says whether this call made the change (and created
@@ -108,7 +116,7 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 		decided bool
 	)
 	now := s.Now()
-	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+	err := s.writeEvents(ctx, scope, func(tx *gorm.DB, ob *outbox) error {
 		updates := map[string]any{
 			"status": d.Status, "approved_by": d.DeciderID, "approved_by_name": d.DeciderName,
 			"decided_at": now, "updated_at": now,
@@ -137,13 +145,24 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 				return err
 			}
 		}
+		if decided {
+			if err := s.record(tx, ob, approvalChanged("approval."+d.Status, &out)); err != nil {
+				return err
+			}
+		}
 		if c != nil {
-			if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c).Error; err != nil {
-				return fmt.Errorf("create consultation: %w", err)
+			res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c)
+			if res.Error != nil {
+				return fmt.Errorf("create consultation: %w", res.Error)
 			}
 			cons = &Consultation{}
 			if err := tx.Where("tenant_id = ?", d.TenantID).First(cons, "id = ?", c.ID).Error; err != nil {
 				return fmt.Errorf("read consultation: %w", err)
+			}
+			if res.RowsAffected > 0 {
+				ch := consultationChanged(domain.EventConsultationCreated, cons)
+				ch.at, ch.created = cons.CreatedAt, true
+				return s.record(tx, ob, ch)
 			}
 		}
 		return nil
@@ -174,12 +193,13 @@ type StatusChange struct {
 	Comment string
 }
 
-// ChangeStatus applies c with its audit entry in one transaction. Applied
+// ChangeStatus applies c with its audit entry and its event (the entry's
+// action, e.g. approval.expired; outbox.go) in one transaction. Applied
 // again after it succeeded (a retried activity) it changes nothing and
 // reports changed false; from a status not in From it is ErrConflict.
 func (s *Store) ChangeStatus(ctx context.Context, c StatusChange, entry *AuditLog) (out *Approval, changed bool, err error) {
 	out = &Approval{}
-	err = s.write(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB) error {
+	err = s.writeEvents(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB, ob *outbox) error {
 		updates := map[string]any{"status": c.To, "updated_at": s.Now()}
 		if c.ExpiresAt != nil {
 			updates["expires_at"] = *c.ExpiresAt
@@ -202,9 +222,14 @@ func (s *Store) ChangeStatus(ctx context.Context, c StatusChange, entry *AuditLo
 			return fmt.Errorf("approval %s is %s, not %v: %w", c.ApprovalID, out.Status, c.From, ErrConflict)
 		}
 		if entry != nil {
-			return insertAudit(tx, entry)
+			if err := insertAudit(tx, entry); err != nil {
+				return err
+			}
 		}
-		return nil
+		if !changed {
+			return nil
+		}
+		return s.record(tx, ob, approvalChanged(statusEvent(c, entry), out))
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("change approval %s to %s: %w", c.ApprovalID, c.To, err)

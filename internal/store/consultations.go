@@ -9,6 +9,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // ConsultationQuery selects a page of one tenant's consultations.
@@ -22,14 +24,15 @@ type ConsultationQuery struct {
 	Cursor     *Cursor
 }
 
-// CreateConsultation inserts a consultation and its audit entry; idempotent on
+// CreateConsultation inserts a consultation, its audit entry and its
+// consultation.created event (outbox.go); idempotent on
 // the consultation id (created says whether this call inserted it).
 func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *AuditLog) (*Consultation, bool, error) {
 	var (
 		out     Consultation
 		created bool
 	)
-	err := s.write(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB) error {
+	err := s.writeEvents(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB, ob *outbox) error {
 		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c)
 		if res.Error != nil {
 			return fmt.Errorf("insert consultation: %w", res.Error)
@@ -40,7 +43,15 @@ func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *
 				return err
 			}
 		}
-		return tx.Where("tenant_id = ?", c.TenantID).First(&out, "id = ?", c.ID).Error
+		if err := tx.Where("tenant_id = ?", c.TenantID).First(&out, "id = ?", c.ID).Error; err != nil {
+			return err
+		}
+		if !created {
+			return nil
+		}
+		ch := consultationChanged(domain.EventConsultationCreated, &out)
+		ch.at, ch.created = out.CreatedAt, true
+		return s.record(tx, ob, ch)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("create consultation: %w", err)
@@ -97,7 +108,8 @@ type Transition struct {
 	Reason         string // for ended: "host", "timeout", "expired"
 }
 
-// TransitionConsultation applies a status change and its audit entry. Applying
+// TransitionConsultation applies a status change, its audit entry and its
+// event (consultation.started, consultation.ended; outbox.go). Applying
 // the same transition twice is a no-op (changed is false); any other mismatch
 // is ErrConflict.
 func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry *AuditLog) (*Consultation, bool, error) {
@@ -105,7 +117,7 @@ func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry 
 		out     Consultation
 		changed bool
 	)
-	err := s.write(ctx, ScopeOf(t.TenantID), func(tx *gorm.DB) error {
+	err := s.writeEvents(ctx, ScopeOf(t.TenantID), func(tx *gorm.DB, ob *outbox) error {
 		updates := map[string]any{"status": t.To, "updated_at": t.At}
 		switch t.To {
 		case ConsultationActive:
@@ -129,9 +141,18 @@ func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry 
 			return fmt.Errorf("consultation is %s: %w", out.Status, ErrConflict)
 		}
 		if entry != nil {
-			return insertAudit(tx, entry)
+			if err := insertAudit(tx, entry); err != nil {
+				return err
+			}
 		}
-		return nil
+		if !changed {
+			return nil
+		}
+		typ := domain.EventConsultationStarted
+		if t.To == ConsultationEnded {
+			typ = domain.EventConsultationEnded
+		}
+		return s.record(tx, ob, consultationChanged(typ, &out))
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("transition consultation %s: %w", t.ConsultationID, err)

@@ -82,6 +82,9 @@ type Store struct {
 	now     func() time.Time
 	// countStatement, when set, is told of every statement (statements.go).
 	countStatement StatementCounter
+	// onQueued hears, after a commit, which subscriptions got deliveries
+	// (Options.OnDeliveriesQueued).
+	onQueued func(subscriptionIDs []string)
 }
 
 // Options tune Open.
@@ -93,6 +96,11 @@ type Options struct {
 	// CountStatement, when set, is told of every statement the store sends,
 	// by kind (StatementKinds): telemetry's orchestrator_db_statements_total.
 	CountStatement StatementCounter
+	// OnDeliveriesQueued, when set, is called after a write has committed
+	// events with deliveries, with the subscriptions they are for (each
+	// once), to wake the dispatcher. It runs on the writer's goroutine
+	// and must not block; nil: the dispatcher finds them by polling.
+	OnDeliveriesQueued func(subscriptionIDs []string)
 }
 
 // Open connects to databaseURL (postgres://… or sqlite://path) without
@@ -142,7 +150,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now, countStatement: opts.CountStatement}
+	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now, countStatement: opts.CountStatement, onQueued: opts.OnDeliveriesQueued}
 	if s.countStatement != nil {
 		if err := countStatements(db, s.countStatement); err != nil {
 			_ = sqlDB.Close()
