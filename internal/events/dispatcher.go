@@ -70,6 +70,9 @@ type Dispatcher struct {
 	// Concurrency how many it sends at once. Zero takes the default.
 	Poll, RunFor       time.Duration
 	Batch, Concurrency int
+	// Lease is how long a claimed delivery stays out of other claims
+	// (zero: twice AttemptTimeout plus 5 s).
+	Lease time.Duration
 }
 
 // DeliverInput names the subscription a loop delivers to.
@@ -94,7 +97,7 @@ func (d *Dispatcher) timeout() time.Duration { return orDefault(d.AttemptTimeout
 // lease is how long a claimed delivery stays out of other claims: long
 // enough for its attempt, short enough that a dispatcher that died is
 // replaced and the delivery resent soon.
-func (d *Dispatcher) lease() time.Duration { return 2*d.timeout() + 5*time.Second }
+func (d *Dispatcher) lease() time.Duration { return orDefault(d.Lease, 2*d.timeout()+5*time.Second) }
 
 func orDefault[T comparable](v, def T) T {
 	var zero T
