@@ -165,6 +165,8 @@ func (d *Dispatcher) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
+		case <-workerStop(ctx):
+			return res, nil // hand back: the next run goes to a worker that stays
 		case <-wake:
 		case <-time.After(d.poll()):
 		}
@@ -175,6 +177,15 @@ func (d *Dispatcher) pendingSince(sub string, t *time.Time) {
 	if d.Metrics != nil {
 		d.Metrics.PendingSince(sub, t)
 	}
+}
+
+// workerStop is closed when the worker running the loop stops (nil, which
+// never fires, outside an activity).
+func workerStop(ctx context.Context) <-chan struct{} {
+	if activity.IsActivity(ctx) {
+		return activity.GetWorkerStopChannel(ctx)
+	}
+	return nil
 }
 
 func heartbeat(ctx context.Context, details ...any) {
