@@ -29,7 +29,7 @@ type ApprovalQuery struct {
 func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog) (out *Approval, created bool, err error) {
 	scope := ScopeOf(a.TenantID)
 	out = &Approval{}
-	err = s.write(ctx, scope, func(tx *gorm.DB) error {
+	err = s.writeEvents(ctx, scope, func(tx *gorm.DB, ob *outbox) error {
 		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(a)
 		if res.Error != nil {
 			if isUniqueViolation(res.Error) {
@@ -43,7 +43,15 @@ func (s *Store) RecordApproval(ctx context.Context, a *Approval, entry *AuditLog
 				return err
 			}
 		}
-		return tx.Where("tenant_id = ?", a.TenantID).First(out, "id = ?", a.ID).Error
+		if err := tx.Where("tenant_id = ?", a.TenantID).First(out, "id = ?", a.ID).Error; err != nil {
+			return err
+		}
+		if !created {
+			return nil // a retry: its event went with the first write
+		}
+		ch := approvalChanged(domain.EventApprovalCreated, out)
+		ch.at, ch.created = out.CreatedAt, true
+		return s.record(tx, ob, ch)
 	})
 	if err != nil {
 		return nil, false, err
@@ -108,7 +116,7 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 		decided bool
 	)
 	now := s.Now()
-	err := s.write(ctx, scope, func(tx *gorm.DB) error {
+	err := s.writeEvents(ctx, scope, func(tx *gorm.DB, ob *outbox) error {
 		updates := map[string]any{
 			"status": d.Status, "approved_by": d.DeciderID, "approved_by_name": d.DeciderName,
 			"decided_at": now, "updated_at": now,
@@ -137,13 +145,24 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 				return err
 			}
 		}
+		if decided {
+			if err := s.record(tx, ob, approvalChanged("approval."+d.Status, &out)); err != nil {
+				return err
+			}
+		}
 		if c != nil {
-			if err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c).Error; err != nil {
-				return fmt.Errorf("create consultation: %w", err)
+			res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c)
+			if res.Error != nil {
+				return fmt.Errorf("create consultation: %w", res.Error)
 			}
 			cons = &Consultation{}
 			if err := tx.Where("tenant_id = ?", d.TenantID).First(cons, "id = ?", c.ID).Error; err != nil {
 				return fmt.Errorf("read consultation: %w", err)
+			}
+			if res.RowsAffected > 0 {
+				ch := consultationChanged(domain.EventConsultationCreated, cons)
+				ch.at, ch.created = cons.CreatedAt, true
+				return s.record(tx, ob, ch)
 			}
 		}
 		return nil
@@ -179,7 +198,7 @@ type StatusChange struct {
 // reports changed false; from a status not in From it is ErrConflict.
 func (s *Store) ChangeStatus(ctx context.Context, c StatusChange, entry *AuditLog) (out *Approval, changed bool, err error) {
 	out = &Approval{}
-	err = s.write(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB) error {
+	err = s.writeEvents(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB, ob *outbox) error {
 		updates := map[string]any{"status": c.To, "updated_at": s.Now()}
 		if c.ExpiresAt != nil {
 			updates["expires_at"] = *c.ExpiresAt
@@ -202,9 +221,14 @@ func (s *Store) ChangeStatus(ctx context.Context, c StatusChange, entry *AuditLo
 			return fmt.Errorf("approval %s is %s, not %v: %w", c.ApprovalID, out.Status, c.From, ErrConflict)
 		}
 		if entry != nil {
-			return insertAudit(tx, entry)
+			if err := insertAudit(tx, entry); err != nil {
+				return err
+			}
 		}
-		return nil
+		if !changed {
+			return nil
+		}
+		return s.record(tx, ob, approvalChanged(statusEvent(c, entry), out))
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("change approval %s to %s: %w", c.ApprovalID, c.To, err)

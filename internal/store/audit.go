@@ -8,7 +8,8 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
+
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // AuditQuery selects a page of one tenant's audit trail.
@@ -22,9 +23,16 @@ type AuditQuery struct {
 // recorded is not written again; the recorded one is returned.
 func (s *Store) AppendAudit(ctx context.Context, entry *AuditLog) (*AuditLog, error) {
 	var out AuditLog
-	err := s.write(ctx, ScopeOf(entry.TenantID), func(tx *gorm.DB) error {
-		if err := insertAudit(tx, entry); err != nil {
+	err := s.writeEvents(ctx, ScopeOf(entry.TenantID), func(tx *gorm.DB, ob *outbox) error {
+		inserted, err := insertAuditRow(tx, entry)
+		if err != nil {
 			return err
+		}
+		if inserted && entry.Action == domain.EventApprovalReminded && entry.Resource == ResourceApproval {
+			// A reminder changes no row; its entry is the change.
+			if err := s.recordReminder(tx, ob, entry); err != nil {
+				return err
+			}
 		}
 		if entry.EventKey == nil {
 			out = *entry
@@ -43,20 +51,8 @@ func (s *Store) AppendAudit(ctx context.Context, entry *AuditLog) (*AuditLog, er
 }
 
 func insertAudit(tx *gorm.DB, entry *AuditLog) error {
-	if entry.ID == "" {
-		entry.ID = NewID()
-	}
-	if entry.CreatedAt.IsZero() {
-		return errors.New("audit entry has no time")
-	}
-	q := tx
-	if entry.EventKey != nil {
-		q = q.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_key"}}, DoNothing: true})
-	}
-	if err := q.Create(entry).Error; err != nil {
-		return fmt.Errorf("insert audit %s: %w", entry.Action, err)
-	}
-	return nil
+	_, err := insertAuditRow(tx, entry)
+	return err
 }
 
 // ListAudit reads a page of one tenant's audit trail, newest first.

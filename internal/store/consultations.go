@@ -9,6 +9,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
 
 // ConsultationQuery selects a page of one tenant's consultations.
@@ -29,7 +31,7 @@ func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *
 		out     Consultation
 		created bool
 	)
-	err := s.write(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB) error {
+	err := s.writeEvents(ctx, ScopeOf(c.TenantID), func(tx *gorm.DB, ob *outbox) error {
 		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(c)
 		if res.Error != nil {
 			return fmt.Errorf("insert consultation: %w", res.Error)
@@ -40,7 +42,15 @@ func (s *Store) CreateConsultation(ctx context.Context, c *Consultation, entry *
 				return err
 			}
 		}
-		return tx.Where("tenant_id = ?", c.TenantID).First(&out, "id = ?", c.ID).Error
+		if err := tx.Where("tenant_id = ?", c.TenantID).First(&out, "id = ?", c.ID).Error; err != nil {
+			return err
+		}
+		if !created {
+			return nil
+		}
+		ch := consultationChanged(domain.EventConsultationCreated, &out)
+		ch.at, ch.created = out.CreatedAt, true
+		return s.record(tx, ob, ch)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("create consultation: %w", err)
@@ -105,7 +115,7 @@ func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry 
 		out     Consultation
 		changed bool
 	)
-	err := s.write(ctx, ScopeOf(t.TenantID), func(tx *gorm.DB) error {
+	err := s.writeEvents(ctx, ScopeOf(t.TenantID), func(tx *gorm.DB, ob *outbox) error {
 		updates := map[string]any{"status": t.To, "updated_at": t.At}
 		switch t.To {
 		case ConsultationActive:
@@ -129,9 +139,18 @@ func (s *Store) TransitionConsultation(ctx context.Context, t Transition, entry 
 			return fmt.Errorf("consultation is %s: %w", out.Status, ErrConflict)
 		}
 		if entry != nil {
-			return insertAudit(tx, entry)
+			if err := insertAudit(tx, entry); err != nil {
+				return err
+			}
 		}
-		return nil
+		if !changed {
+			return nil
+		}
+		typ := domain.EventConsultationStarted
+		if t.To == ConsultationEnded {
+			typ = domain.EventConsultationEnded
+		}
+		return s.record(tx, ob, consultationChanged(typ, &out))
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("transition consultation %s: %w", t.ConsultationID, err)

@@ -212,15 +212,18 @@ func (s *Store) PutPolicy(ctx context.Context, p Policy, entry *AuditLog) (old *
 	if entry == nil {
 		return nil, fmt.Errorf("put policy of %s: a policy change needs its audit entry", p.TenantID)
 	}
-	err = s.write(ctx, ScopeOf(p.TenantID), func(tx *gorm.DB) error {
+	err = s.writeEvents(ctx, ScopeOf(p.TenantID), func(tx *gorm.DB, ob *outbox) error {
 		var err error
 		if old, err = s.lockPolicy(tx, p.TenantID); err != nil {
 			return err
 		}
 		if old == nil {
 			var inserted bool
-			if inserted, err = s.insertPolicy(tx, &p, entry); err != nil || inserted {
+			if inserted, err = s.insertPolicy(tx, &p, entry); err != nil {
 				return err
+			}
+			if inserted {
+				return s.record(tx, ob, policyChanged(&p, true))
 			}
 			// A concurrent first policy of the tenant won the insert (and
 			// has committed, or the insert would still wait): this one
@@ -246,12 +249,23 @@ func (s *Store) PutPolicy(ctx context.Context, p Policy, entry *AuditLog) (old *
 			return fmt.Errorf("update policy: %w", res.Error)
 		}
 		entry.OldValues = MustJSON(old.View(PolicySourceTenant))
-		return insertPolicyAudit(tx, &p, entry)
+		if err := insertPolicyAudit(tx, &p, entry); err != nil {
+			return err
+		}
+		return s.record(tx, ob, policyChanged(&p, false))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("put policy of %s: %w", p.TenantID, err)
 	}
 	return old, nil
+}
+
+// policyChanged reports a change of p, stored: the policy as the API
+// returns it and the audit entry records it. The first policy a tenant
+// stores starts its sequence.
+func policyChanged(p *Policy, first bool) change {
+	return change{tenantID: p.TenantID, typ: domain.EventPolicyUpdated, resource: ResourcePolicy, resourceID: p.TenantID,
+		at: p.UpdatedAt, data: p.View(PolicySourceTenant), created: first}
 }
 
 // insertPolicy inserts the tenant's first policy and its audit entry, unless

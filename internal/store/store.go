@@ -80,6 +80,9 @@ type Store struct {
 	db      *gorm.DB
 	dialect Dialect
 	now     func() time.Time
+	// onQueued hears, after a commit, which subscriptions got deliveries
+	// (Options.OnDeliveriesQueued).
+	onQueued func(subscriptionIDs []string)
 }
 
 // Options tune Open.
@@ -88,6 +91,11 @@ type Options struct {
 	MaxOpenConns int
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// OnDeliveriesQueued, when set, is called after a write has committed
+	// events with deliveries, with the subscriptions they are for (each
+	// once), to wake the dispatcher. It runs on the writer's goroutine
+	// and must not block; nil: the dispatcher finds them by polling.
+	OnDeliveriesQueued func(subscriptionIDs []string)
 }
 
 // Open connects to databaseURL (postgres://… or sqlite://path) without
@@ -137,7 +145,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now}
+	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now, onQueued: opts.OnDeliveriesQueued}
 	if s.now == nil {
 		s.now = func() time.Time { return time.Now().UTC() }
 	}
