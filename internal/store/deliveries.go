@@ -22,10 +22,6 @@ const (
 	MaxAttemptExcerpt = 1024
 )
 
-// DisabledGone is why a subscription whose receiver answered 410 Gone was
-// disabled.
-const DisabledGone = "gone"
-
 // DueDelivery is a delivery the dispatcher claimed, with the event it
 // carries.
 type DueDelivery struct {
