@@ -91,7 +91,7 @@ func boot(ctx context.Context, env config.Getenv, mode config.Mode, service stri
 	}
 	dbAt := config.MaskURL(cfg.DatabaseURL)
 	p.log.Info("opening the database", "database", dbAt)
-	if p.store, err = openStore(ctx, cfg, p.log, migrate); err != nil {
+	if p.store, err = openStore(ctx, cfg, p.log, migrate, p.waker.Wake); err != nil {
 		return nil, fmt.Errorf("open the database at %s: %w", dbAt, err)
 	}
 	p.closers = append(p.closers, func() { _ = p.store.Close() })

@@ -116,13 +116,19 @@ func temporalTLS(cfg *config.Config) (*tls.Config, error) {
 
 // openStore connects to the database as the application (DATABASE_URL),
 // when migrate is set after applying pending migrations (migrateDatabase).
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
+// queued, when set, hears which subscriptions got deliveries after each
+// commit (the process's delivery loops wake at once).
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool, queued ...func([]string)) (*store.Store, error) {
 	if migrate {
 		if _, err := migrateDatabase(ctx, cfg, log); err != nil {
 			return nil, err
 		}
 	}
-	return store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	opts := store.Options{}
+	for _, q := range queued {
+		opts.OnDeliveriesQueued = q
+	}
+	return store.Open(ctx, cfg.DatabaseURL, opts)
 }
 
 // migrateDatabase applies pending migrations and returns their versions.
