@@ -47,6 +47,7 @@ const (
 	DefaultRunFor      = 3 * time.Minute
 	DefaultBatch       = 50
 	DefaultConcurrency = 4
+	DefaultGather      = 50 * time.Millisecond
 	// excerptBytes is what an attempt keeps of the receiver's answer.
 	excerptBytes = 1024
 )
@@ -70,6 +71,9 @@ type Dispatcher struct {
 	// Concurrency how many it sends at once. Zero takes the default.
 	Poll, RunFor       time.Duration
 	Batch, Concurrency int
+	// Gather is the least time between two passes woken by the store's
+	// hook (zero: DefaultGather; negative: none).
+	Gather time.Duration
 	// Lease is how long a claimed delivery stays out of other claims
 	// (zero: twice AttemptTimeout plus 5 s).
 	Lease time.Duration
@@ -119,20 +123,30 @@ func (d *Dispatcher) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 	defer stop()
 	defer d.pendingSince(in.SubscriptionID, nil)
 	until := time.Now().Add(d.runFor())
-	var gauged time.Time
+	var (
+		gauged, subAt, passAt time.Time
+		sub                   *store.Subscription
+	)
 	for {
 		heartbeat(ctx, res)
-		sub, err := d.Store.SubscriptionForDelivery(ctx, in.TenantID, in.SubscriptionID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			res.Ended = EndedDeleted
-			return res, nil
-		case err != nil:
-			return res, err
-		case !sub.Enabled:
-			res.Ended = EndedDisabled
-			return res, nil
+		// The subscription is read again at most once a second: a change
+		// (disabled, deleted, a new secret) applies within that.
+		if sub == nil || time.Since(subAt) > time.Second {
+			var err error
+			sub, err = d.Store.SubscriptionForDelivery(ctx, in.TenantID, in.SubscriptionID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				res.Ended = EndedDeleted
+				return res, nil
+			case err != nil:
+				return res, err
+			case !sub.Enabled:
+				res.Ended = EndedDisabled
+				return res, nil
+			}
+			subAt = time.Now()
 		}
+		passAt = time.Now()
 		batch := orDefault(d.Batch, DefaultBatch)
 		due, err := d.Store.ClaimDueDeliveries(ctx, in.TenantID, in.SubscriptionID, batch, d.lease())
 		if err != nil {
@@ -168,6 +182,16 @@ func (d *Dispatcher) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 		case <-workerStop(ctx):
 			return res, nil // hand back: the next run goes to a worker that stays
 		case <-wake:
+			// Events committed in a burst wake the loop once each: a
+			// pass at most every Gather takes them together, in one
+			// claim and one record, rather than a pair of writes each.
+			if wait := orDefault(d.Gather, DefaultGather) - time.Since(passAt); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return res, ctx.Err()
+				case <-time.After(wait):
+				}
+			}
 		case <-time.After(d.poll()):
 		}
 	}
@@ -199,7 +223,10 @@ func heartbeat(ctx context.Context, details ...any) {
 // one of them has to be retried), different resources concurrently. When a
 // delivery of a resource is not delivered, the ones after it in the batch
 // wait for its retry. A 410 stops the batch: the subscription is disabled.
-// It returns the attempts made.
+// Every attempt of the batch is recorded at its end, in one transaction; a
+// loop stopped before that records nothing, and the deliveries it sent go
+// again once their lease has passed (at least once, same webhook-id). It
+// returns the attempts recorded.
 func (d *Dispatcher) send(ctx context.Context, sub *store.Subscription, due []store.DueDelivery) (int, bool, error) {
 	var groups [][]store.DueDelivery
 	index := map[string]int{}
@@ -215,17 +242,18 @@ func (d *Dispatcher) send(ctx context.Context, sub *store.Subscription, due []st
 	}
 	var (
 		mu       sync.Mutex
-		attempts int
+		outcomes []store.AttemptOutcome
+		sent     []sentMeta
+		deferred []store.Deferral
 		gone     bool
-		firstErr error
 		wg       sync.WaitGroup
 	)
-	work := make(chan []store.DueDelivery)
 	stopped := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return gone || firstErr != nil
+		return gone || ctx.Err() != nil
 	}
+	work := make(chan []store.DueDelivery)
 	for range min(orDefault(d.Concurrency, DefaultConcurrency), len(groups)) {
 		wg.Add(1)
 		go func() {
@@ -235,30 +263,31 @@ func (d *Dispatcher) send(ctx context.Context, sub *store.Subscription, due []st
 					if stopped() {
 						break
 					}
-					outcome, next, err := d.deliver(ctx, sub, dd)
+					o, a := d.deliver(ctx, sub, dd)
+					if ctx.Err() != nil {
+						// Cut short by us (worker stopping, heartbeat
+						// lost), not by the receiver: not recorded.
+						break
+					}
 					mu.Lock()
-					if err != nil && firstErr == nil {
-						firstErr = err
+					outcomes, sent = append(outcomes, o), append(sent, sentMeta{took: a.took, webhookID: dd.EventID})
+					gone = gone || o.DisableSubscription != ""
+					if o.Status != store.DeliveryDelivered && i+1 < len(g) {
+						// The rest of this resource waits for this one's retry.
+						rest := make([]string, 0, len(g)-i-1)
+						for _, r := range g[i+1:] {
+							rest = append(rest, r.ID)
+						}
+						at := d.Store.Now()
+						if o.NextAttemptAt != nil {
+							at = *o.NextAttemptAt
+						}
+						deferred = append(deferred, store.Deferral{IDs: rest, At: at})
 					}
-					if err == nil {
-						attempts++
-					}
-					gone = gone || outcome == OutcomeGone
 					mu.Unlock()
-					if err != nil || outcome == OutcomeDelivered {
-						continue
+					if o.Status != store.DeliveryDelivered {
+						break
 					}
-					// Not delivered: the rest of this resource waits for its retry.
-					rest := make([]string, 0, len(g)-i-1)
-					for _, r := range g[i+1:] {
-						rest = append(rest, r.ID)
-					}
-					if err := d.Store.DeferDeliveries(ctx, sub.TenantID, rest, next); err != nil {
-						mu.Lock()
-						firstErr = errors.Join(firstErr, err)
-						mu.Unlock()
-					}
-					break
 				}
 			}
 		}()
@@ -276,31 +305,75 @@ func (d *Dispatcher) send(ctx context.Context, sub *store.Subscription, due []st
 	// attempt is bounded, so the batch ends.
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+wait:
 	for {
 		select {
 		case <-done:
-			return attempts, gone, firstErr
+			break wait
 		case <-tick.C:
-			heartbeat(ctx, DeliverResult{Attempts: attempts})
+			mu.Lock()
+			n := len(outcomes)
+			mu.Unlock()
+			heartbeat(ctx, DeliverResult{Attempts: n})
 		}
 	}
+	if ctx.Err() != nil {
+		return 0, false, ctx.Err()
+	}
+	recorded, err := d.Store.RecordDeliveryPass(ctx, sub.TenantID, outcomes, deferred)
+	if err != nil {
+		return 0, false, err
+	}
+	n := 0
+	for i, o := range outcomes {
+		if !recorded[i] {
+			continue
+		}
+		n++
+		outcome := outcomeOf(o)
+		if d.Metrics != nil {
+			d.Metrics.DeliveryAttempt(outcome, sent[i].took)
+		}
+		if d.Log != nil && outcome != OutcomeDelivered {
+			status := 0
+			if o.StatusCode != nil {
+				status = *o.StatusCode
+			}
+			d.Log.Warn("event delivery attempt not delivered", "subscription", sub.ID, "tenant", sub.TenantID, "delivery", o.DeliveryID,
+				"webhook_id", sent[i].webhookID, "attempt", o.Attempt, "outcome", outcome, "status", status, "error", o.Error)
+		}
+	}
+	return n, gone, nil
 }
 
-// deliver makes one attempt of a delivery and records it with the
-// delivery's new state; next is when the next attempt is due (for one that
-// is still pending).
-func (d *Dispatcher) deliver(ctx context.Context, sub *store.Subscription, dd store.DueDelivery) (outcome string, next time.Time, err error) {
+// sentMeta is what the metrics and logs of an attempt need beyond its outcome.
+type sentMeta struct {
+	took      time.Duration
+	webhookID string
+}
+
+// outcomeOf names what an attempt left its delivery in.
+func outcomeOf(o store.AttemptOutcome) string {
+	switch {
+	case o.DisableSubscription != "":
+		return OutcomeGone
+	case o.Status == store.DeliveryDelivered:
+		return OutcomeDelivered
+	case o.Status == store.DeliveryPending:
+		return OutcomeRetry
+	}
+	return OutcomeFailed
+}
+
+// deliver makes one attempt of a delivery and says what it leaves the
+// delivery in: delivered (2xx), failed and the subscription disabled (410),
+// pending until the schedule's next delay, or failed after the last.
+func (d *Dispatcher) deliver(ctx context.Context, sub *store.Subscription, dd store.DueDelivery) (store.AttemptOutcome, attempted) {
 	secrets := Secrets{Current: sub.Secret}
 	if sub.PreviousSecret != nil && sub.PreviousSecretExpiresAt != nil {
 		secrets.Previous, secrets.PreviousExpireAt = *sub.PreviousSecret, *sub.PreviousSecretExpiresAt
 	}
 	a := d.attempt(ctx, sub.URL, secrets, dd.EventID, []byte(dd.Body))
-	if ctx.Err() != nil {
-		// The loop is being stopped (worker shutdown, lost heartbeat): the
-		// attempt was cut short by us, not the receiver. The lease brings
-		// the delivery back; nothing is recorded.
-		return "", time.Time{}, ctx.Err()
-	}
 	number := dd.Attempts + 1
 	o := store.AttemptOutcome{
 		DeliveryID: dd.ID, Attempt: number, AttemptedAt: a.at, Duration: a.took, Error: a.err, Excerpt: a.excerpt,
@@ -311,29 +384,18 @@ func (d *Dispatcher) deliver(ctx context.Context, sub *store.Subscription, dd st
 	}
 	switch {
 	case a.status >= 200 && a.status < 300:
-		outcome, o.Status = OutcomeDelivered, store.DeliveryDelivered
+		o.Status = store.DeliveryDelivered
 	case a.status == http.StatusGone:
-		outcome, o.Status, o.DisableSubscription = OutcomeGone, store.DeliveryFailed, store.DisabledGone
+		o.Status, o.DisableSubscription = store.DeliveryFailed, store.DisabledGone
 		o.Error = "410 Gone: the receiver asked to stop; the subscription is disabled"
 	case number <= len(d.Schedule):
-		outcome, o.Status = OutcomeRetry, store.DeliveryPending
-		next = d.Store.Now().Add(d.Schedule[number-1])
+		o.Status = store.DeliveryPending
+		next := d.Store.Now().Add(d.Schedule[number-1])
 		o.NextAttemptAt = &next
 	default:
-		outcome, o.Status = OutcomeFailed, store.DeliveryFailed
+		o.Status = store.DeliveryFailed
 	}
-	recorded, err := d.Store.RecordDeliveryAttempt(ctx, sub.TenantID, o)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	if d.Metrics != nil && recorded {
-		d.Metrics.DeliveryAttempt(outcome, a.took)
-	}
-	if d.Log != nil && outcome != OutcomeDelivered {
-		d.Log.Warn("event delivery attempt not delivered", "subscription", sub.ID, "tenant", sub.TenantID, "webhook_id", dd.EventID,
-			"attempt", number, "outcome", outcome, "status", a.status, "error", o.Error)
-	}
-	return outcome, next, nil
+	return o, a
 }
 
 // attempted is what one POST gave: the status (0 when nothing was

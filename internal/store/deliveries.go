@@ -111,17 +111,8 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, tenantID, subscriptionID
 // counting no attempt: the dispatcher hands back what it claimed but did
 // not send (they wait behind an earlier event of the same resource).
 func (s *Store) DeferDeliveries(ctx context.Context, tenantID string, ids []string, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	err := s.write(ctx, ScopeOf(tenantID), func(tx *gorm.DB) error {
-		return tx.Model(&EventDelivery{}).Where("id IN ? AND tenant_id = ? AND status = ?", ids, tenantID, DeliveryPending).
-			Updates(map[string]any{"next_attempt_at": at.UTC(), "updated_at": s.Now()}).Error
-	})
-	if err != nil {
-		return fmt.Errorf("defer deliveries: %w", err)
-	}
-	return nil
+	_, err := s.RecordDeliveryPass(ctx, tenantID, nil, []Deferral{{IDs: ids, At: at}})
+	return err
 }
 
 // AttemptOutcome is one attempt of a delivery and what it leaves the
@@ -153,45 +144,98 @@ type AttemptOutcome struct {
 // claimed: another dispatcher recorded this attempt already, or it was
 // deleted with its subscription.
 func (s *Store) RecordDeliveryAttempt(ctx context.Context, tenantID string, o AttemptOutcome) (bool, error) {
-	recorded := false
+	recorded, err := s.RecordDeliveryPass(ctx, tenantID, []AttemptOutcome{o}, nil)
+	if err != nil {
+		return false, err
+	}
+	return recorded[0], nil
+}
+
+// Deferral moves pending deliveries' next attempt to At.
+type Deferral struct {
+	IDs []string
+	At  time.Time
+}
+
+// RecordDeliveryPass stores what one pass of the dispatcher did, in one
+// transaction: every attempt with its delivery's new state (each as
+// RecordDeliveryAttempt, which says for each whether it was recorded) and
+// the deliveries it handed back unsent (DeferDeliveries). One transaction
+// per pass rather than per attempt keeps the dispatcher's writes few when
+// events come fast (SQLite has a single writer).
+func (s *Store) RecordDeliveryPass(ctx context.Context, tenantID string, outcomes []AttemptOutcome, deferred []Deferral) ([]bool, error) {
+	recorded := make([]bool, len(outcomes))
+	if len(outcomes) == 0 && len(deferred) == 0 {
+		return recorded, nil
+	}
 	err := s.write(ctx, ScopeOf(tenantID), func(tx *gorm.DB) error {
 		now := s.Now()
-		lastErr := clipText(o.Error, MaxAttemptError)
-		updates := map[string]any{
-			"status": o.Status, "attempts": o.Attempt, "next_attempt_at": nil, "last_status_code": o.StatusCode,
-			"last_error": optionalText(lastErr), "updated_at": now,
+		for i, o := range outcomes {
+			ok, err := recordAttempt(tx, now, tenantID, o)
+			if err != nil {
+				return fmt.Errorf("record attempt %d of delivery %s: %w", o.Attempt, o.DeliveryID, err)
+			}
+			recorded[i] = ok
 		}
-		if o.Status == DeliveryPending && o.NextAttemptAt != nil {
-			updates["next_attempt_at"] = o.NextAttemptAt.UTC()
-		}
-		if o.Status == DeliveryDelivered {
-			updates["delivered_at"] = now
-		}
-		res := tx.Model(&EventDelivery{}).
-			Where("id = ? AND tenant_id = ? AND status = ? AND attempts = ?", o.DeliveryID, tenantID, DeliveryPending, o.Attempt-1).
-			Updates(updates)
-		if res.Error != nil || res.RowsAffected == 0 {
-			return res.Error
-		}
-		recorded = true
-		a := DeliveryAttempt{
-			ID: NewID(), DeliveryID: o.DeliveryID, TenantID: tenantID, Attempt: o.Attempt, AttemptedAt: o.AttemptedAt.UTC().Truncate(time.Microsecond),
-			StatusCode: o.StatusCode, DurationMS: int(o.Duration / time.Millisecond), Error: optionalText(lastErr),
-			ResponseExcerpt: optionalText(clipText(o.Excerpt, MaxAttemptExcerpt)),
-		}
-		if err := tx.Create(&a).Error; err != nil {
-			return fmt.Errorf("insert attempt: %w", err)
-		}
-		if o.DisableSubscription != "" {
-			return tx.Model(&Subscription{}).Where("id = ? AND tenant_id = ?", o.SubscriptionID, tenantID).
-				Updates(map[string]any{"enabled": false, "disabled_reason": o.DisableSubscription, "updated_at": now}).Error
+		for _, d := range deferred {
+			if err := deferDeliveries(tx, now, tenantID, d); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("record attempt %d of delivery %s: %w", o.Attempt, o.DeliveryID, err)
+		return nil, fmt.Errorf("record deliveries: %w", err)
 	}
 	return recorded, nil
+}
+
+func recordAttempt(tx *gorm.DB, now time.Time, tenantID string, o AttemptOutcome) (bool, error) {
+	lastErr := clipText(o.Error, MaxAttemptError)
+	updates := map[string]any{
+		"status": o.Status, "attempts": o.Attempt, "next_attempt_at": nil, "last_status_code": o.StatusCode,
+		"last_error": optionalText(lastErr), "updated_at": now,
+	}
+	if o.Status == DeliveryPending && o.NextAttemptAt != nil {
+		updates["next_attempt_at"] = o.NextAttemptAt.UTC()
+	}
+	if o.Status == DeliveryDelivered {
+		updates["delivered_at"] = now
+	}
+	res := tx.Model(&EventDelivery{}).
+		Where("id = ? AND tenant_id = ? AND status = ? AND attempts = ?", o.DeliveryID, tenantID, DeliveryPending, o.Attempt-1).
+		Updates(updates)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, res.Error
+	}
+	a := DeliveryAttempt{
+		ID: NewID(), DeliveryID: o.DeliveryID, TenantID: tenantID, Attempt: o.Attempt, AttemptedAt: o.AttemptedAt.UTC().Truncate(time.Microsecond),
+		StatusCode: o.StatusCode, DurationMS: int(o.Duration / time.Millisecond), Error: optionalText(lastErr),
+		ResponseExcerpt: optionalText(clipText(o.Excerpt, MaxAttemptExcerpt)),
+	}
+	if err := tx.Create(&a).Error; err != nil {
+		return false, fmt.Errorf("insert attempt: %w", err)
+	}
+	if o.DisableSubscription != "" {
+		err := tx.Model(&Subscription{}).Where("id = ? AND tenant_id = ?", o.SubscriptionID, tenantID).
+			Updates(map[string]any{"enabled": false, "disabled_reason": o.DisableSubscription, "updated_at": now}).Error
+		if err != nil {
+			return false, fmt.Errorf("disable subscription: %w", err)
+		}
+	}
+	return true, nil
+}
+
+func deferDeliveries(tx *gorm.DB, now time.Time, tenantID string, d Deferral) error {
+	if len(d.IDs) == 0 {
+		return nil
+	}
+	err := tx.Model(&EventDelivery{}).Where("id IN ? AND tenant_id = ? AND status = ?", d.IDs, tenantID, DeliveryPending).
+		Updates(map[string]any{"next_attempt_at": d.At.UTC(), "updated_at": now}).Error
+	if err != nil {
+		return fmt.Errorf("defer deliveries: %w", err)
+	}
+	return nil
 }
 
 // OldestPendingDelivery is when the oldest delivery of a subscription still

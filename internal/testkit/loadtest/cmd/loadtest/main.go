@@ -42,6 +42,7 @@ func run() error {
 		"(e.g. 1000,10000: bounded and the SDK's default); empty: the orchestrator's default")
 	flag.IntVar(&opts.ReplaySamples, "replay-samples", 30, "decisions timed per class (cached, evicted) after the pending escalations")
 	flag.IntVar(&opts.BreakdownSamples, "breakdown-samples", 50, "histories read per shape for where the time goes")
+	flag.BoolVar(&opts.Events, "events", true, "run the concurrent product a second time with one subscriber receiving every event (the cost of events out)")
 	shapes := flag.Bool("shapes", true, "run product, naive and floor (false: only the memory measurement and the read path)")
 	flag.StringVar(&opts.ProfileDir, "profile", "", "run a profiled orchestrator and keep its CPU and heap profiles in this directory")
 	soak := flag.Bool("soak", false, "soak instead (make soak): -phases windows of -phase-duration at -concurrency, on the dev server then the cluster; "+
