@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/orchestrator-dev/orchestrator/internal/events"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
@@ -28,6 +33,7 @@ type eventReceiver struct {
 	t      *testing.T
 	secret string
 	fail   func(typ string) bool
+	gone   bool // answer 410 to everything
 	mu     sync.Mutex
 	seen   map[string]int // webhook-id -> attempts received
 	events []receivedEvent
@@ -73,6 +79,10 @@ func (r *eventReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	id := req.Header.Get("webhook-id")
 	r.seen[id]++
+	if r.gone {
+		w.WriteHeader(http.StatusGone)
+		return
+	}
 	if r.seen[id] == 1 && r.fail != nil && r.fail(ev.Type) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
@@ -225,7 +235,45 @@ func TestEventsOfAFullFlowAreDelivered(t *testing.T) {
 			}
 			desc, err := devServer.Client().DescribeWorkflowExecution(ctx, events.WorkflowID(sub.ID), "")
 			if err != nil || desc.GetWorkflowExecutionInfo().GetCloseTime() != nil {
-				t.Errorf("the subscription's delivery workflow is not running: %v %v", desc, err)
+				t.Fatalf("the subscription's delivery workflow is not running: %v %v", desc, err)
+			}
+
+			// The receiver answers 410 Gone: the subscription is disabled and
+			// its delivery workflow ends.
+			rcv.mu.Lock()
+			rcv.fail = nil
+			rcv.gone = true
+			rcv.mu.Unlock()
+			create(map[string]any{"title": "After the receiver left"})
+			run := devServer.Client().GetWorkflow(ctx, events.WorkflowID(sub.ID), "")
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := run.Get(wctx, nil); err != nil {
+				t.Fatalf("the delivery workflow after a 410: %v", err)
+			}
+			if got, err := st.GetSubscription(ctx, store.ScopeOf(sub.TenantID), sub.ID); err != nil || got.Enabled ||
+				got.DisabledReason == nil || *got.DisabledReason != store.DisabledGone {
+				t.Fatalf("after a 410 the subscription is %+v (%v), want disabled as gone", got, err)
+			}
+			h := fetchHistory(t, devServer.Client(), events.WorkflowID(sub.ID))
+			replayer := sdkworker.NewWorkflowReplayer()
+			replayer.RegisterWorkflowWithOptions(events.Workflow, workflow.RegisterOptions{Name: events.WorkflowName})
+			if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
+				t.Fatalf("replay the delivery workflow: %v", err)
+			}
+			if *updateHistories && d == store.SQLite {
+				b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join("..", "events", "testdata", "histories", "event-delivery-gone.json")
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("wrote %s", path)
 			}
 		})
 	}
