@@ -233,8 +233,8 @@ func TestEventsOfAFullFlowAreDelivered(t *testing.T) {
 					t.Errorf("delivery %s", dl)
 				}
 			}
-			desc, err := devServer.Client().DescribeWorkflowExecution(ctx, events.WorkflowID(sub.ID), "")
-			if err != nil || desc.GetWorkflowExecutionInfo().GetCloseTime() != nil {
+			desc, err := devServer.Client().DescribeWorkflow(ctx, events.WorkflowID(sub.ID), "")
+			if err != nil || desc.RawResponse.GetWorkflowExecutionInfo().GetCloseTime() != nil {
 				t.Fatalf("the subscription's delivery workflow is not running: %v %v", desc, err)
 			}
 
