@@ -370,3 +370,17 @@ func TestWakerSendsAtOnce(t *testing.T) {
 	}()
 	loop(t, d, sub, 5*time.Second, func() bool { return len(rcv.deliveries()) == 1 })
 }
+
+// During a rotation a receiver still holding the previous secret verifies
+// the deliveries, and so does one holding the new.
+func TestRotationSignsWithBothSecrets(t *testing.T) {
+	s := storetest.Open(t, store.SQLite)
+	old := newReceiver(t, secretA, nil)
+	sub := storetest.AddSubscription(t, s, storetest.Subscription{TenantID: tenant, URL: old.srv.URL, Secret: secretB,
+		PreviousSecret: secretA, PreviousExpiresAt: time.Now().Add(24 * time.Hour)})
+	queueFor(t, s, sub, "a1", 1)
+	loop(t, newDispatcher(s, time.Second), sub, 5*time.Second, ended(t, s, sub))
+	if got := old.deliveries(); len(got) != 1 || got[0].status != http.StatusOK {
+		t.Fatalf("the receiver with the previous secret got %v", got)
+	}
+}
