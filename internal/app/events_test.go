@@ -256,6 +256,35 @@ func TestEventsOfAFullFlowAreDelivered(t *testing.T) {
 				t.Fatalf("after a 410 the subscription is %+v (%v), want disabled as gone", got, err)
 			}
 			h := fetchHistory(t, devServer.Client(), events.WorkflowID(sub.ID))
+
+			// Enabled again (PATCH enabled=true), its delivery workflow starts
+			// anew and the receiver, back, gets what is new; the delivery
+			// the 410 failed stays failed.
+			rcv.mu.Lock()
+			rcv.gone = false
+			rcv.mu.Unlock()
+			enabled := true
+			if _, err := st.UpdateSubscription(ctx, store.ScopeOf(sub.TenantID), sub.ID, store.SubscriptionUpdate{Enabled: &enabled}); err != nil {
+				t.Fatal(err)
+			}
+			if err := starter.EnsureDelivering(ctx, sub.TenantID, sub.ID); err != nil {
+				t.Fatalf("restart the delivery workflow: %v", err)
+			}
+			before, _ := rcv.received()
+			again := create(map[string]any{"title": "After the receiver came back"})
+			eventuallyWithin(t, 15*time.Second, "the event after re-enabling", func() bool {
+				got, _ := rcv.received()
+				return len(got) > len(before) && got[len(got)-1].Resource == "approval/"+again
+			})
+			var failed int
+			for _, dl := range storetest.Deliveries(t, st, "/teams/support", sub.ID) {
+				if dl.Status == store.DeliveryFailed {
+					failed++
+				}
+			}
+			if failed != 1 {
+				t.Errorf("%d failed deliveries, want the one answered 410", failed)
+			}
 			replayer := sdkworker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(events.Workflow, workflow.RegisterOptions{Name: events.WorkflowName})
 			if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
