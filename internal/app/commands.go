@@ -23,6 +23,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/internal/config"
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/events"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/telemetry"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
@@ -34,11 +35,14 @@ func load(env config.Getenv, mode config.Mode) (*config.Config, error) {
 
 // process is what every long-running command builds first.
 type process struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	tel     *telemetry.Telemetry
-	store   *store.Store
-	tc      client.Client
+	cfg   *config.Config
+	log   *slog.Logger
+	tel   *telemetry.Telemetry
+	store *store.Store
+	tc    client.Client
+	// waker is the store's OnDeliveriesQueued hook: deliveries queued in
+	// this process wake its delivery loops at once.
+	waker   *events.Waker
 	closers []func()
 }
 
@@ -68,7 +72,7 @@ func boot(ctx context.Context, env config.Getenv, mode config.Mode, service stri
 	}
 	// The deferred close works on p, never on the result: a failed boot
 	// returns a nil process, and closing that would panic and hide err.
-	p := &process{cfg: cfg, log: newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", string(mode))}
+	p := &process{cfg: cfg, log: newLogger(cfg.LogLevel, cfg.LogFormat, stderr).With("process", string(mode)), waker: events.NewWaker()}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -87,7 +91,7 @@ func boot(ctx context.Context, env config.Getenv, mode config.Mode, service stri
 	}
 	dbAt := config.MaskURL(cfg.DatabaseURL)
 	p.log.Info("opening the database", "database", dbAt)
-	if p.store, err = openStore(ctx, cfg, p.log, migrate, p.tel.Metrics.DBStatement); err != nil {
+	if p.store, err = openStore(ctx, cfg, p.log, migrate, store.Options{CountStatement: p.tel.Metrics.DBStatement, OnDeliveriesQueued: p.waker.Wake}); err != nil {
 		return nil, fmt.Errorf("open the database at %s: %w", dbAt, err)
 	}
 	p.closers = append(p.closers, func() { _ = p.store.Close() })
@@ -153,12 +157,16 @@ func runWorker(ctx context.Context, env config.Getenv, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ew, err := newEventsWorker(cfg, s, tc, log, tel.Metrics, p.waker, state)
+	if err != nil {
+		return err
+	}
 	ensureRetentionSchedule(ctx, cfg, tc, log)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.WorkerHTTPAddr, workerHTTP(s, tc, state.Polling, tel.Metrics.Handler()), cfg.ShutdownGrace, log)
 	})
-	g.Go(func() error { return runTemporalWorker(gctx, w, state, log) })
+	g.Go(func() error { return runTemporalWorker(gctx, workers{w, ew}, state, log) })
 	return g.Wait()
 }
 
@@ -244,7 +252,7 @@ func runSetup(ctx context.Context, env config.Getenv, stdout, stderr io.Writer) 
 		return err
 	}
 	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
-	s, err := openStore(ctx, cfg, log, true, nil)
+	s, err := openStore(ctx, cfg, log, true, store.Options{})
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,10 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
+	ew, err := newEventsWorker(cfg, s, tc, log, tel.Metrics, p.waker, state)
+	if err != nil {
+		return err
+	}
 	ensureRetentionSchedule(ctx, cfg, tc, log)
 	h, err := newAPIHandler(cfg, s, tc, v, log, tel)
 	if err != nil {
@@ -74,7 +78,7 @@ func runDev(ctx context.Context, env config.Getenv, args []string, stdout, stder
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.DevIssuerAddr, iss.Handler(), time.Second, log.With("component", "dev-issuer"))
 	})
-	g.Go(func() error { return runTemporalWorker(gctx, w, state, log) })
+	g.Go(func() error { return runTemporalWorker(gctx, workers{w, ew}, state, log) })
 	g.Go(func() error { return serveHTTP(gctx, cfg.HTTPAddr, h, cfg.ShutdownGrace, log.With("component", "api")) })
 	g.Go(func() error {
 		if err := waitHTTP(gctx, "http://"+cfg.HTTPAddr+"/healthz"); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orchestrator-dev/orchestrator/api"
 	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/testkit/openapitest"
 )
 
@@ -25,7 +26,7 @@ func TestServedRoutesMatchTheContract(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
-	s, err := openStore(ctx, cfg, log, true, nil)
+	s, err := openStore(ctx, cfg, log, true, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

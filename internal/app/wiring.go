@@ -23,6 +23,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot"
 	"github.com/orchestrator-dev/orchestrator/internal/config"
+	"github.com/orchestrator-dev/orchestrator/internal/events"
 	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/keycloak"
 	"github.com/orchestrator-dev/orchestrator/internal/matrix"
@@ -115,16 +116,17 @@ func temporalTLS(cfg *config.Config) (*tls.Config, error) {
 }
 
 // openStore connects to the database as the application (DATABASE_URL),
-// when migrate is set after applying pending migrations (migrateDatabase);
-// count, when set, is told of every statement (telemetry's
-// orchestrator_db_statements_total).
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool, count store.StatementCounter) (*store.Store, error) {
+// when migrate is set after applying pending migrations (migrateDatabase).
+// opts carries the process's hooks: the statement counter (telemetry's
+// orchestrator_db_statements_total) and the delivery loops' wake-up after
+// a commit queued deliveries; the zero value has neither.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, migrate bool, opts store.Options) (*store.Store, error) {
 	if migrate {
 		if _, err := migrateDatabase(ctx, cfg, log); err != nil {
 			return nil, err
 		}
 	}
-	return store.Open(ctx, cfg.DatabaseURL, store.Options{CountStatement: count})
+	return store.Open(ctx, cfg.DatabaseURL, opts)
 }
 
 // migrateDatabase applies pending migrations and returns their versions.
@@ -265,6 +267,8 @@ func newAPIHandler(cfg *config.Config, s *store.Store, tc client.Client, v api.A
 		ConsultationMaxDuration: cfg.ConsultationMaxDuration, ConsultationStartTimeout: cfg.ConsultationStartTimeout,
 		DefaultPolicy:       store.Policy{DefaultTTL: cfg.ApprovalTTL, MaxTTL: cfg.ApprovalMaxTTL, Reminders: cfg.ApprovalReminders},
 		PolicyMaxTTLCeiling: cfg.PolicyMaxTTLCeiling, CreateRateLimit: cfg.CreateRateLimit,
+		Events:             &events.Starter{Temporal: tc, TaskQueue: cfg.EventsTaskQueue},
+		EventsAllowPrivate: cfg.EventsAllowPrivate,
 		JoinURL: func(room string, u api.JoinUser) (string, error) {
 			link, err := signer.JoinURL(room, jitsi.User{ID: u.ID, Name: u.Name, Email: u.Email, Moderator: u.Moderator}, time.Now())
 			tel.Metrics.ExternalCall("jitsi", map[bool]string{true: "issued", false: "failed"}[err == nil])

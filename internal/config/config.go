@@ -198,6 +198,14 @@ type Config struct {
 	// secret proves which service sends, this says where it may record.
 	WebhookTenants map[string][]string `env:"WEBHOOK_TENANTS"`
 
+	// Events out (events.go in this package): the retry schedule of a
+	// delivery, the time one attempt may take, whether private addresses
+	// may receive, and the task queue the deliveries run on.
+	EventsRetrySchedule  Durations     `env:"EVENTS_RETRY_SCHEDULE"`
+	EventsAttemptTimeout time.Duration `env:"EVENTS_ATTEMPT_TIMEOUT"`
+	EventsAllowPrivate   bool          `env:"EVENTS_ALLOW_PRIVATE"`
+	EventsTaskQueue      string        `env:"EVENTS_TASK_QUEUE"`
+
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 }
 
@@ -304,6 +312,7 @@ func Load(mode Mode, getenv Getenv) (*Config, error) {
 
 	c.WebhookSecrets = r.pairs("WEBHOOK_SECRETS")
 	c.WebhookTenants = r.pairLists("WEBHOOK_TENANTS")
+	c.loadEvents(&r)
 	c.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 
 	c.validate(&r)

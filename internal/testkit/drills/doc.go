@@ -31,5 +31,12 @@
 // variant refuses for 75 s, longer than the workflows' one-minute budget for
 // a local write; the fast one for 21 s.
 //
+// The events drill (TestDrillEventsWorkerAndReceiverKilled) subscribes a
+// receiver that verifies with the Standard Webhooks reference library,
+// takes it down and SIGKILLs the worker mid-delivery under load, and
+// requires every event the outbox recorded received, every delivery
+// delivered, and an event received twice to carry one webhook-id and one
+// body.
+//
 // The package has no code outside its tests.
 package drills

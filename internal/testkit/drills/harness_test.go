@@ -529,6 +529,10 @@ func (c *cluster) appEnv(extra map[string]string) []string {
 		"JITSI_APP_ID":             "orchestrator",
 		"JITSI_APP_SECRET":         "a-jitsi-app-secret-of-at-least-32-bytes!",
 		"JITSI_BASE_URL":           "https://meet.example.com",
+		// The event receivers of the drills run on this machine, and
+		// retry within seconds (about 40 s in all).
+		"EVENTS_ALLOW_PRIVATE":  "true",
+		"EVENTS_RETRY_SCHEDULE": "200ms,500ms,1s,1s,2s,2s,3s,5s,5s,5s,5s,5s",
 	}
 	for k, v := range extra {
 		m[k] = v

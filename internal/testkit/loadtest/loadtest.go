@@ -74,6 +74,9 @@ type Options struct {
 	// SkipShapes leaves out product, naive and floor on every server (a
 	// run of the memory measurement alone).
 	SkipShapes bool
+	// Events runs the concurrent product window a second time with one
+	// subscriber receiving every event (events out), for the cost of events.
+	Events bool
 	// ProfileDir, when set, runs the orchestrator built from
 	// cmd/profiled and keeps its CPU profile of each concurrent product
 	// window and its heap profile with every escalation pending there.
@@ -97,8 +100,12 @@ type ServerReport struct {
 	Name, Detail                         string
 	Product, Naive, Floor                *Result
 	ProductAlone, NaiveAlone, FloorAlone *Result
-	PeakRSSBytes                         int64
-	ChatwootMessages                     int
+	// ProductEvents is the concurrent product with one subscriber, and
+	// Events what the subscriber received (Options.Events).
+	ProductEvents    *Result
+	Events           *EventsResult
+	PeakRSSBytes     int64
+	ChatwootMessages int
 	// PoolWaits and PoolWaited are how often and how long the product's
 	// requests and tasks waited for a connection of the orchestrator's
 	// store (SQLite: one) over the concurrent window.
@@ -318,6 +325,15 @@ func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 	sr.PeakRSSBytes = memStatus(orc.pid(), "VmHWM")
 	e.waitNotifications(ctx, firstConv, 60*time.Second)
 	sr.ChatwootMessages = e.countMessages(firstConv)
+	if e.opts.Events {
+		e.logf("%s: product, %d concurrent, with one subscriber receiving every event", srv.Name, e.opts.Concurrency)
+		if sr.ProductEvents, sr.Events, err = e.productWithEvents(ctx, srv, orc, dir); err != nil {
+			return nil, fmt.Errorf("product with events: %w", err)
+		}
+		if err := stalled(orc, srv.Name, "with events", sr.ProductEvents); err != nil {
+			return nil, err
+		}
+	}
 	orc.stop()
 
 	e.logf("%s: reading histories", srv.Name)

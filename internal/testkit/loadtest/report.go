@@ -69,7 +69,7 @@ func (s *ServerReport) markdown(w io.Writer) {
 	p("\n### On the %s (%s)\n\n", s.Name, s.Took.Round(time.Second))
 	p("%s.\n\n", s.Detail)
 	p("| shape | concurrency | completed | errors | cut by the window's end | rate (esc/s) | e2e p50 ms | p95 | p99 |\n|---|---|---|---|---|---|---|---|---|\n")
-	all := []*Result{s.Product, s.Naive, s.Floor, s.ProductAlone, s.NaiveAlone, s.FloorAlone}
+	all := []*Result{s.Product, s.ProductEvents, s.Naive, s.Floor, s.ProductAlone, s.NaiveAlone, s.FloorAlone}
 	for _, x := range all {
 		if x == nil {
 			continue
@@ -112,6 +112,7 @@ func (s *ServerReport) markdown(w io.Writer) {
 		}
 	}
 	p("\nChatwoot messages posted (notes and customer links): %d.\n", s.ChatwootMessages)
+	s.eventsMarkdown(p)
 	if s.Product != nil && s.Product.Completed > 0 {
 		p("\nThe orchestrator's store (SQLite, one connection) was waited for %d times over the concurrent product window, %s in all (%.1f ms per completed escalation).\n",
 			s.PoolWaits, s.PoolWaited.Round(time.Millisecond), float64(s.PoolWaited)/float64(time.Millisecond)/float64(s.Product.Completed))

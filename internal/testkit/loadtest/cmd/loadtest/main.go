@@ -44,6 +44,7 @@ func run() error {
 	flag.IntVar(&opts.BreakdownSamples, "breakdown-samples", 50, "histories read per shape for where the time goes")
 	flag.IntVar(&opts.BudgetSamples, "budget", 5, "escalations of each scenario (approved, question round, expired) driven one at a time "+
 		"for the per-escalation budget (history events, workflow tasks, activities, database statements); 0 skips it")
+	flag.BoolVar(&opts.Events, "events", true, "run the concurrent product a second time with one subscriber receiving every event (the cost of events out)")
 	shapes := flag.Bool("shapes", true, "run product, naive and floor (false: only the memory measurement and the read path)")
 	flag.StringVar(&opts.ProfileDir, "profile", "", "run a profiled orchestrator and keep its CPU and heap profiles in this directory")
 	soak := flag.Bool("soak", false, "soak instead (make soak): -phases windows of -phase-duration at -concurrency, on the dev server then the cluster; "+

@@ -1,0 +1,98 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// ErrForbiddenAddress is a receiver that resolves to an address deliveries
+// may not reach (private, loopback, link-local, ...).
+var ErrForbiddenAddress = errors.New("address not allowed for event delivery")
+
+// forbiddenPrefixes are the ranges, beyond what netip classifies, that no
+// delivery may reach: carrier-grade NAT, "this network", IETF protocol
+// assignments, benchmarking, reserved and broadcast, and IPv6 prefixes that
+// embed an IPv4 address (NAT64, 6to4, Teredo), which could lead to any of
+// them.
+var forbiddenPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("2001::/32"),
+}
+
+// Forbidden reports whether an address is one no delivery may reach unless
+// EVENTS_ALLOW_PRIVATE is set.
+func Forbidden(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return true
+	}
+	for _, p := range forbiddenPrefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// dialControl refuses, at connect time, every address Forbidden names.
+// Checking here rather than when the URL is saved is what defeats DNS
+// rebinding: the address checked is the one actually connected to, after
+// every resolution.
+func dialControl(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrForbiddenAddress, address)
+	}
+	if Forbidden(ap.Addr()) {
+		return fmt.Errorf("%w: %s", ErrForbiddenAddress, ap.Addr())
+	}
+	return nil
+}
+
+// ClientOptions tune NewClient.
+type ClientOptions struct {
+	// AllowPrivate lets deliveries reach private, loopback and link-local
+	// addresses (EVENTS_ALLOW_PRIVATE: dev and tests).
+	AllowPrivate bool
+}
+
+// NewClient is the HTTP client of deliveries: it connects only to public
+// addresses (unless opts.AllowPrivate), ignores proxy settings from the
+// environment (a proxy would connect on our behalf, past the check),
+// follows no redirect (the 3xx is the answer, and counts as a failure) and
+// keeps a few idle connections per receiver. Each attempt bounds its own
+// time with its context.
+func NewClient(opts ClientOptions) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	if !opts.AllowPrivate {
+		d.Control = dialControl
+	}
+	tr := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           200,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    5 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
