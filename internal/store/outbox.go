@@ -28,11 +28,6 @@ const (
 	ResourceConsultation = "consultation"
 )
 
-// sequenceSkew is how much earlier than its resource's creation an event of
-// it may be stamped (the clocks of two hosts disagreeing): the sequence
-// lookup reads back that far.
-const sequenceSkew = time.Hour
-
 // outbox gathers, within one write, the subscriptions that got deliveries,
 // to tell the dispatcher once the write has committed.
 type outbox struct {
@@ -72,9 +67,6 @@ type change struct {
 	// created: the resource was inserted by this transaction, so this is
 	// its first event.
 	created bool
-	// since is the resource's creation (zero: unknown); none of its events
-	// is older, less sequenceSkew.
-	since time.Time
 }
 
 // envelope is an event's body, Standard Webhooks' {"type","timestamp","data"}.
@@ -166,13 +158,9 @@ func (s *Store) nextSequence(tx *gorm.DB, ch change) (int64, error) {
 			return 0, fmt.Errorf("lock %s %s: %w", ch.resource, ch.resourceID, err)
 		}
 	}
+	// One probe of events_resource_sequence_idx.
 	q := tx.Table("events").Select("COALESCE(MAX(sequence), 0)").
 		Where("tenant_id = ? AND resource = ? AND resource_id = ?", ch.tenantID, ch.resource, ch.resourceID)
-	if !ch.since.IsZero() {
-		// Bounds the read to the resource's lifetime on the tenant's
-		// (tenant_id, created_at) index.
-		q = q.Where("created_at >= ?", ch.since.Add(-sequenceSkew).UTC())
-	}
 	var last int64
 	if err := q.Scan(&last).Error; err != nil {
 		return 0, fmt.Errorf("read sequence of %s %s: %w", ch.resource, ch.resourceID, err)
@@ -210,13 +198,13 @@ func NewEventID() string { return "msg_" + strings.ReplaceAll(NewID(), "-", "") 
 // approvalChanged reports a change of an approval.
 func approvalChanged(typ string, a *Approval) change {
 	return change{tenantID: a.TenantID, typ: typ, resource: ResourceApproval, resourceID: a.ID,
-		at: a.UpdatedAt, data: a, since: a.CreatedAt}
+		at: a.UpdatedAt, data: a}
 }
 
 // consultationChanged reports a change of a consultation.
 func consultationChanged(typ string, c *Consultation) change {
 	return change{tenantID: c.TenantID, typ: typ, resource: ResourceConsultation, resourceID: c.ID,
-		at: c.UpdatedAt, data: eventConsultation{Consultation: c}, since: c.CreatedAt}
+		at: c.UpdatedAt, data: eventConsultation{Consultation: c}}
 }
 
 // statusEvent is the event of a status change: the audit action when it

@@ -28,6 +28,8 @@ CREATE TABLE events (
     created_at  DATETIME NOT NULL
 );
 CREATE INDEX events_tenant_created_idx ON events (tenant_id, created_at DESC, id DESC);
+-- The next sequence of a resource: its highest so far, one index probe.
+CREATE INDEX events_resource_sequence_idx ON events (tenant_id, resource, resource_id, sequence DESC);
 
 CREATE TABLE event_deliveries (
     id               TEXT PRIMARY KEY,
