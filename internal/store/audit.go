@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -49,12 +50,31 @@ func insertAudit(tx *gorm.DB, entry *AuditLog) error {
 	if entry.CreatedAt.IsZero() {
 		return errors.New("audit entry has no time")
 	}
+	// Stored as hashed: the time at the precision both databases keep, the
+	// JSON columns in their canonical form (auditchain.go).
+	entry.CreatedAt = entry.CreatedAt.UTC().Truncate(time.Microsecond)
+	for _, col := range []*JSON{&entry.OldValues, &entry.NewValues, &entry.Metadata} {
+		c, err := canonicalJSON(*col)
+		if err != nil {
+			return fmt.Errorf("insert audit %s: %w", entry.Action, err)
+		}
+		*col = c
+	}
+	if err := chain(tx, entry); err != nil {
+		return fmt.Errorf("insert audit %s: %w", entry.Action, err)
+	}
 	q := tx
 	if entry.EventKey != nil {
 		q = q.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_key"}}, DoNothing: true})
 	}
-	if err := q.Create(entry).Error; err != nil {
-		return fmt.Errorf("insert audit %s: %w", entry.Action, err)
+	res := q.Create(entry)
+	if res.Error != nil {
+		return fmt.Errorf("insert audit %s: %w", entry.Action, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		// Already recorded under its event key: the seq was not taken, and
+		// the chain stays gapless.
+		entry.Seq, entry.PrevHash, entry.Hash = 0, "", ""
 	}
 	return nil
 }
