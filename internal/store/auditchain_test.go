@@ -371,3 +371,69 @@ func TestAuditMigrationChainsExistingEntries(t *testing.T) {
 		})
 	}
 }
+
+// The application role may only INSERT and SELECT audit entries; and even a
+// role granted more (a reporting or DBA role) cannot UPDATE, DELETE or
+// TRUNCATE them: the trigger refuses everyone but the tables' owner.
+func TestAuditTrailIsAppendOnlyOnPostgres(t *testing.T) {
+	pg := storetest.NewPostgres(t)
+	ctx := context.Background()
+	s, err := store.Open(ctx, pg.AppURL, store.Options{MaxOpenConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	entries := appendEntries(t, s, "/teams/support", 2)
+
+	app, err := pgx.Connect(ctx, pg.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close(ctx)
+	refused := func(stmt, want string) {
+		t.Helper()
+		tx, err := app.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		if _, err := tx.Exec(ctx, "SELECT set_config('app.tenant_ids', '/teams/support', true)"); err != nil {
+			t.Fatal(err)
+		}
+		var args []any
+		if strings.Contains(stmt, "$1") {
+			args = append(args, entries[0].ID)
+		}
+		_, err = tx.Exec(ctx, stmt, args...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s as the app role: want %q, got %v", stmt, want, err)
+		}
+	}
+	stmts := []string{
+		"UPDATE audit_logs SET user_id = 'ceo-1' WHERE id = $1",
+		"DELETE FROM audit_logs WHERE id = $1",
+		"TRUNCATE audit_logs",
+	}
+	for _, stmt := range stmts {
+		refused(stmt, "permission denied")
+	}
+	// Granted the rights by the owner, the role is still refused.
+	owner, err := pgx.Connect(ctx, pg.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	var role string
+	if err := app.QueryRow(ctx, "SELECT current_user").Scan(&role); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Exec(ctx, "GRANT UPDATE, DELETE, TRUNCATE ON audit_logs TO "+pgx.Identifier{role}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range stmts {
+		refused(stmt, "audit_logs is append-only")
+	}
+	if v := verify(t, s, "/teams/support"); !v.Valid || v.Entries != 2 {
+		t.Fatalf("after the refused statements: %+v", v)
+	}
+}
