@@ -256,6 +256,8 @@ type AuditVerification struct {
 	// AnchorsChecked counts the anchors held outside the database (Temporal)
 	// the chain was compared with.
 	AnchorsChecked int `json:"anchorsChecked"`
+	// AnchorsSkipped says why no anchor was checked, when none could be.
+	AnchorsSkipped string `json:"anchorsSkipped,omitempty"`
 	// The first break, when not valid.
 	BrokenSeq *int64 `json:"brokenSeq,omitempty"`
 	Reason    string `json:"reason,omitempty"`
