@@ -34,3 +34,32 @@ CREATE TRIGGER audit_logs_append_only BEFORE UPDATE OR DELETE ON audit_logs
     FOR EACH ROW EXECUTE FUNCTION orchestrator_audit_append_only();
 CREATE TRIGGER audit_logs_no_truncate BEFORE TRUNCATE ON audit_logs
     FOR EACH STATEMENT EXECUTE FUNCTION orchestrator_audit_append_only();
+
+-- `orchestrator audit verify` without --tenant walks every tenant's chain, but row-level security
+-- hides which tenants have one from the application role. As for the deadline counts (0010), a
+-- SECURITY DEFINER function owned by the tables' owner lists them, and nothing else: the owner gets
+-- a read-only policy that holds only while app.audit_tenants is 'on', which the function sets for
+-- the time of its query and then puts back.
+CREATE POLICY audit_tenants ON audit_logs FOR SELECT TO CURRENT_USER
+    USING (current_setting('app.audit_tenants', true) = 'on');
+
+DO $migration$
+BEGIN
+    EXECUTE format($fn$
+        CREATE FUNCTION %1$I.orchestrator_audit_tenants()
+        RETURNS SETOF text
+        LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path = pg_catalog, pg_temp
+        AS $body$
+        DECLARE
+            prev text := current_setting('app.audit_tenants', true);
+        BEGIN
+            PERFORM set_config('app.audit_tenants', 'on', true);
+            RETURN QUERY SELECT DISTINCT a.tenant_id::text FROM %1$I.audit_logs a ORDER BY 1;
+            PERFORM set_config('app.audit_tenants', coalesce(prev, ''), true);
+        END
+        $body$
+    $fn$, current_schema());
+END
+$migration$;
+REVOKE ALL ON FUNCTION orchestrator_audit_tenants() FROM PUBLIC;
