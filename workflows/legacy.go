@@ -54,6 +54,11 @@ const (
 	// (a cap on questions, one timer per target time, continue-as-new).
 	// Before it: the lifecycle generation (olderSteps).
 	bounded = "bounded"
+	// auditAnchor (v0 → 1): an escalation that ends reads its tenant's
+	// audit chain head (a local activity) and returns it in its result.
+	// Before it: no anchor. Not a generation: it adds a step at the end
+	// only, and histories that ended before it have no marker there.
+	auditAnchor = "audit-anchor"
 )
 
 // generation is which of the escalation's generations a run follows.

@@ -649,3 +649,18 @@ func (s *Store) AuditTenants(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// AuditHeadOf reads a tenant's chain head (one indexed read), for the
+// escalations to record as an anchor outside the database.
+func (s *Store) AuditHeadOf(ctx context.Context, tenant string) (AuditHead, error) {
+	var head AuditHead
+	err := s.write(ctx, ScopeOf(tenant), func(tx *gorm.DB) error {
+		var err error
+		head, err = chainHead(tx, tenant)
+		return err
+	})
+	if err != nil {
+		return AuditHead{}, fmt.Errorf("audit head of %s: %w", tenant, err)
+	}
+	return head, nil
+}
