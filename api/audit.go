@@ -130,7 +130,7 @@ func (s *Server) verifyAudit(c *gin.Context) error {
 	}
 	if s.d.Temporal == nil {
 		v.AnchorsSkipped = "no Temporal client"
-	} else if anchors, err := contract.AuditAnchors(ctx, s.d.Temporal, tenant, contract.MaxAnchors); err != nil {
+	} else if anchors, err := contract.AuditAnchors(ctx, s.d.Temporal, s.d.TaskQueue, tenant, contract.MaxAnchors); err != nil {
 		// The chain itself was checked; say plainly that the anchors were not.
 		loggerFrom(c).Warn("Audit anchors unavailable", "error", err.Error())
 		v.AnchorsSkipped = "Temporal did not answer"

@@ -180,7 +180,7 @@ func verifyAuditDatabase(ctx context.Context, env config.Getenv, tenant string, 
 		}
 		if tc == nil {
 			v.AnchorsSkipped = skipped
-		} else if anchors, err := contract.AuditAnchors(ctx, tc, t, contract.MaxAnchors); err != nil {
+		} else if anchors, err := contract.AuditAnchors(ctx, tc, cfg.TemporalTaskQueue, t, contract.MaxAnchors); err != nil {
 			v.AnchorsSkipped = "Temporal did not answer"
 			fmt.Fprintf(stderr, "audit: anchors of %s not checked: %v\n", t, err)
 		} else if err := s.CheckAnchors(ctx, scope, v, anchors); err != nil {

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/orchestrator-dev/orchestrator/internal/app"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // auditDB is a database with audit entries, the env the CLI reads, and a
@@ -246,4 +249,64 @@ func auditRecipe(t *testing.T) string {
 		}
 	}
 	return script
+}
+
+// An escalation that ends records its tenant's chain head in its result;
+// `audit verify` (CLI and API) finds it through Temporal's visibility and
+// holds the database to it: deleting the newest entries, which leaves a
+// chain consistent in itself, is reported.
+func TestAuditAnchorsInTemporal(t *testing.T) {
+	url := storetest.URL(t, store.SQLite)
+	env := newEnv(t, url)
+	s := startStack(t, env)
+	tenant := "/teams/audit-" + filepath.Base(t.TempDir())
+	agent := s.token("agent-1", []string{tenant})
+	ceo := s.token("ceo-1", []string{tenant}, "approver")
+
+	created := s.do("POST", "/api/approvals", agent, map[string]any{"tenantId": tenant, "title": "Refund above limit"})
+	if created.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", created.status, created.body)
+	}
+	id := created.json(t)["id"].(string)
+	if r := s.do("PATCH", "/api/approvals/"+id, ceo, map[string]any{"status": "rejected", "comment": "no"}); r.status != http.StatusOK {
+		t.Fatalf("decide: %d %s", r.status, r.body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var state contract.EscalationState
+	if err := devServer.Client().GetWorkflow(ctx, "approval-"+id, "").Get(ctx, &state); err != nil {
+		t.Fatalf("the escalation's result: %v", err)
+	}
+	if state.AuditHead == nil || state.AuditHead.Seq < 2 || len(state.AuditHead.Hash) != 64 {
+		t.Fatalf("the result carries no audit head: %+v", state.AuditHead)
+	}
+	waitVisibility(t, fmt.Sprintf("ExecutionStatus='Completed' AND TenantId='%s' AND WorkflowId='approval-%s'", tenant, id))
+
+	out, err := runAuditCLI(t, env, "--tenant", tenant)
+	if err != nil || !strings.Contains(out, "ok "+tenant) || !strings.Contains(out, "1 anchors checked") {
+		t.Fatalf("audit verify with Temporal: %q %v", out, err)
+	}
+	v := s.do("GET", "/api/audit/verify?tenantId="+neturl.QueryEscape(tenant), ceo, nil).json(t)
+	if v["valid"] != true || v["anchorsChecked"] != float64(1) {
+		t.Fatalf("GET /api/audit/verify: %v", v)
+	}
+
+	// The newest entries deleted: the chain alone still verifies, the
+	// anchor does not.
+	raw, err := sql.Open("sqlite", strings.TrimPrefix(url, "sqlite://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("DELETE FROM audit_logs WHERE tenant_id = $1 AND seq >= $2", tenant, state.AuditHead.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runAuditCLI(t, env, "--tenant", tenant, "--no-anchors"); err != nil {
+		t.Fatalf("without anchors the cut chain verifies: %q %v", out, err)
+	}
+	out, err = runAuditCLI(t, env, "--tenant", tenant)
+	want := fmt.Sprintf("BROKEN %s at seq %d: missing", tenant, state.AuditHead.Seq)
+	if err == nil || !strings.Contains(out, want) {
+		t.Fatalf("audit verify after the cut: %q %v; want %q", out, err, want)
+	}
 }

@@ -25,12 +25,18 @@ const MaxAnchors = 200
 // needs the TenantId search attribute (visibility); their results come from
 // their histories, so an anchor lasts as long as the namespace's retention
 // keeps the closed workflow.
-func AuditAnchors(ctx context.Context, c client.Client, tenant string, limit int) ([]store.AuditAnchor, error) {
+//
+// taskQueue, when set, keeps to the escalations of one deployment (one
+// database) where several share a namespace.
+func AuditAnchors(ctx context.Context, c client.Client, taskQueue, tenant string, limit int) ([]store.AuditAnchor, error) {
 	if limit <= 0 {
 		limit = MaxAnchors
 	}
 	query := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND ExecutionStatus = 'Completed'",
 		EscalationWorkflow, TenantIDKey.GetName(), quoteVisibility(tenant))
+	if taskQueue != "" {
+		query += fmt.Sprintf(" AND TaskQueue = '%s'", quoteVisibility(taskQueue))
+	}
 	var out []store.AuditAnchor
 	var token []byte
 	read := 0
