@@ -664,3 +664,11 @@ func (s *Store) AuditHeadOf(ctx context.Context, tenant string) (AuditHead, erro
 	}
 	return head, nil
 }
+
+// CanonicalizableJSON reports whether a JSON document has an RFC 8785
+// form, which every JSON value of an audit entry needs to be hashed: no
+// duplicate member names, every number within an IEEE 754 double.
+func CanonicalizableJSON(b []byte) bool {
+	_, err := jcs.Transform(b)
+	return err == nil
+}
