@@ -188,6 +188,11 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 					// (TestAuditAnchors); the chain itself stays valid.
 					db.exec(t, tenant, "DELETE FROM audit_logs WHERE id = $1", e[4].ID)
 				}, 0, ""},
+				{"inserted around the store", func(t *testing.T, db tamperable, e []*store.AuditLog) {
+					db.exec(t, tenant, `INSERT INTO audit_logs (id, action, resource, resource_id, user_id, tenant_id, created_at, seq, prev_hash, hash)
+						VALUES ($1, 'approval.approved', 'approval', 'a', 'ceo-1', $2, $3, 6, $4, $5)`,
+						store.NewID(), tenant, e[4].CreatedAt, e[4].Hash, strings.Repeat("f", 64))
+				}, 6, store.BrokenChanged},
 				{"swapped", func(t *testing.T, db tamperable, e []*store.AuditLog) {
 					db.exec(t, tenant, "UPDATE audit_logs SET seq = 1000 WHERE id = $1", e[1].ID)
 					db.exec(t, tenant, "UPDATE audit_logs SET seq = 2 WHERE id = $1", e[3].ID)
@@ -218,6 +223,16 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On SQLite, where nothing stops it, an entry inserted without a place in
+// the chain is reported as unchained.
+func TestAuditChainReportsUnchainedEntries(t *testing.T) {
+	db := openTamperable(t, store.SQLite)
+	appendEntries(t, db.s, "/teams/support", 2)
+	db.exec(t, "/teams/support", `INSERT INTO audit_logs (id, action, resource, resource_id, user_id, tenant_id, created_at)
+		VALUES ($1, 'approval.approved', 'approval', 'a', 'ceo-1', '/teams/support', $2)`, store.NewID(), time.Now().UTC())
+	wantBroken(t, verify(t, db.s, "/teams/support"), 3, store.BrokenUnchained)
 }
 
 // Concurrent appends of one tenant make one gapless, valid chain; a retried
