@@ -104,6 +104,9 @@ type escalation struct {
 	// (both picked at the start of the run, legacy.go).
 	gen   generation
 	steps steps
+	// anchored: the run records the audit chain head as it ends (legacy.go,
+	// boundedAnchored).
+	anchored bool
 
 	// decision is the decision accepted, by update or signal, and not yet
 	// applied or refused.
@@ -496,7 +499,7 @@ func (e *escalation) finish(ctx workflow.Context, err error) (*contract.Escalati
 // database's owner cannot rewrite, and `audit verify` compares the chain
 // with it. A failure to read it costs the anchor, never the escalation.
 func (e *escalation) anchorAudit(ctx workflow.Context) {
-	if workflow.GetVersion(ctx, auditAnchor, workflow.DefaultVersion, 1) != 1 {
+	if !e.anchored {
 		return
 	}
 	tenant := e.in.Approval.TenantID
