@@ -16,7 +16,7 @@ import (
 // Generations of the escalation and the consultation. New runs take the
 // newest path, which the other files spell out; everything here exists only
 // so that workflows started by older code replay
-// (workflows/testdata/histories/v0-* to v5-* are such histories).
+// (workflows/testdata/histories/v0-* to v6-* are such histories).
 //
 // A branch can be deleted once no workflow that took it is open. Ask the
 // namespace, for each change id below, e.g.:
