@@ -131,7 +131,8 @@ const chainLockSpace = 0x0A0D17
 // transaction while other tenants run beside them; the lock is taken before
 // the head is read, so the read sees the head the previous holder committed.
 // SQLite needs no lock: the store has a single connection (Open), so its
-// transactions never overlap.
+// transactions never overlap. On either database the unique (tenant_id,
+// seq) index refuses a fork of the chain whatever happens around this.
 func chain(tx *gorm.DB, entry *AuditLog) error {
 	if tx.Dialector.Name() == string(Postgres) {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", chainLockSpace, entry.TenantID).Error; err != nil {
