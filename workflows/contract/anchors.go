@@ -16,7 +16,7 @@ import (
 // first. Each anchor's hash commits to every entry before it, so the newest
 // anchors already cover the older part of the chain; the bound keeps a
 // verify of a busy tenant to a bounded number of history reads.
-const MaxAnchors = 200
+const MaxAnchors = 50
 
 // AuditAnchors reads the audit chain heads that the tenant's completed
 // escalations recorded in their results (EscalationState.AuditHead), newest
