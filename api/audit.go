@@ -1,12 +1,15 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/orchestrator-dev/orchestrator/internal/store"
+	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
 // Audit handlers: services append their own entries; everyone reads the
@@ -82,5 +85,115 @@ func (s *Server) resourceAudit(c *gin.Context) error {
 		rows = []store.AuditLog{}
 	}
 	c.JSON(http.StatusOK, gin.H{"items": rows})
+	return nil
+}
+
+// auditorTenant reads the tenant of the chain routes (verify, export): the
+// caller must be a member and hold approver authority there, as for any
+// other act of oversight of the tenant. Only the named query parameters are
+// accepted.
+func auditorTenant(c *gin.Context, allowed ...string) (string, error) {
+	known := append([]string{"tenantId"}, allowed...)
+	for k := range c.Request.URL.Query() {
+		if !contains(known, k) {
+			return "", invalid(FieldError{clip(k, 100), "is not a known query parameter"})
+		}
+	}
+	tenant := c.Query("tenantId")
+	var f fields
+	if f.tenantID("tenantId", tenant); len(f) > 0 {
+		return "", f.err()
+	}
+	caller := principal(c)
+	switch {
+	case !caller.MemberOf(tenant):
+		return "", errNotMember
+	case !caller.CanApprove(tenant):
+		return "", problem(http.StatusForbidden, "role_required", "checking the audit trail of %s requires approver authority there", tenant)
+	}
+	logTenant(c, tenant)
+	return tenant, nil
+}
+
+// verifyAudit walks the tenant's hash chain and compares it with the
+// anchors its escalations recorded in Temporal.
+func (s *Server) verifyAudit(c *gin.Context) error {
+	tenant, err := auditorTenant(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	scope := scopeOf(principal(c))
+	v, err := s.d.Store.VerifyAudit(ctx, scope, tenant)
+	if err != nil {
+		return err
+	}
+	if s.d.Temporal == nil {
+		v.AnchorsSkipped = "no Temporal client"
+	} else if anchors, err := contract.AuditAnchors(ctx, s.d.Temporal, s.d.TaskQueue, tenant, contract.MaxAnchors); err != nil {
+		// The chain itself was checked; say plainly that the anchors were not.
+		loggerFrom(c).Warn("Audit anchors unavailable", "error", err.Error())
+		v.AnchorsSkipped = "Temporal did not answer"
+	} else if err := s.d.Store.CheckAnchors(ctx, scope, v, anchors); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, v)
+	return nil
+}
+
+// exportAudit streams the tenant's chain as JSON Lines, one AuditRecord per
+// line, in seq order (docs/audit.md tells how to verify it offline).
+func (s *Server) exportAudit(c *gin.Context) error {
+	tenant, err := auditorTenant(c, "from", "to")
+	if err != nil {
+		return err
+	}
+	var from, to time.Time
+	var f fields
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := c.Query(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				f = append(f, FieldError{p.name, "must be an RFC 3339 time"})
+				continue
+			}
+			*p.dst = t
+		}
+	}
+	if len(f) == 0 && !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		f = append(f, FieldError{"to", "must be after from"})
+	}
+	if len(f) > 0 {
+		return f.err()
+	}
+	w := c.Writer
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	started := false
+	err = s.d.Store.ExportAudit(c.Request.Context(), scopeOf(principal(c)), tenant, from, to, func(r *store.AuditRecord) error {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "application/jsonl")
+			w.Header().Set("Content-Disposition", `attachment; filename="audit.jsonl"`)
+			w.WriteHeader(http.StatusOK)
+		}
+		return enc.Encode(r)
+	})
+	switch {
+	case err != nil && started:
+		// Half an export must not pass for a whole one (a prefix of a
+		// chain verifies): break the response off so the client sees it.
+		loggerFrom(c).Error("Audit export broken off", "error", err.Error())
+		panic(http.ErrAbortHandler)
+	case err != nil:
+		return err
+	case !started:
+		w.Header().Set("Content-Type", "application/jsonl")
+		w.Header().Set("Content-Disposition", `attachment; filename="audit.jsonl"`)
+		w.WriteHeader(http.StatusOK)
+	}
 	return nil
 }

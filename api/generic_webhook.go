@@ -168,8 +168,11 @@ func (s *Server) genericWebhook(c *gin.Context) error {
 	// The audit entry's key repeats the dedupe, so a crash between the
 	// entry and the delivery's record cannot record the event twice.
 	eventKey := source + ":" + id
-	if len(body) > maxMetadata {
-		body = nil // kept out of the audit row; its hash identifies it
+	if len(body) > maxMetadata || !store.CanonicalizableJSON(body) {
+		// Kept out of the audit row, its hash identifies it: too large, or
+		// without the canonical form the audit chain hashes (duplicate
+		// members, a number beyond a double).
+		body = nil
 	}
 	meta := map[string]any{"service": service, "sha256": hex.EncodeToString(sum[:])}
 	entry := &store.AuditLog{

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -340,6 +341,25 @@ func TestGenericWebhookLargeBodyIsKeptOutOfTheRow(t *testing.T) {
 	sum := sha256.Sum256([]byte(body))
 	if !bytes.Contains(rows[0].Metadata, []byte(hex.EncodeToString(sum[:]))) {
 		t.Errorf("metadata %s lacks the body's hash", rows[0].Metadata)
+	}
+}
+
+// A body without an RFC 8785 form (a duplicate member, a number beyond a
+// double), which the audit chain could not hash unambiguously, is recorded
+// by its hash only, and the chain still verifies.
+func TestGenericWebhookNonCanonicalBodyIsKeptOutOfTheRow(t *testing.T) {
+	s := newGHServer(t, store.SQLite)
+	for i, body := range []string{ghBody(ghSupport, `,"n":1,"n":2`), ghBody(ghSupport, `,"n":1e400`)} {
+		if code, p := s.send(t, ghNew(t, s.now, fmt.Sprintf("msg_c%d", i), body)); code != http.StatusAccepted {
+			t.Fatalf("%s: want 202, got %d %+v", body, code, p)
+		}
+	}
+	rows := s.webhookRows(t, ghSupport)
+	if len(rows) != 2 || len(rows[0].NewValues) != 0 || len(rows[1].NewValues) != 0 {
+		t.Fatalf("want two rows without newValues, got %+v", rows)
+	}
+	if v, err := s.store.VerifyAudit(context.Background(), store.ScopeOf(ghSupport), ghSupport); err != nil || !v.Valid {
+		t.Fatalf("the chain: %+v %v", v, err)
 	}
 }
 

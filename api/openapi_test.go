@@ -25,6 +25,7 @@ import (
 	"github.com/gin-gonic/gin"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/orchestrator-dev/orchestrator/internal/auth"
@@ -150,6 +151,10 @@ func (oaTemporal) UpdateWithStartWorkflow(context.Context, client.UpdateWithStar
 }
 
 func (oaTemporal) UpdateWorkflow(context.Context, client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	return nil, oaUnavailable()
+}
+
+func (oaTemporal) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
 	return nil, oaUnavailable()
 }
 
@@ -694,6 +699,14 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"create consultation bad UTF-8", "POST", "/api/consultations", "good", jsonCT, "{\"title\":\"\xff\"}", 400},
 		{"list audit", "GET", "/api/audit?tenantId=" + url.QueryEscape("/teams/support"), "good", nil, "", 200},
 		{"resource audit", "GET", "/api/audit/resource/approval/" + s.decided, "good", nil, "", 200},
+		{"verify audit", "GET", "/api/audit/verify?tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 200},
+		{"verify audit without approver authority", "GET", "/api/audit/verify?tenantId=" + url.QueryEscape("/teams/support"), "good", nil, "", 403},
+		{"verify audit of another tenant", "GET", "/api/audit/verify?tenantId=" + url.QueryEscape("/teams/other"), "ceo", nil, "", 403},
+		{"verify audit unknown parameter", "GET", "/api/audit/verify?x=1&tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 400},
+		{"export audit", "GET", "/api/audit/export?tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 200},
+		{"export audit range", "GET", "/api/audit/export?from=2026-01-01T00:00:00Z&to=2099-01-01T00:00:00Z&tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 200},
+		{"export audit bad range", "GET", "/api/audit/export?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z&tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 400},
+		{"export audit without approver authority", "GET", "/api/audit/export?tenantId=" + url.QueryEscape("/teams/support"), "good", nil, "", 403},
 		{"resource audit bad type", "GET", "/api/audit/resource/Approval/" + s.decided, "good", nil, "", 404},
 		{"get consultation", "GET", "/api/consultations/" + s.consultation, "good", nil, "", 200},
 		{"list consultations", "GET", "/api/consultations?tenantId=" + url.QueryEscape("/teams/support"), "ceo", nil, "", 200},
@@ -814,7 +827,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	ended := *cons
 	ended.Status, ended.EndReason, ended.ApprovalID, ended.ScheduledAt, ended.StartedAt, ended.EndedAt = store.ConsultationEnded, str("host"), str(store.NewID()), &ts, &ts, &ts
 	audit := store.AuditLog{ID: store.NewID(), Action: "approval.created", Resource: "approval", ResourceID: pending.ID, UserID: "agent-1",
-		Channel: store.ChannelAPI, TenantID: "/teams/support", NewValues: store.JSON(`{"status":"pending"}`), CreatedAt: ts}
+		Channel: store.ChannelAPI, TenantID: "/teams/support", NewValues: store.JSON(`{"status":"pending"}`), CreatedAt: ts,
+		Seq: 1, PrevHash: store.GenesisHash, Hash: strings.Repeat("ab", 32)}
+	brokenAt := int64(3)
 	cur := store.Cursor{CreatedAt: ts, ID: pending.ID}
 	reason, code, msg := "gone", 500, "server error"
 	sub := &store.Subscription{ID: store.NewID(), TenantID: "/teams/support", URL: "https://203.0.113.10/", EventTypes: store.StringList{},
@@ -844,6 +859,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"POST", "/api/audit", 201, audit},
 		{"GET", "/api/audit", 200, newList([]store.AuditLog{audit}, nil)},
 		{"GET", "/api/audit/resource/{type}/{id}", 200, gin.H{"items": []store.AuditLog{}}},
+		{"GET", "/api/audit/verify", 200, store.AuditVerification{TenantID: "/teams/support", Head: store.AuditHead{Hash: store.GenesisHash}, Valid: true, AnchorsSkipped: "Temporal did not answer"}},
+		{"GET", "/api/audit/verify", 200, store.AuditVerification{TenantID: "/teams/support", Entries: 2, Head: store.AuditHead{Seq: 2, Hash: audit.Hash},
+			AnchorsChecked: 1, BrokenSeq: &brokenAt, Reason: store.BrokenMissing, Detail: "no entry at seq 3"}},
 		{"GET", "/api/consultations/{id}", 200, consultationView{Consultation: cons}},
 		{"POST", "/api/consultations", 201, consultationView{Consultation: cons}},
 		{"POST", "/api/consultations/{id}/end", 200, consultationView{Consultation: &ended, JoinURL: "https://meet.example.com/room?jwt=x"}},

@@ -127,6 +127,10 @@ func checkJSONObject(m json.RawMessage) string {
 	if !store.StorableJSON(m) {
 		return "must not contain \\u0000 or unpaired UTF-16 surrogates"
 	}
+	// The audit trail hashes its canonical form (docs/audit.md).
+	if !store.CanonicalizableJSON(m) {
+		return "must have an RFC 8785 canonical form: no duplicate member names, numbers within a double's range"
+	}
 	return ""
 }
 

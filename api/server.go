@@ -147,6 +147,8 @@ func New(d Deps) http.Handler {
 	api.POST("/audit", s.handle(s.createAudit))
 	api.GET("/audit", s.handle(s.listAudit))
 	api.GET("/audit/resource/:type/:id", s.handle(s.resourceAudit))
+	api.GET("/audit/verify", s.handle(s.verifyAudit))
+	api.GET("/audit/export", s.handle(s.exportAudit))
 	api.POST("/consultations", s.handle(s.createConsultation))
 	api.GET("/consultations", s.handle(s.listConsultations))
 	api.GET("/consultations/:id", s.handle(s.getConsultation))

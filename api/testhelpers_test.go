@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/orchestrator-dev/orchestrator/api"
@@ -97,6 +98,10 @@ func (unavailableTemporal) UpdateWorkflow(_ context.Context, o client.UpdateWork
 	if err := hostileProtoStrings(o.WorkflowID, o.RunID, o.UpdateID, o.UpdateName, o.FirstExecutionRunID); err != nil {
 		return nil, err
 	}
+	return nil, serviceerror.NewUnavailable("fake")
+}
+
+func (unavailableTemporal) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
 	return nil, serviceerror.NewUnavailable("fake")
 }
 

@@ -61,6 +61,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -103,6 +104,9 @@ type escalation struct {
 	// (both picked at the start of the run, legacy.go).
 	gen   generation
 	steps steps
+	// anchored: the run records the audit chain head as it ends (legacy.go,
+	// boundedAnchored).
+	anchored bool
 
 	// decision is the decision accepted, by update or signal, and not yet
 	// applied or refused.
@@ -481,9 +485,40 @@ func (e *escalation) finish(ctx workflow.Context, err error) (*contract.Escalati
 		_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 		return nil, err
 	}
-	return &e.state, workflow.Await(ctx, func() bool {
+	if err := workflow.Await(ctx, func() bool {
 		return e.notifications.idle() && workflow.AllHandlersFinished(ctx)
+	}); err != nil {
+		return &e.state, err
+	}
+	e.anchorAudit(ctx)
+	return &e.state, nil
+}
+
+// anchorAudit records the tenant's audit chain head, as the escalation
+// ends, in its result: Temporal's history then holds an anchor the
+// database's owner cannot rewrite, and `audit verify` compares the chain
+// with it. A failure to read it costs the anchor, never the escalation.
+func (e *escalation) anchorAudit(ctx workflow.Context) {
+	if !e.anchored {
+		return
+	}
+	tenant := e.in.Approval.TenantID
+	if e.state.Approval != nil {
+		tenant = e.state.Approval.TenantID
+	}
+	var head store.AuditHead
+	opts := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: localBudget,
+		RetryPolicy:            dbRetryPolicy(),
+		Summary:                "Anchor the audit chain",
 	})
+	err := workflow.ExecuteLocalActivity(opts, a.AuditHead, tenant).Get(ctx, &head)
+	if err != nil {
+		_ = goOn(ctx, "read the audit chain head", err)
+		return
+	}
+	e.state.AuditHead = &head
 }
 
 // goOn is what the escalation does with a failure of something it does on

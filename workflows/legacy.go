@@ -16,12 +16,12 @@ import (
 // Generations of the escalation and the consultation. New runs take the
 // newest path, which the other files spell out; everything here exists only
 // so that workflows started by older code replay
-// (workflows/testdata/histories/v0-* to v5-* are such histories).
+// (workflows/testdata/histories/v0-* to v6-* are such histories).
 //
 // A branch can be deleted once no workflow that took it is open. Ask the
 // namespace, for each change id below, e.g.:
 //
-//	temporal workflow count --query "WorkflowType='Escalation' AND ExecutionStatus='Running' AND TemporalChangeVersion NOT IN ('inline-effects-1', 'lifecycle-1', 'bounded-1')"
+//	temporal workflow count --query "WorkflowType='Escalation' AND ExecutionStatus='Running' AND TemporalChangeVersion NOT IN ('inline-effects-1', 'lifecycle-1', 'bounded-1', 'bounded-2')"
 //
 // (TemporalChangeVersion lists "<change id>-<version>" for the versions a run
 // recorded; runs started since lifecycle record only the newest marker,
@@ -54,6 +54,13 @@ const (
 	// (a cap on questions, one timer per target time, continue-as-new).
 	// Before it: the lifecycle generation (olderSteps).
 	bounded = "bounded"
+	// boundedAnchored is bounded's version 2: also, an escalation that ends
+	// reads its tenant's audit chain head (a local activity) and returns it
+	// in its result (escalation.anchorAudit). Version 1 runs end without.
+	// A version of bounded rather than a change id of its own, because a
+	// new run records one marker either way: a second change id would cost
+	// every escalation another marker and a visibility write.
+	boundedAnchored = 2
 )
 
 // generation is which of the escalation's generations a run follows.
@@ -75,14 +82,17 @@ func newest() generation { return generation{inlineEffects: true, lifecycle: tru
 // markers of the other change ids that runs started by earlier code hold
 // are skipped on replay (the SDK matches version markers by change id, not
 // by position); the replay fixtures prove both shapes.
-func currentGeneration(ctx workflow.Context) generation {
-	if workflow.GetVersion(ctx, bounded, workflow.DefaultVersion, 1) == 1 {
-		return newest()
+//
+// anchored says whether the run records the audit chain head as it ends
+// (boundedAnchored).
+func currentGeneration(ctx workflow.Context) (g generation, anchored bool) {
+	if v := workflow.GetVersion(ctx, bounded, workflow.DefaultVersion, boundedAnchored); v >= 1 {
+		return newest(), v >= boundedAnchored
 	}
 	if workflow.GetVersion(ctx, lifecycle, workflow.DefaultVersion, 1) == 1 {
-		return generation{inlineEffects: true, lifecycle: true}
+		return generation{inlineEffects: true, lifecycle: true}, false
 	}
-	return generation{inlineEffects: workflow.GetVersion(ctx, inlineEffects, workflow.DefaultVersion, 1) == 1}
+	return generation{inlineEffects: workflow.GetVersion(ctx, inlineEffects, workflow.DefaultVersion, 1) == 1}, false
 }
 
 // durableDecision is decided when the decision arrives, which is where the
@@ -107,7 +117,7 @@ const (
 // follows and so its steps: the current ones (escalation.currentSteps) for
 // new runs, olderSteps for runs recorded by older code.
 func (e *escalation) pickGeneration(ctx workflow.Context) lifeShape {
-	e.gen = currentGeneration(ctx)
+	e.gen, e.anchored = currentGeneration(ctx)
 	if e.gen == newest() {
 		e.steps = e.currentSteps()
 		return withLifecycle

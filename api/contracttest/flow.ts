@@ -48,9 +48,15 @@ export async function escalateAndDecide(baseUrl: string, agentToken: string, ceo
   const trail = await agent.GET("/api/audit/resource/{type}/{id}", {
     params: { path: { type: "approval", id: approval.id } },
   });
-  const actions = (trail.data?.items ?? []).map((e) => e.action);
+  const actions = (trail.data?.items ?? []).map((e) => `${e.seq}:${e.action}:${e.hash}`);
 
-  return `${decided.data.status} ${String(orderId)} ${titles.length} ${actions.join(",")}`;
+  // The hash chain: the first broken seq and why, when it does not verify.
+  const verified = await ceo.GET("/api/audit/verify", { params: { query: { tenantId: approval.tenantId } } });
+  const chain = verified.data?.valid
+    ? `valid to ${verified.data.head.seq}`
+    : `broken at ${String(verified.data?.brokenSeq)}: ${verified.data?.reason ?? "?"}`;
+
+  return `${decided.data.status} ${String(orderId)} ${titles.length} ${actions.join(",")} ${chain}`;
 }
 
 // An approver points the tenant's events at a ticketing tool, keeps the

@@ -30,6 +30,7 @@ Commands:
   config       print the effective configuration, secrets masked
   token        mint a dev access token (dev issuer key under DATA_DIR)
   healthcheck  GET a URL and exit 0 on 200 (container health checks)
+  audit        audit verify [--tenant T] [--file export.jsonl]: check the audit hash chains
 
 Configuration comes from environment variables; see docs/production.md.
 `
@@ -65,6 +66,8 @@ func RunWithEnv(ctx context.Context, args []string, env config.Getenv, stdout, s
 		return runToken(env, rest, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, stderr)
+	case "audit":
+		return runAudit(ctx, env, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
@@ -54,6 +56,45 @@ func (s *Store) AppendAudit(ctx context.Context, entry *AuditLog) (*AuditLog, er
 func insertAudit(tx *gorm.DB, entry *AuditLog) error {
 	_, err := insertAuditRow(tx, entry)
 	return err
+}
+
+// insertAuditRow writes one entry into its tenant's chain and reports
+// whether it was inserted (false: already recorded under its event key).
+func insertAuditRow(tx *gorm.DB, entry *AuditLog) (bool, error) {
+	if entry.ID == "" {
+		entry.ID = NewID()
+	}
+	if entry.CreatedAt.IsZero() {
+		return false, errors.New("audit entry has no time")
+	}
+	// Stored as hashed: the time at the precision both databases keep, the
+	// JSON columns in their canonical form (auditchain.go).
+	entry.CreatedAt = entry.CreatedAt.UTC().Truncate(time.Microsecond)
+	for _, col := range []*JSON{&entry.OldValues, &entry.NewValues, &entry.Metadata} {
+		c, err := canonicalJSON(*col)
+		if err != nil {
+			return false, fmt.Errorf("insert audit %s: %w", entry.Action, err)
+		}
+		*col = c
+	}
+	if err := chain(tx, entry); err != nil {
+		return false, fmt.Errorf("insert audit %s: %w", entry.Action, err)
+	}
+	q := tx
+	if entry.EventKey != nil {
+		q = q.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_key"}}, DoNothing: true})
+	}
+	res := q.Create(entry)
+	if res.Error != nil {
+		return false, fmt.Errorf("insert audit %s: %w", entry.Action, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		// Already recorded under its event key: the seq was not taken, and
+		// the chain stays gapless.
+		entry.Seq, entry.PrevHash, entry.Hash = 0, "", ""
+		return false, nil
+	}
+	return true, nil
 }
 
 // ListAudit reads a page of one tenant's audit trail, newest first.

@@ -48,6 +48,9 @@ var appFunctions = []string{
 	// Counts of waiting escalations near and past their deadline, across
 	// tenants (0010), for the deadline gauges.
 	"orchestrator_deadline_counts(interval)",
+	// The tenants that have an audit trail (0012), for `audit verify`
+	// across every tenant.
+	"orchestrator_audit_tenants()",
 }
 
 // ErrPrivilegedRole is an application role that row-level security would not

@@ -113,12 +113,25 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 // turns them on again.
 const foreignKeysOff = "-- migrate: foreign-keys-off"
 
+// migrationSteps are Go steps that run right after a migration's SQL, in its
+// transaction: work that needs the store's own code, kept in one place.
+var migrationSteps = map[int]func(tx *gorm.DB) error{
+	// Chain the audit entries written before the chain existed, with the
+	// one implementation of the canonical encoding.
+	12: chainExisting,
+}
+
 // apply runs one migration in its own transaction and records it.
 func (s *Store) apply(conn *gorm.DB, m Migration) error {
 	run := func() error {
 		return conn.Transaction(func(tx *gorm.DB) error {
 			if err := tx.Exec(m.SQL).Error; err != nil {
 				return err
+			}
+			if step := migrationSteps[m.Version]; step != nil {
+				if err := step(tx); err != nil {
+					return err
+				}
 			}
 			if s.dialect == SQLite && strings.HasPrefix(m.SQL, foreignKeysOff) {
 				var broken []map[string]any

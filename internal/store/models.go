@@ -123,6 +123,11 @@ type AuditLog struct {
 	NewValues  JSON      `json:"newValues"`
 	Metadata   JSON      `json:"metadata"`
 	CreatedAt  time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
+	// The entry's place in its tenant's hash chain (auditchain.go), set by
+	// the store on insert.
+	Seq      int64  `json:"seq"`
+	PrevHash string `json:"prevHash"`
+	Hash     string `json:"hash"`
 }
 
 // AfterFind normalises time zones.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
@@ -238,24 +237,4 @@ func (s *Store) recordReminder(tx *gorm.DB, ob *outbox, entry *AuditLog) error {
 	ch := approvalChanged(domain.EventApprovalReminded, &rows[0])
 	ch.at = entry.CreatedAt
 	return s.record(tx, ob, ch)
-}
-
-// insertAuditRow is insertAudit that also says whether the entry was written
-// (false: its event key was already recorded).
-func insertAuditRow(tx *gorm.DB, entry *AuditLog) (bool, error) {
-	if entry.ID == "" {
-		entry.ID = NewID()
-	}
-	if entry.CreatedAt.IsZero() {
-		return false, fmt.Errorf("audit entry has no time")
-	}
-	q := tx
-	if entry.EventKey != nil {
-		q = q.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "event_key"}}, DoNothing: true})
-	}
-	res := q.Create(entry)
-	if res.Error != nil {
-		return false, fmt.Errorf("insert audit %s: %w", entry.Action, res.Error)
-	}
-	return res.RowsAffected > 0, nil
 }

@@ -253,6 +253,11 @@ type EscalationState struct {
 	WaitingFor    string              `json:"waitingFor,omitempty"`
 	Notifications []NotificationState `json:"notifications,omitempty"`
 	Error         string              `json:"error,omitempty"`
+	// AuditHead is the tenant's audit chain head when the escalation
+	// ended: an anchor of the chain outside the database, kept in the
+	// workflow's result (docs/audit.md). Absent from escalations that ended
+	// before anchors existed.
+	AuditHead *store.AuditHead `json:"auditHead,omitempty"`
 }
 
 // ConsultationState answers the state query and is the workflow's result.
