@@ -118,10 +118,11 @@ func (p *orchestrator) quiet(ctx context.Context, max time.Duration) error {
 // (or has closed): whatever it was doing is written.
 func settled(ctx context.Context, c client.Client, workflowID string) error {
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		d, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
+		desc, err := c.DescribeWorkflow(ctx, workflowID, "")
 		if err != nil {
 			continue // not started yet
 		}
+		d := desc.RawResponse
 		if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING ||
 			(d.GetPendingWorkflowTask() == nil && len(d.GetPendingActivities()) == 0) {
 			return nil
