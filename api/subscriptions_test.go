@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orchestrator-dev/orchestrator/internal/events"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 )
@@ -493,6 +494,30 @@ func TestPublicAddr(t *testing.T) {
 	} {
 		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// The URL check and the delivery client's connect-time check are one rule:
+// a URL is accepted exactly when a delivery may connect to its address.
+// Before they were one, IPv4-compatible (::10.0.0.1) and 6to4 addresses
+// of internal hosts were accepted here, and site-local or IPv4-translated
+// addresses a name was rebound to passed the connect-time check.
+func TestSubscriptionURLCheckIsTheDeliveryRule(t *testing.T) {
+	s := newSubServer(t, store.SQLite, false)
+	for _, addr := range []string{"::7f00:1", "::a00:1", "2002:a00:1::1", "2002:7f00:1::1", "2001:0:4136:e378::1", "fec0::1", "::ffff:0:7f00:1", "100::1"} {
+		t.Run(addr, func(t *testing.T) {
+			body := fmt.Sprintf(`{"tenantId":"/teams/support","url":"https://[%s]/hooks"}`, addr)
+			wantProblem(t, s.do(t, "POST", "/api/subscriptions", "approver", body), 400, "validation_failed", "url")
+		})
+	}
+	for _, addr := range []string{
+		"8.8.8.8", "::ffff:8.8.8.8", "64:ff9b::808:808", "2001:4860::8888", "::7f00:1", "::a00:1", "2002:a00:1::1",
+		"2001:0:4136:e378::1", "fec0::1", "::ffff:0:7f00:1", "64:ff9b::7f00:1", "169.254.169.254", "fd00::1",
+	} {
+		a := netip.MustParseAddr(addr)
+		if publicAddr(a) == events.Forbidden(a) {
+			t.Errorf("%s: accepted here %v, reachable by a delivery %v", addr, publicAddr(a), !events.Forbidden(a))
 		}
 	}
 }

@@ -15,26 +15,44 @@ import (
 var ErrForbiddenAddress = errors.New("address not allowed for event delivery")
 
 // forbiddenPrefixes are the ranges, beyond what netip classifies, that no
-// delivery may reach: carrier-grade NAT, "this network", IETF protocol
-// assignments, benchmarking, reserved and broadcast, and IPv6 prefixes that
-// embed an IPv4 address (NAT64, 6to4, Teredo), which could lead to any of
-// them.
+// delivery may reach: "this network", carrier-grade NAT, IETF protocol
+// assignments, benchmarking, reserved and broadcast; in IPv6 local-use
+// NAT64, documentation, site-local, discard, IETF protocol assignments
+// (Teredo among them), 6to4, IPv4-translated and IPv4-compatible addresses,
+// the last three of which embed an IPv4 address that could be any of the
+// former (on a host with a 6to4 or sit tunnel, ::10.0.0.1 reaches 10.0.0.1).
 var forbiddenPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
 	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("fec0::/10"),
+	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001::/23"),
 	netip.MustParsePrefix("2002::/16"),
-	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("::ffff:0:0:0/96"),
+	netip.MustParsePrefix("::/96"),
 }
 
+// nat64 is the well-known NAT64 prefix: its addresses are IPv4 ones as an
+// IPv6-only network reaches them, judged as the IPv4 address they carry.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // Forbidden reports whether an address is one no delivery may reach unless
-// EVENTS_ALLOW_PRIVATE is set.
+// EVENTS_ALLOW_PRIVATE is set. It is the one rule for both checks: the
+// API's when a subscription's URL is given, and the client's at every
+// connection; were they to differ, a name could be accepted that no
+// delivery reaches, or rebound to an address only the first refuses.
+// IPv4 addresses inside IPv6 ones (mapped, NAT64) are judged as IPv4.
 func Forbidden(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	if ip.Is6() && nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
 	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
 		return true

@@ -63,3 +63,22 @@ func TestClientRefusesPrivateAddressesAtConnectTime(t *testing.T) {
 		t.Errorf("redirect followed: %d", resp.StatusCode)
 	}
 }
+
+// Addresses that carry an internal IPv4 address inside an IPv6 one, and
+// IPv6 ranges no receiver lives in, are refused at connect time too (a
+// name rebound to them after the URL check); a NAT64 address of a public
+// IPv4 one is how an IPv6-only network reaches a public receiver, and is
+// allowed.
+func TestForbiddenIPv6Forms(t *testing.T) {
+	for _, a := range []string{"::7f00:1", "::a00:1", "2002:a00:1::1", "2001:0:4136:e378::1", "fec0::1", "::ffff:0:7f00:1",
+		"::ffff:0:a00:1", "2001:db8::1", "100::1", "64:ff9b::7f00:1", "64:ff9b:1::a00:1"} {
+		if !events.Forbidden(netip.MustParseAddr(a)) {
+			t.Errorf("%s is allowed", a)
+		}
+	}
+	for _, a := range []string{"64:ff9b::808:808", "::ffff:8.8.8.8", "2001:4860::8888"} {
+		if events.Forbidden(netip.MustParseAddr(a)) {
+			t.Errorf("%s is refused", a)
+		}
+	}
+}
