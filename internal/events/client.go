@@ -14,6 +14,11 @@ import (
 // may not reach (private, loopback, link-local, ...).
 var ErrForbiddenAddress = errors.New("address not allowed for event delivery")
 
+// ErrPlainHTTP is a receiver URL without TLS where only https is allowed:
+// the API accepts http only with EVENTS_ALLOW_PRIVATE, and a subscription
+// saved while it was on must not send events in clear text once it is off.
+var ErrPlainHTTP = errors.New("http receivers need EVENTS_ALLOW_PRIVATE; use https")
+
 // forbiddenPrefixes are the ranges, beyond what netip classifies, that no
 // delivery may reach: "this network", carrier-grade NAT, IETF protocol
 // assignments, benchmarking, reserved and broadcast; in IPv6 local-use
@@ -90,7 +95,8 @@ type ClientOptions struct {
 // NewClient is the HTTP client of deliveries: it connects only to public
 // addresses (unless opts.AllowPrivate), ignores proxy settings from the
 // environment (a proxy would connect on our behalf, past the check),
-// follows no redirect (the 3xx is the answer, and counts as a failure) and
+// sends over https only (unless opts.AllowPrivate, as the API accepts
+// http URLs only then), follows no redirect (the 3xx is the answer, and counts as a failure) and
 // keeps a few idle connections per receiver. Each attempt bounds its own
 // time with its context.
 func NewClient(opts ClientOptions) *http.Client {
@@ -109,8 +115,25 @@ func NewClient(opts ClientOptions) *http.Client {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
+	var rt http.RoundTripper = tr
+	if !opts.AllowPrivate {
+		rt = httpsOnly{tr}
+	}
 	return &http.Client{
-		Transport:     tr,
+		Transport:     rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// httpsOnly refuses any request that is not https before it is sent.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, ErrPlainHTTP
+	}
+	return h.next.RoundTrip(r)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestClientRefusesPrivateAddressesAtConnectTime(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	c := events.NewClient(events.ClientOptions{})
-	for _, u := range []string{srv.URL, "http://localhost:" + port, "http://[::1]:" + port, "http://10.255.255.1:" + port, "http://169.254.169.254/latest/meta-data"} {
+	for _, u := range []string{"https://" + srv.Listener.Addr().String(), "https://localhost:" + port, "https://[::1]:" + port, "https://10.255.255.1:" + port, "https://169.254.169.254/latest/meta-data"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 		resp, err := c.Do(req)
@@ -80,5 +81,23 @@ func TestForbiddenIPv6Forms(t *testing.T) {
 		if events.Forbidden(netip.MustParseAddr(a)) {
 			t.Errorf("%s is refused", a)
 		}
+	}
+}
+
+// Without EVENTS_ALLOW_PRIVATE the client sends over https only, as the API
+// accepts http URLs only with it: a subscription saved in clear text while
+// the setting was on sends nothing once it is off.
+func TestClientSendsHTTPSOnly(t *testing.T) {
+	c := events.NewClient(events.ClientOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://203.0.113.10/hooks", strings.NewReader("{}"))
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d, want refused", resp.StatusCode)
+	}
+	if !errors.Is(err, events.ErrPlainHTTP) {
+		t.Fatalf("%v, want %v", err, events.ErrPlainHTTP)
 	}
 }

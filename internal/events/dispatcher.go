@@ -456,6 +456,8 @@ func describe(err error, ctx context.Context, timeout time.Duration) string {
 		err = ue.Err
 	}
 	switch {
+	case errors.Is(err, ErrPlainHTTP):
+		return err.Error()
 	case errors.Is(err, ErrForbiddenAddress):
 		return err.Error() + " (private, loopback and link-local receivers need EVENTS_ALLOW_PRIVATE)"
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
