@@ -521,3 +521,50 @@ func TestSubscriptionURLCheckIsTheDeliveryRule(t *testing.T) {
 		}
 	}
 }
+
+// Who pointed the tenant's events where is on its audit trail: every
+// create, change, rotation and delete of a subscription, by its approver,
+// without either secret; nobody writes entries about subscriptions through
+// POST /api/audit.
+func TestSubscriptionChangesAreAudited(t *testing.T) {
+	eachPolicyDialect(t, func(t *testing.T, d store.Dialect) {
+		s := newSubServer(t, d, false)
+		sub := s.create(t, "approver", polSupport, "")
+		path := "/api/subscriptions/" + sub.ID
+		decodeSub(t, s.do(t, "PATCH", path, "approver", `{"url":"https://other.example/b"}`))
+		rotated := decodeSub(t, s.do(t, "POST", path+"/rotate-secret", "approver", ""))
+		if rec := s.do(t, "DELETE", path, "approver", ""); rec.Code != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+		}
+		rows, err := s.store.ResourceAudit(context.Background(), store.ScopeOf(polSupport), "subscription", sub.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, r := range rows {
+			actions = append(actions, r.Action)
+			raw, _ := json.Marshal(r)
+			if strings.Contains(string(raw), *sub.Secret) || strings.Contains(string(raw), *rotated.Secret) || strings.Contains(string(raw), "whsec_") {
+				t.Fatalf("audit entry %s holds a secret: %s", r.Action, raw)
+			}
+			if r.UserID != "ceo-1" || r.TenantID != polSupport || r.Channel != store.ChannelAPI {
+				t.Errorf("entry %s by %s in %s via %s", r.Action, r.UserID, r.TenantID, r.Channel)
+			}
+		}
+		want := []string{"subscription.created", "subscription.updated", "subscription.secret_rotated", "subscription.deleted"}
+		if !slices.Equal(actions, want) {
+			t.Fatalf("audit trail of the subscription %v, want %v", actions, want)
+		}
+		if !strings.Contains(string(rows[1].OldValues), "receiver.example") || !strings.Contains(string(rows[1].NewValues), "other.example") {
+			t.Errorf("the change's entry: old %s new %s", rows[1].OldValues, rows[1].NewValues)
+		}
+		for _, body := range []string{
+			`{"tenantId":"/teams/support","action":"subscription.created","resource":"ticket","resourceId":"1"}`,
+			`{"tenantId":"/teams/support","action":"ticket.updated","resource":"subscription","resourceId":"1"}`,
+		} {
+			if rec := s.do(t, "POST", "/api/audit", "approver", body); rec.Code != http.StatusBadRequest {
+				t.Errorf("POST /api/audit %s: %d %s, want 400", body, rec.Code, rec.Body)
+			}
+		}
+	})
+}
