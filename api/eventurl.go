@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orchestrator-dev/orchestrator/internal/events"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
@@ -128,39 +129,7 @@ func checkEventHost(ctx context.Context, host string, resolve ResolveFunc) (stri
 	return "", nil
 }
 
-// nonPublic are ranges beyond what netip's predicates name that no public
-// receiver lives in.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and the broadcast address
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
-	netip.MustParsePrefix("100::/64"),        // discard
-	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments
-	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated
-}
-
-// publicAddr reports whether a may receive events: not private, loopback,
-// link-local, unspecified, multicast or otherwise reserved. IPv4 addresses
-// inside IPv6 ones (mapped, NAT64) are judged as IPv4.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if a.Is6() && netip.MustParsePrefix("64:ff9b::/96").Contains(a) {
-		b := a.As16()
-		a = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
-	}
-	if !a.IsValid() || a.IsUnspecified() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
-		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
-}
+// publicAddr reports whether a may receive events: the delivery client's
+// rule (events.Forbidden), so that what is accepted here is what a
+// delivery may connect to, and nothing more.
+func publicAddr(a netip.Addr) bool { return !events.Forbidden(a) }

@@ -190,7 +190,7 @@ func newOAServer(t *testing.T) *oaServer {
 	t.Helper()
 	st := storetest.Open(t, store.SQLite)
 	ctx := context.Background()
-	sub, err := st.CreateSubscription(ctx, store.Subscription{TenantID: "/teams/support", URL: "https://203.0.113.10/hooks", CreatedBy: "ceo-1"}, 0)
+	sub, err := st.CreateSubscription(ctx, store.Subscription{TenantID: "/teams/support", URL: "https://203.0.113.10/hooks", CreatedBy: "ceo-1"}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

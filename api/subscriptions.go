@@ -136,6 +136,12 @@ func (s *Server) eventHost(ctx context.Context, name, host string) error {
 	return nil
 }
 
+// auditBy is the audit entry of a subscription change by p: who points
+// the tenant's events where is on its trail (the store fills in the rest).
+func auditBy(p *auth.Principal) *store.AuditLog {
+	return &store.AuditLog{UserID: p.Subject, UserName: p.Name, Channel: store.ChannelAPI}
+}
+
 // requireApprover refuses a caller without approver authority in tenant.
 func requireApprover(p *auth.Principal, tenant string) error {
 	if !p.CanApprove(tenant) {
@@ -172,7 +178,7 @@ func (s *Server) createSubscription(c *gin.Context) error {
 	if req.Description != nil {
 		sub.Description = *req.Description
 	}
-	out, err := s.d.Store.CreateSubscription(c.Request.Context(), sub, MaxSubscriptionsPerTenant)
+	out, err := s.d.Store.CreateSubscription(c.Request.Context(), sub, MaxSubscriptionsPerTenant, auditBy(p))
 	if errors.Is(err, store.ErrLimitReached) {
 		return problem(http.StatusConflict, "limit_reached", "%s has %d subscriptions, the most a tenant may have; delete one first",
 			req.TenantID, MaxSubscriptionsPerTenant)
@@ -265,7 +271,7 @@ func (s *Server) updateSubscription(c *gin.Context) error {
 	}
 	out, err := s.d.Store.UpdateSubscription(c.Request.Context(), store.ScopeOf(sub.TenantID), sub.ID, store.SubscriptionUpdate{
 		URL: req.URL, EventTypes: req.Events, Description: req.Description, Enabled: req.Enabled,
-	})
+	}, auditBy(principal(c)))
 	if err != nil {
 		return err
 	}
@@ -285,7 +291,7 @@ func (s *Server) deleteSubscription(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.d.Store.DeleteSubscription(c.Request.Context(), store.ScopeOf(sub.TenantID), sub.ID); err != nil {
+	if err := s.d.Store.DeleteSubscription(c.Request.Context(), store.ScopeOf(sub.TenantID), sub.ID, auditBy(principal(c))); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -303,7 +309,7 @@ func (s *Server) rotateSecret(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.d.Store.RotateSecret(c.Request.Context(), store.ScopeOf(sub.TenantID), sub.ID, secretOverlap)
+	out, err := s.d.Store.RotateSecret(c.Request.Context(), store.ScopeOf(sub.TenantID), sub.ID, secretOverlap, auditBy(principal(c)))
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orchestrator-dev/orchestrator/internal/events"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 )
@@ -495,4 +496,75 @@ func TestPublicAddr(t *testing.T) {
 			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
 		}
 	}
+}
+
+// The URL check and the delivery client's connect-time check are one rule:
+// a URL is accepted exactly when a delivery may connect to its address.
+// Before they were one, IPv4-compatible (::10.0.0.1) and 6to4 addresses
+// of internal hosts were accepted here, and site-local or IPv4-translated
+// addresses a name was rebound to passed the connect-time check.
+func TestSubscriptionURLCheckIsTheDeliveryRule(t *testing.T) {
+	s := newSubServer(t, store.SQLite, false)
+	for _, addr := range []string{"::7f00:1", "::a00:1", "2002:a00:1::1", "2002:7f00:1::1", "2001:0:4136:e378::1", "fec0::1", "::ffff:0:7f00:1", "100::1"} {
+		t.Run(addr, func(t *testing.T) {
+			body := fmt.Sprintf(`{"tenantId":"/teams/support","url":"https://[%s]/hooks"}`, addr)
+			wantProblem(t, s.do(t, "POST", "/api/subscriptions", "approver", body), 400, "validation_failed", "url")
+		})
+	}
+	for _, addr := range []string{
+		"8.8.8.8", "::ffff:8.8.8.8", "64:ff9b::808:808", "2001:4860::8888", "::7f00:1", "::a00:1", "2002:a00:1::1",
+		"2001:0:4136:e378::1", "fec0::1", "::ffff:0:7f00:1", "64:ff9b::7f00:1", "169.254.169.254", "fd00::1",
+	} {
+		a := netip.MustParseAddr(addr)
+		if publicAddr(a) == events.Forbidden(a) {
+			t.Errorf("%s: accepted here %v, reachable by a delivery %v", addr, publicAddr(a), !events.Forbidden(a))
+		}
+	}
+}
+
+// Who pointed the tenant's events where is on its audit trail: every
+// create, change, rotation and delete of a subscription, by its approver,
+// without either secret; nobody writes entries about subscriptions through
+// POST /api/audit.
+func TestSubscriptionChangesAreAudited(t *testing.T) {
+	eachPolicyDialect(t, func(t *testing.T, d store.Dialect) {
+		s := newSubServer(t, d, false)
+		sub := s.create(t, "approver", polSupport, "")
+		path := "/api/subscriptions/" + sub.ID
+		decodeSub(t, s.do(t, "PATCH", path, "approver", `{"url":"https://other.example/b"}`))
+		rotated := decodeSub(t, s.do(t, "POST", path+"/rotate-secret", "approver", ""))
+		if rec := s.do(t, "DELETE", path, "approver", ""); rec.Code != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+		}
+		rows, err := s.store.ResourceAudit(context.Background(), store.ScopeOf(polSupport), "subscription", sub.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, r := range rows {
+			actions = append(actions, r.Action)
+			raw, _ := json.Marshal(r)
+			if strings.Contains(string(raw), *sub.Secret) || strings.Contains(string(raw), *rotated.Secret) || strings.Contains(string(raw), "whsec_") {
+				t.Fatalf("audit entry %s holds a secret: %s", r.Action, raw)
+			}
+			if r.UserID != "ceo-1" || r.TenantID != polSupport || r.Channel != store.ChannelAPI {
+				t.Errorf("entry %s by %s in %s via %s", r.Action, r.UserID, r.TenantID, r.Channel)
+			}
+		}
+		want := []string{"subscription.created", "subscription.updated", "subscription.secret_rotated", "subscription.deleted"}
+		if !slices.Equal(actions, want) {
+			t.Fatalf("audit trail of the subscription %v, want %v", actions, want)
+		}
+		if !strings.Contains(string(rows[1].OldValues), "receiver.example") || !strings.Contains(string(rows[1].NewValues), "other.example") {
+			t.Errorf("the change's entry: old %s new %s", rows[1].OldValues, rows[1].NewValues)
+		}
+		for _, body := range []string{
+			`{"tenantId":"/teams/support","action":"subscription.created","resource":"ticket","resourceId":"1"}`,
+			`{"tenantId":"/teams/support","action":"ticket.updated","resource":"subscription","resourceId":"1"}`,
+		} {
+			if rec := s.do(t, "POST", "/api/audit", "approver", body); rec.Code != http.StatusBadRequest {
+				t.Errorf("POST /api/audit %s: %d %s, want 400", body, rec.Code, rec.Body)
+			}
+		}
+	})
 }

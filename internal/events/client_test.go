@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestClientRefusesPrivateAddressesAtConnectTime(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	c := events.NewClient(events.ClientOptions{})
-	for _, u := range []string{srv.URL, "http://localhost:" + port, "http://[::1]:" + port, "http://10.255.255.1:" + port, "http://169.254.169.254/latest/meta-data"} {
+	for _, u := range []string{"https://" + srv.Listener.Addr().String(), "https://localhost:" + port, "https://[::1]:" + port, "https://10.255.255.1:" + port, "https://169.254.169.254/latest/meta-data"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 		resp, err := c.Do(req)
@@ -61,5 +62,42 @@ func TestClientRefusesPrivateAddressesAtConnectTime(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound {
 		t.Errorf("redirect followed: %d", resp.StatusCode)
+	}
+}
+
+// Addresses that carry an internal IPv4 address inside an IPv6 one, and
+// IPv6 ranges no receiver lives in, are refused at connect time too (a
+// name rebound to them after the URL check); a NAT64 address of a public
+// IPv4 one is how an IPv6-only network reaches a public receiver, and is
+// allowed.
+func TestForbiddenIPv6Forms(t *testing.T) {
+	for _, a := range []string{"::7f00:1", "::a00:1", "2002:a00:1::1", "2001:0:4136:e378::1", "fec0::1", "::ffff:0:7f00:1",
+		"::ffff:0:a00:1", "2001:db8::1", "100::1", "64:ff9b::7f00:1", "64:ff9b:1::a00:1"} {
+		if !events.Forbidden(netip.MustParseAddr(a)) {
+			t.Errorf("%s is allowed", a)
+		}
+	}
+	for _, a := range []string{"64:ff9b::808:808", "::ffff:8.8.8.8", "2001:4860::8888"} {
+		if events.Forbidden(netip.MustParseAddr(a)) {
+			t.Errorf("%s is refused", a)
+		}
+	}
+}
+
+// Without EVENTS_ALLOW_PRIVATE the client sends over https only, as the API
+// accepts http URLs only with it: a subscription saved in clear text while
+// the setting was on sends nothing once it is off.
+func TestClientSendsHTTPSOnly(t *testing.T) {
+	c := events.NewClient(events.ClientOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://203.0.113.10/hooks", strings.NewReader("{}"))
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d, want refused", resp.StatusCode)
+	}
+	if !errors.Is(err, events.ErrPlainHTTP) {
+		t.Fatalf("%v, want %v", err, events.ErrPlainHTTP)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -448,18 +449,28 @@ func (d *Dispatcher) attempt(ctx context.Context, target string, secrets Secrets
 	return a
 }
 
-// describe says why nothing was answered, without the URL (it may carry a
-// token in its query).
+// describe says why nothing was answered, as the tenant's approvers read
+// it in the attempt: without the URL (it may carry a token in its query),
+// without the address a refused name resolved to (a name rebound to an
+// internal host would otherwise map the internal network to whoever owns
+// the name) and without the DNS server the orchestrator asks.
 func describe(err error, ctx context.Context, timeout time.Duration) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	var dnsErr *net.DNSError
 	switch {
+	case errors.Is(err, ErrPlainHTTP):
+		return ErrPlainHTTP.Error()
 	case errors.Is(err, ErrForbiddenAddress):
-		return err.Error() + " (private, loopback and link-local receivers need EVENTS_ALLOW_PRIVATE)"
+		return ErrForbiddenAddress.Error() + ": the receiver's host leads to a private, loopback, link-local or otherwise internal address (such receivers need EVENTS_ALLOW_PRIVATE)"
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("no answer within %s", timeout)
+	case errors.As(err, &dnsErr):
+		e := *dnsErr
+		e.Server = ""
+		return e.Error()
 	}
 	return err.Error()
 }

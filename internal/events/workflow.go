@@ -39,18 +39,39 @@ var loopOptions = workflow.ActivityOptions{
 	},
 }
 
+// WakeSignal is what the API sends the delivery workflow each time it asks
+// for deliveries (EnsureDelivering): a subscription enabled again while its
+// loop was ending (it had just read it disabled) must not be left without
+// a loop.
+const WakeSignal = "wake"
+
+// wakeOnEnd is the change that made the workflow run the loop again when
+// woken as it was ending (workflow.GetVersion).
+const wakeOnEnd = "wake-on-end"
+
 // Workflow keeps a subscription's delivery loop running: it runs the loop
 // activity again each time it hands back, and ends when the subscription
-// is disabled or deleted. It is deterministic: the loop's state is in the
-// database, none in the history.
+// is disabled or deleted, unless it was woken (WakeSignal) meanwhile, in
+// which case the next run reads the subscription again. It is
+// deterministic: the loop's state is in the database, none in the history.
 func Workflow(ctx workflow.Context, in DeliverInput) error {
 	ctx = workflow.WithActivityOptions(ctx, loopOptions)
+	wake := workflow.GetSignalChannel(ctx, WakeSignal)
 	for range runsPerHistory {
 		var res DeliverResult
 		if err := workflow.ExecuteActivity(ctx, ActivityName, in).Get(ctx, &res); err != nil {
 			return err
 		}
+		woken := false
+		for wake.ReceiveAsync(nil) {
+			woken = true
+		}
 		if res.Ended != "" {
+			// Histories recorded before wakeOnEnd have no signal, so
+			// they never reach GetVersion and replay as they ran.
+			if woken && workflow.GetVersion(ctx, wakeOnEnd, workflow.DefaultVersion, 1) == 1 {
+				continue
+			}
 			workflow.GetLogger(ctx).Info("event delivery ended", "subscription", in.SubscriptionID, "why", res.Ended)
 			return nil
 		}
@@ -75,13 +96,14 @@ type Starter struct {
 }
 
 // EnsureDelivering makes sure the subscription's delivery workflow runs:
-// it starts it, or joins the one running. A workflow that ended (the
-// subscription was disabled) is started anew.
+// it starts it, or wakes the one running (WakeSignal), so that a loop that
+// was just ending because it read the subscription disabled runs again and
+// reads it enabled. A workflow that ended (the subscription was disabled)
+// is started anew.
 func (s *Starter) EnsureDelivering(ctx context.Context, tenantID, subscriptionID string) error {
-	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	_, err := s.Temporal.SignalWithStartWorkflow(ctx, WorkflowID(subscriptionID), WakeSignal, nil, client.StartWorkflowOptions{
 		ID: WorkflowID(subscriptionID), TaskQueue: s.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	}, WorkflowName, DeliverInput{TenantID: tenantID, SubscriptionID: subscriptionID})
 	if err != nil {
 		return fmt.Errorf("start event delivery of subscription %s: %w", subscriptionID, err)

@@ -61,3 +61,20 @@ func TestWorkflowContinuesAsNew(t *testing.T) {
 		t.Errorf("continued as new after %d runs", *n)
 	}
 }
+
+// Woken while its loop was ending (the subscription enabled again just
+// after the loop read it disabled), the workflow runs the loop once more
+// instead of ending with deliveries pending and nothing to send them.
+func TestWorkflowWokenWhileEndingRunsAgain(t *testing.T) {
+	env, n := newEnv(t, func(n int) (events.DeliverResult, error) {
+		return events.DeliverResult{Ended: events.EndedDisabled}, nil
+	})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(events.WakeSignal, nil) }, 0)
+	env.ExecuteWorkflow(events.WorkflowName, events.DeliverInput{TenantID: tenant, SubscriptionID: "sub-1"})
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	if *n != 2 {
+		t.Errorf("loop ran %d times, want 2: once more after the wake", *n)
+	}
+}

@@ -126,7 +126,7 @@ func (s *Store) ResourceAudit(ctx context.Context, scope Scope, resource, resour
 // systemActions are the namespaces of the actions the orchestrator itself
 // writes. Nobody else may write into them: an entry there must mean the
 // system did it.
-var systemActions = []string{"approval", "consultation", "chatwoot", "matrix", "jitsi", "webhook", "policy", "system"}
+var systemActions = []string{"approval", "consultation", "chatwoot", "matrix", "jitsi", "webhook", "policy", "system", ResourceSubscription}
 
 // ReservedAction reports whether action is in a namespace the orchestrator
 // writes itself ("approval.approved", "chatwoot.failed", ...).
@@ -140,7 +140,7 @@ func ReservedAction(action string) bool {
 // about. A timeline of one of them (GET /api/audit/resource/…) must hold
 // only what the orchestrator recorded, so nobody else may name them, under
 // any action.
-var systemResources = []string{"approval", "consultation", ResourcePolicy, "webhook"}
+var systemResources = []string{"approval", "consultation", ResourcePolicy, "webhook", ResourceSubscription}
 
 // ReservedResource reports whether resource is one the orchestrator writes
 // its own entries about.

@@ -72,7 +72,7 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, tenantID, subscriptionID
 			lock = " FOR UPDATE OF d SKIP LOCKED"
 		}
 		rows, err := tx.Raw(`SELECT d.id, d.event_id, e.type, e.resource, e.resource_id, e.sequence, e.body, d.attempts, d.created_at
-			FROM event_deliveries d JOIN events e ON e.id = d.event_id
+			FROM event_deliveries d JOIN events e ON e.id = d.event_id AND e.tenant_id = d.tenant_id
 			WHERE d.subscription_id = ? AND d.tenant_id = ? AND d.status = ? AND d.next_attempt_at <= ?
 			ORDER BY d.created_at, e.sequence, d.id LIMIT ?`+lock,
 			subscriptionID, tenantID, DeliveryPending, now, limit).Rows()

@@ -103,3 +103,31 @@ func TestDispatcherQueries(t *testing.T) {
 		}
 	})
 }
+
+// A claim joins a delivery only to an event of the delivery's own tenant:
+// a delivery row pointing at another tenant's event (no write of the store
+// makes one; a bad migration or a hand-made fix might) never hands that
+// tenant's body to this tenant's receiver. PostgreSQL's row-level security
+// hides the event already; SQLite has only the query.
+func TestClaimNeverJoinsAnotherTenantsEvent(t *testing.T) {
+	s := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	sub := storetest.AddSubscription(t, s, storetest.Subscription{TenantID: deliveryTenant, URL: "https://example.com/hook", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+	pool, err := s.Pool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := s.Now()
+	if _, err := pool.ExecContext(ctx, `INSERT INTO events (id, tenant_id, type, resource, resource_id, sequence, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		"msg_other", "/teams/other", "approval.created", "approval", "b1", 1, `{"secret of":"/teams/other"}`, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.ExecContext(ctx, `INSERT INTO event_deliveries (id, subscription_id, event_id, tenant_id, status, attempts, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`, store.NewID(), sub, "msg_other", deliveryTenant, now, now, now); err != nil {
+		t.Fatal(err)
+	}
+	due, err := s.ClaimDueDeliveries(ctx, deliveryTenant, sub, 10, time.Minute)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("claimed %+v (%v): another tenant's event", due, err)
+	}
+}

@@ -23,7 +23,7 @@ func subscribe(t *testing.T, s *store.Store, tenant string, events ...string) *s
 	t.Helper()
 	sub, err := s.CreateSubscription(context.Background(), store.Subscription{
 		TenantID: tenant, URL: "https://receiver.example/hook", EventTypes: events, CreatedBy: "ceo-1",
-	}, 0)
+	}, 0, nil)
 	if err != nil {
 		t.Fatalf("subscribe %s to %v: %v", tenant, events, err)
 	}
@@ -276,7 +276,7 @@ func TestOutboxNothingWithoutMatchingSubscription(t *testing.T) {
 		subscribe(t, s, evEngineering)
 		subscribe(t, s, evSupport, "consultation.*", "policy.updated")
 		off := subscribe(t, s, evSupport)
-		if _, err := s.UpdateSubscription(ctx, store.ScopeOf(evSupport), off.ID, store.SubscriptionUpdate{Enabled: ptr(false)}); err != nil {
+		if _, err := s.UpdateSubscription(ctx, store.ScopeOf(evSupport), off.ID, store.SubscriptionUpdate{Enabled: ptr(false)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		b := newApproval(s, evSupport, "still no one")

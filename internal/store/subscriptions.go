@@ -31,6 +31,36 @@ const (
 	DisabledGone = "gone"
 )
 
+// Audit actions of subscription changes: who pointed the tenant's events
+// where, and when, is on the audit trail (the subscription as the API shows
+// it, never its secret), as a webhook endpoint's changes are in GitHub's
+// audit log. They are not events.
+const (
+	ResourceSubscription      = "subscription"
+	ActionSubscriptionCreated = "subscription.created"
+	ActionSubscriptionUpdated = "subscription.updated"
+	ActionSubscriptionDeleted = "subscription.deleted"
+	ActionSubscriptionRotated = "subscription.secret_rotated"
+)
+
+// auditSubscription writes entry, when given, about sub: the caller says
+// who (UserID, UserName, Channel); the action, resource, tenant, time and
+// values are the store's. Secret and PreviousSecret are json:"-", so
+// neither reaches the trail.
+func auditSubscription(tx *gorm.DB, entry *AuditLog, action string, at time.Time, old, sub *Subscription) error {
+	if entry == nil {
+		return nil
+	}
+	entry.Action, entry.Resource, entry.ResourceID, entry.TenantID, entry.CreatedAt = action, ResourceSubscription, sub.ID, sub.TenantID, at
+	if old != nil {
+		entry.OldValues = MustJSON(old)
+	}
+	if action != ActionSubscriptionDeleted {
+		entry.NewValues = MustJSON(sub)
+	}
+	return insertAudit(tx, entry)
+}
+
 // secretBytes is the size of a signing key: 32 random bytes, the most
 // Standard Webhooks allows (24 to 64).
 const secretBytes = 32
@@ -49,8 +79,9 @@ func NewSigningSecret() (string, error) {
 // tenant, with a new signing secret unless it names one, and returns it as
 // stored (its Secret included: the only time anyone sees it besides a
 // rotation). A tenant with limit subscriptions already is ErrLimitReached
-// (limit <= 0: no limit).
-func (s *Store) CreateSubscription(ctx context.Context, sub Subscription, limit int) (*Subscription, error) {
+// (limit <= 0: no limit). entry, when given, is its audit entry
+// (auditSubscription).
+func (s *Store) CreateSubscription(ctx context.Context, sub Subscription, limit int, entry *AuditLog) (*Subscription, error) {
 	if !ValidTenantID(sub.TenantID) || sub.URL == "" {
 		return nil, fmt.Errorf("create subscription: %w: a tenant and a url are required", ErrInvalid)
 	}
@@ -89,7 +120,10 @@ func (s *Store) CreateSubscription(ctx context.Context, sub Subscription, limit 
 				return fmt.Errorf("%w: tenant %s has %d subscriptions, the most it may have", ErrLimitReached, sub.TenantID, n)
 			}
 		}
-		return tx.Create(&sub).Error
+		if err := tx.Create(&sub).Error; err != nil {
+			return err
+		}
+		return auditSubscription(tx, entry, ActionSubscriptionCreated, now, nil, tidySubscription(&sub))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create subscription: %w", err)
@@ -151,8 +185,8 @@ type SubscriptionUpdate struct {
 }
 
 // UpdateSubscription applies u to the subscription id within scope and
-// returns it as stored.
-func (s *Store) UpdateSubscription(ctx context.Context, scope Scope, id string, u SubscriptionUpdate) (*Subscription, error) {
+// returns it as stored; entry, when given, is its audit entry.
+func (s *Store) UpdateSubscription(ctx context.Context, scope Scope, id string, u SubscriptionUpdate, entry *AuditLog) (*Subscription, error) {
 	if u.EventTypes != nil {
 		for _, p := range *u.EventTypes {
 			if !domain.ValidEventPattern(p) {
@@ -162,7 +196,8 @@ func (s *Store) UpdateSubscription(ctx context.Context, scope Scope, id string, 
 	}
 	var out *Subscription
 	err := s.changeSubscription(ctx, scope, id, func(tx *gorm.DB, sub *Subscription) error {
-		updates := map[string]any{"updated_at": s.Now()}
+		now := s.Now()
+		updates := map[string]any{"updated_at": now}
 		if u.URL != nil {
 			updates["url"] = *u.URL
 		}
@@ -184,8 +219,10 @@ func (s *Store) UpdateSubscription(ctx context.Context, scope Scope, id string, 
 			return fmt.Errorf("update: %w", err)
 		}
 		var err error
-		out, err = readSubscription(tx, sub.TenantID, sub.ID)
-		return err
+		if out, err = readSubscription(tx, sub.TenantID, sub.ID); err != nil {
+			return err
+		}
+		return auditSubscription(tx, entry, ActionSubscriptionUpdated, now, sub, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update subscription %s: %w", id, err)
@@ -195,8 +232,8 @@ func (s *Store) UpdateSubscription(ctx context.Context, scope Scope, id string, 
 
 // DeleteSubscription removes the subscription id within scope, with its
 // deliveries and their attempts. The events stay: other subscriptions may
-// be delivering them.
-func (s *Store) DeleteSubscription(ctx context.Context, scope Scope, id string) error {
+// be delivering them. entry, when given, is its audit entry.
+func (s *Store) DeleteSubscription(ctx context.Context, scope Scope, id string, entry *AuditLog) error {
 	err := s.changeSubscription(ctx, scope, id, func(tx *gorm.DB, sub *Subscription) error {
 		// Explicitly rather than by the foreign keys' cascade, which
 		// SQLite applies only with its foreign_keys pragma on.
@@ -207,7 +244,10 @@ func (s *Store) DeleteSubscription(ctx context.Context, scope Scope, id string) 
 		if err := tx.Where("tenant_id = ? AND subscription_id = ?", sub.TenantID, sub.ID).Delete(&EventDelivery{}).Error; err != nil {
 			return fmt.Errorf("delete deliveries: %w", err)
 		}
-		return tx.Where("tenant_id = ? AND id = ?", sub.TenantID, sub.ID).Delete(&Subscription{}).Error
+		if err := tx.Where("tenant_id = ? AND id = ?", sub.TenantID, sub.ID).Delete(&Subscription{}).Error; err != nil {
+			return err
+		}
+		return auditSubscription(tx, entry, ActionSubscriptionDeleted, s.Now(), sub, sub)
 	})
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
@@ -218,8 +258,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, scope Scope, id string) 
 // RotateSecret gives the subscription id a new signing secret and keeps the
 // current one signing beside it for overlap, so that receivers can switch
 // without missing a delivery. A secret kept from an earlier rotation is
-// dropped. It returns the subscription with the new Secret.
-func (s *Store) RotateSecret(ctx context.Context, scope Scope, id string, overlap time.Duration) (*Subscription, error) {
+// dropped. It returns the subscription with the new Secret. entry, when
+// given, is its audit entry (without either secret).
+func (s *Store) RotateSecret(ctx context.Context, scope Scope, id string, overlap time.Duration, entry *AuditLog) (*Subscription, error) {
 	secret, err := NewSigningSecret()
 	if err != nil {
 		return nil, err
@@ -234,8 +275,10 @@ func (s *Store) RotateSecret(ctx context.Context, scope Scope, id string, overla
 			return fmt.Errorf("update: %w", err)
 		}
 		var err error
-		out, err = readSubscription(tx, sub.TenantID, sub.ID)
-		return err
+		if out, err = readSubscription(tx, sub.TenantID, sub.ID); err != nil {
+			return err
+		}
+		return auditSubscription(tx, entry, ActionSubscriptionRotated, now, nil, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rotate secret of subscription %s: %w", id, err)

@@ -16,7 +16,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		ctx := context.Background()
 		scope := store.ScopeOf(evSupport)
 		sub, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evSupport, URL: "https://a.example/hook",
-			EventTypes: []string{"approval.*"}, Description: "tickets", CreatedBy: "ceo-1"}, 2)
+			EventTypes: []string{"approval.*"}, Description: "tickets", CreatedBy: "ceo-1"}, 2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,28 +35,28 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		if _, err := s.GetSubscription(ctx, store.ScopeOf(evEngineering), sub.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("another tenant reads it: %v", err)
 		}
-		if _, err := s.UpdateSubscription(ctx, store.ScopeOf(evEngineering), sub.ID, store.SubscriptionUpdate{Enabled: ptr(false)}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.UpdateSubscription(ctx, store.ScopeOf(evEngineering), sub.ID, store.SubscriptionUpdate{Enabled: ptr(false)}, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("another tenant changes it: %v", err)
 		}
-		if err := s.DeleteSubscription(ctx, store.ScopeOf(evEngineering), sub.ID); !errors.Is(err, store.ErrNotFound) {
+		if err := s.DeleteSubscription(ctx, store.ScopeOf(evEngineering), sub.ID, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("another tenant deletes it: %v", err)
 		}
 
 		// The limit counts per tenant.
-		second, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evSupport, URL: "https://b.example/hook"}, 2)
+		second, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evSupport, URL: "https://b.example/hook"}, 2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(second.EventTypes) != 0 || second.EventTypes == nil {
 			t.Fatalf("no events listed: want [], got %#v", second.EventTypes)
 		}
-		if _, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evSupport, URL: "https://c.example/hook"}, 2); !errors.Is(err, store.ErrLimitReached) {
+		if _, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evSupport, URL: "https://c.example/hook"}, 2, nil); !errors.Is(err, store.ErrLimitReached) {
 			t.Fatalf("third of at most 2: %v, want ErrLimitReached", err)
 		}
-		if _, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evEngineering, URL: "https://c.example/hook"}, 2); err != nil {
+		if _, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evEngineering, URL: "https://c.example/hook"}, 2, nil); err != nil {
 			t.Fatalf("another tenant's first: %v", err)
 		}
-		if _, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evSupport, URL: "https://c.example/hook", EventTypes: []string{"approval.nope"}}, 0); !errors.Is(err, store.ErrInvalid) {
+		if _, err := s.CreateSubscription(ctx, store.Subscription{TenantID: evSupport, URL: "https://c.example/hook", EventTypes: []string{"approval.nope"}}, 0, nil); !errors.Is(err, store.ErrInvalid) {
 			t.Fatalf("unknown event type: %v, want ErrInvalid", err)
 		}
 
@@ -74,12 +74,12 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}
 
 		// Updates: disabled by the user, enabled again, other fields.
-		off, err := s.UpdateSubscription(ctx, scope, sub.ID, store.SubscriptionUpdate{Enabled: ptr(false)})
+		off, err := s.UpdateSubscription(ctx, scope, sub.ID, store.SubscriptionUpdate{Enabled: ptr(false)}, nil)
 		if err != nil || off.Enabled || off.DisabledReason == nil || *off.DisabledReason != store.DisabledByUser {
 			t.Fatalf("disable: %+v %v", off, err)
 		}
 		url, events := "https://new.example/hook", []string{"policy.updated"}
-		on, err := s.UpdateSubscription(ctx, scope, sub.ID, store.SubscriptionUpdate{Enabled: ptr(true), URL: &url, EventTypes: &events})
+		on, err := s.UpdateSubscription(ctx, scope, sub.ID, store.SubscriptionUpdate{Enabled: ptr(true), URL: &url, EventTypes: &events}, nil)
 		if err != nil || !on.Enabled || on.DisabledReason != nil || on.URL != url || len(on.EventTypes) != 1 || on.EventTypes[0] != "policy.updated" ||
 			on.Description != "tickets" || on.Secret != sub.Secret {
 			t.Fatalf("enable and change: %+v %v", on, err)
@@ -87,7 +87,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 
 		// Rotation: the old secret signs beside the new one for the overlap.
 		before := s.Now()
-		rotated, err := s.RotateSecret(ctx, scope, sub.ID, 24*time.Hour)
+		rotated, err := s.RotateSecret(ctx, scope, sub.ID, 24*time.Hour, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,13 +100,13 @@ func TestSubscriptionLifecycle(t *testing.T) {
 			t.Fatal("the new secret was not stored")
 		}
 
-		if err := s.DeleteSubscription(ctx, scope, sub.ID); err != nil {
+		if err := s.DeleteSubscription(ctx, scope, sub.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.GetSubscription(ctx, scope, sub.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("deleted, then read: %v", err)
 		}
-		if err := s.DeleteSubscription(ctx, scope, sub.ID); !errors.Is(err, store.ErrNotFound) {
+		if err := s.DeleteSubscription(ctx, scope, sub.ID, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("deleted twice: %v", err)
 		}
 	})
@@ -176,14 +176,14 @@ func TestDeliveriesListAndRedeliver(t *testing.T) {
 		if _, err := s.Redeliver(ctx, store.ScopeOf(evEngineering), sub.ID, delivered.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("redeliver from another tenant: %v", err)
 		}
-		if _, err := s.UpdateSubscription(ctx, scope, sub.ID, store.SubscriptionUpdate{Enabled: ptr(false)}); err != nil {
+		if _, err := s.UpdateSubscription(ctx, scope, sub.ID, store.SubscriptionUpdate{Enabled: ptr(false)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Redeliver(ctx, scope, sub.ID, delivered.ID); !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("redeliver to a disabled subscription: %v, want ErrConflict", err)
 		}
 
-		if err := s.DeleteSubscription(ctx, scope, sub.ID); err != nil {
+		if err := s.DeleteSubscription(ctx, scope, sub.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		if evs := events(t, s, evSupport); len(evs) != 3 {

@@ -123,7 +123,7 @@ func drillEvents(t *testing.T, c *cluster) {
 	}
 	defer st.Close()
 	rcv := newHookReceiver(t)
-	sub, err := st.CreateSubscription(ctx, store.Subscription{TenantID: tenant, URL: "http://" + rcv.addr + "/events", CreatedBy: "drill"}, 0)
+	sub, err := st.CreateSubscription(ctx, store.Subscription{TenantID: tenant, URL: "http://" + rcv.addr + "/events", CreatedBy: "drill"}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

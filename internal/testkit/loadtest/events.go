@@ -95,7 +95,7 @@ func (e *env) productWithEvents(ctx context.Context, srv *server, orc *orchestra
 		return nil, nil, fmt.Errorf("open the orchestrator's database: %w", err)
 	}
 	defer st.Close()
-	sub, err := st.CreateSubscription(ctx, store.Subscription{TenantID: "/organizations/acme-corp", URL: sink.srv.URL, CreatedBy: "bench"}, 0)
+	sub, err := st.CreateSubscription(ctx, store.Subscription{TenantID: "/organizations/acme-corp", URL: sink.srv.URL, CreatedBy: "bench"}, 0, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("subscribe: %w", err)
 	}
