@@ -273,3 +273,57 @@ func optionalText(v string) *string {
 	}
 	return &v
 }
+
+// Pruned is what one PruneEventDeliveries removed.
+type Pruned struct {
+	Deliveries, Events int64
+}
+
+// PruneEventDeliveries deletes a subscription's finished (delivered or failed)
+// deliveries last changed before before, with their attempts (ON DELETE
+// CASCADE), then the tenant's events created before before that no delivery
+// references any more; a pending delivery and its event stay, whatever
+// their age. It runs in the tenant's scope (row-level security allows no
+// other: the dispatcher, which knows the tenant, calls it), batch rows per
+// statement and at most batches statements per table, each in its own
+// short transaction, so a first prune of a long history neither holds
+// locks long nor stalls SQLite's single writer; what is left goes on the
+// next call.
+func (s *Store) PruneEventDeliveries(ctx context.Context, tenantID, subscriptionID string, before time.Time, batch, batches int) (Pruned, error) {
+	var p Pruned
+	if !ValidID(subscriptionID) || batch <= 0 || batches <= 0 {
+		return p, nil
+	}
+	before = before.UTC()
+	run := func(what string, n *int64, q string, args ...any) error {
+		for range batches {
+			var affected int64
+			err := s.write(ctx, ScopeOf(tenantID), func(tx *gorm.DB) error {
+				res := tx.Exec(q, args...)
+				affected = res.RowsAffected
+				return res.Error
+			})
+			if err != nil {
+				return fmt.Errorf("prune %s of %s: %w", what, subscriptionID, err)
+			}
+			*n += affected
+			if affected < int64(batch) {
+				return nil
+			}
+		}
+		return nil
+	}
+	err := run("deliveries", &p.Deliveries, `DELETE FROM event_deliveries WHERE id IN (
+			SELECT id FROM event_deliveries WHERE subscription_id = ? AND tenant_id = ? AND status IN (?, ?) AND updated_at < ? LIMIT ?)`,
+		subscriptionID, tenantID, DeliveryDelivered, DeliveryFailed, before, batch)
+	if err != nil {
+		return p, err
+	}
+	// Deliveries reference events of their own tenant only, so what the
+	// tenant's scope shows of event_deliveries is all that can hold one.
+	err = run("events", &p.Events, `DELETE FROM events WHERE id IN (
+			SELECT e.id FROM events e WHERE e.tenant_id = ? AND e.created_at < ?
+			AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id) LIMIT ?)`,
+		tenantID, before, batch)
+	return p, err
+}

@@ -29,9 +29,12 @@ var appPrivileges = map[string]string{
 	"approval_policies": "SELECT, INSERT, UPDATE",
 	// Events out (0011): subscriptions are changed and removed by their
 	// tenant's approvers (a removal takes its deliveries with it); events are
-	// written once; deliveries move through their states and keep every attempt.
+	// written once, never changed, and deleted by the delivery loop once
+	// older than EVENTS_RETENTION and no delivery references them;
+	// deliveries move through their states and keep every attempt until the
+	// loop deletes them, finished and older than EVENTS_RETENTION.
 	"event_subscriptions":     "SELECT, INSERT, UPDATE, DELETE",
-	"events":                  "SELECT, INSERT",
+	"events":                  "SELECT, INSERT, DELETE",
 	"event_deliveries":        "SELECT, INSERT, UPDATE, DELETE",
 	"event_delivery_attempts": "SELECT, INSERT, DELETE",
 	// Read so that `migrate` run as the application role can tell that
