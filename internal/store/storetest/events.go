@@ -194,3 +194,20 @@ func DeleteSubscription(t testing.TB, s *store.Store, tenant, id string) {
 func (d Delivery) String() string {
 	return fmt.Sprintf("%s %s after %d attempts", d.EventID, d.Status, len(d.Attempts))
 }
+
+// Count is how many rows of an events table (events, event_deliveries,
+// event_delivery_attempts) a tenant has.
+func Count(t testing.TB, s *store.Store, tenant, table string) int {
+	t.Helper()
+	var n int
+	exec(t, s, tenant, func(run func(string, ...any) *sql.Rows) {
+		rows := run(`SELECT count(*) FROM `+table+` WHERE tenant_id = ?`, tenant)
+		if !rows.Next() {
+			t.Fatalf("count %s: no row", table)
+		}
+		if err := rows.Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+	})
+	return n
+}
