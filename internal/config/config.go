@@ -200,11 +200,13 @@ type Config struct {
 
 	// Events out (events.go in this package): the retry schedule of a
 	// delivery, the time one attempt may take, whether private addresses
-	// may receive, and the task queue the deliveries run on.
+	// may receive, the task queue the deliveries run on, and how long
+	// finished deliveries and their events are kept.
 	EventsRetrySchedule  Durations     `env:"EVENTS_RETRY_SCHEDULE"`
 	EventsAttemptTimeout time.Duration `env:"EVENTS_ATTEMPT_TIMEOUT"`
 	EventsAllowPrivate   bool          `env:"EVENTS_ALLOW_PRIVATE"`
 	EventsTaskQueue      string        `env:"EVENTS_TASK_QUEUE"`
+	EventsRetention      time.Duration `env:"EVENTS_RETENTION"`
 
 	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
 }

@@ -23,13 +23,19 @@ const (
 	MaxEventsAttemptTimeout = 2 * time.Minute
 	MaxEventsRetryDelay     = 7 * 24 * time.Hour
 	MaxEventsRetries        = 50
+	// Finished deliveries (and events no delivery holds any more) older
+	// than the retention are deleted by the delivery loops: a month to look
+	// back at what a receiver got, and at least a day so that an operator
+	// can still read yesterday's failures.
+	DefaultEventsRetention = 30 * 24 * time.Hour
+	MinEventsRetention     = 24 * time.Hour
 )
 
 // loadEvents reads the events settings: the retry schedule, the per-attempt
 // timeout, whether private addresses may receive (on by default in dev
 // mode only, where receivers run on the same machine) and the task queue
 // the deliveries run on (their own, so a slow receiver never takes an
-// escalation's activity slot).
+// escalation's activity slot) and how long finished deliveries are kept.
 func (c *Config) loadEvents(r *reader) {
 	c.EventsRetrySchedule = r.durations("EVENTS_RETRY_SCHEDULE")
 	if _, set := r.get("EVENTS_RETRY_SCHEDULE"); !set {
@@ -38,6 +44,7 @@ func (c *Config) loadEvents(r *reader) {
 	c.EventsAttemptTimeout = r.duration("EVENTS_ATTEMPT_TIMEOUT", DefaultEventsAttemptTimeout)
 	c.EventsAllowPrivate = r.boolean("EVENTS_ALLOW_PRIVATE", c.Mode == ModeDev)
 	c.EventsTaskQueue = r.str("EVENTS_TASK_QUEUE", c.TemporalTaskQueue+"-events")
+	c.EventsRetention = r.duration("EVENTS_RETENTION", DefaultEventsRetention)
 
 	switch n := len(c.EventsRetrySchedule); {
 	case n == 0:
@@ -52,6 +59,9 @@ func (c *Config) loadEvents(r *reader) {
 	}
 	if d := c.EventsAttemptTimeout; d < 100*time.Millisecond || d > MaxEventsAttemptTimeout {
 		r.bad("EVENTS_ATTEMPT_TIMEOUT", fmt.Sprintf("%s is not between 100ms and %s (default %s)", d, MaxEventsAttemptTimeout, DefaultEventsAttemptTimeout))
+	}
+	if c.EventsRetention < MinEventsRetention {
+		r.bad("EVENTS_RETENTION", fmt.Sprintf("%s is less than %s (default %s)", c.EventsRetention, MinEventsRetention, DefaultEventsRetention))
 	}
 	if c.EventsTaskQueue == c.TemporalTaskQueue {
 		r.bad("EVENTS_TASK_QUEUE", "must differ from TEMPORAL_TASK_QUEUE: deliveries must never take the escalations' activity slots")

@@ -23,6 +23,9 @@ func TestEventsDefaults(t *testing.T) {
 	if total < 24*time.Hour {
 		t.Errorf("the default schedule retries for %s, less than a day", total)
 	}
+	if dev.EventsRetention != 720*time.Hour {
+		t.Errorf("EVENTS_RETENTION default %s, want 30 days", dev.EventsRetention)
+	}
 	if dev.EventsAttemptTimeout != 10*time.Second || !dev.EventsAllowPrivate || dev.EventsTaskQueue != "escalations-events" {
 		t.Errorf("dev events settings %s %v %q", dev.EventsAttemptTimeout, dev.EventsAllowPrivate, dev.EventsTaskQueue)
 	}
@@ -38,11 +41,12 @@ func TestEventsDefaults(t *testing.T) {
 func TestEventsSettingsRead(t *testing.T) {
 	c, err := config.Load(config.ModeDev, env(map[string]string{
 		"EVENTS_RETRY_SCHEDULE": "100ms, 200ms,1s", "EVENTS_ATTEMPT_TIMEOUT": "2s", "EVENTS_ALLOW_PRIVATE": "false", "EVENTS_TASK_QUEUE": "deliveries",
+		"EVENTS_RETENTION": "24h",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.EventsRetrySchedule.String() != "100ms,200ms,1s" || c.EventsAttemptTimeout != 2*time.Second || c.EventsAllowPrivate || c.EventsTaskQueue != "deliveries" {
+	if c.EventsRetrySchedule.String() != "100ms,200ms,1s" || c.EventsAttemptTimeout != 2*time.Second || c.EventsAllowPrivate || c.EventsTaskQueue != "deliveries" || c.EventsRetention != 24*time.Hour {
 		t.Fatalf("read %+v", c)
 	}
 }
@@ -57,6 +61,9 @@ func TestBadEventsSettingsAreNamed(t *testing.T) {
 		{"EVENTS_ATTEMPT_TIMEOUT", "1ms", "not between"},
 		{"EVENTS_ALLOW_PRIVATE", "perhaps", "EVENTS_ALLOW_PRIVATE"},
 		{"EVENTS_TASK_QUEUE", "escalations", "must differ"},
+		{"EVENTS_RETENTION", "23h", "less than 24h"},
+		{"EVENTS_RETENTION", "-1h", "less than 24h"},
+		{"EVENTS_RETENTION", "a month", "EVENTS_RETENTION"},
 	} {
 		_, err := config.Load(config.ModeDev, env(map[string]string{tc.name: tc.value}))
 		if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
