@@ -33,7 +33,7 @@ func newEventsWorker(cfg *config.Config, s *store.Store, tc client.Client, log *
 	}
 	d := &events.Dispatcher{
 		Store: s, Client: events.NewClient(events.ClientOptions{AllowPrivate: cfg.EventsAllowPrivate}),
-		Schedule: cfg.EventsRetrySchedule, AttemptTimeout: cfg.EventsAttemptTimeout, Wake: waker,
+		Schedule: cfg.EventsRetrySchedule, AttemptTimeout: cfg.EventsAttemptTimeout, Wake: waker, Retention: cfg.EventsRetention,
 		Log: log.With("component", "events"),
 	}
 	if em != nil {
@@ -48,7 +48,7 @@ func newEventsWorker(cfg *config.Config, s *store.Store, tc client.Client, log *
 	w := sdkworker.New(tc, cfg.EventsTaskQueue, opts)
 	events.Register(w, d)
 	log.Info("event delivery worker", "task_queue", cfg.EventsTaskQueue, "retry_schedule", cfg.EventsRetrySchedule.String(),
-		"attempt_timeout", cfg.EventsAttemptTimeout.String(), "allow_private", cfg.EventsAllowPrivate)
+		"attempt_timeout", cfg.EventsAttemptTimeout.String(), "allow_private", cfg.EventsAllowPrivate, "retention", cfg.EventsRetention.String())
 	return w, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -49,6 +50,15 @@ const (
 	DefaultBatch       = 50
 	DefaultConcurrency = 4
 	DefaultGather      = 50 * time.Millisecond
+	// DefaultRetention is EVENTS_RETENTION's default; DefaultPruneEvery how
+	// often a loop deletes what is older.
+	DefaultRetention  = 30 * 24 * time.Hour
+	DefaultPruneEvery = 10 * time.Minute
+	// A prune deletes at most pruneBatch rows a statement and pruneBatches
+	// statements a table: short transactions, and a bounded pass; a long
+	// history goes over several passes.
+	pruneBatch   = 500
+	pruneBatches = 10
 	// excerptBytes is what an attempt keeps of the receiver's answer.
 	excerptBytes = 1024
 )
@@ -78,6 +88,11 @@ type Dispatcher struct {
 	// Lease is how long a claimed delivery stays out of other claims
 	// (zero: twice AttemptTimeout plus 5 s).
 	Lease time.Duration
+	// Retention is how long the subscription's finished deliveries (and the
+	// tenant's events no delivery holds any more) are kept
+	// (EVENTS_RETENTION; zero: DefaultRetention); PruneEvery how often the
+	// loop deletes what is older (zero: DefaultPruneEvery).
+	Retention, PruneEvery time.Duration
 }
 
 // DeliverInput names the subscription a loop delivers to.
@@ -128,6 +143,12 @@ func (d *Dispatcher) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 		gauged, subAt, passAt time.Time
 		sub                   *store.Subscription
 	)
+	// The first prune comes at a random point within PruneEvery: a run
+	// (RunFor, 3 minutes by default) is shorter than PruneEvery, so each
+	// loop prunes about once every PruneEvery on average with no state kept
+	// between runs, and the loops a worker starts together do not all prune
+	// at once.
+	pruneAt := time.Now().Add(rand.N(d.pruneEvery()))
 	for {
 		heartbeat(ctx, res)
 		// The subscription is read again at most once a second: a change
@@ -171,6 +192,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 				gauged = time.Now()
 			}
 		}
+		if time.Now().After(pruneAt) {
+			d.prune(ctx, in)
+			pruneAt = time.Now().Add(d.pruneEvery())
+		}
 		if time.Now().After(until) {
 			return res, nil
 		}
@@ -195,6 +220,33 @@ func (d *Dispatcher) Deliver(ctx context.Context, in DeliverInput) (DeliverResul
 			}
 		case <-time.After(d.poll()):
 		}
+	}
+}
+
+func (d *Dispatcher) pruneEvery() time.Duration {
+	return max(orDefault(d.PruneEvery, DefaultPruneEvery), time.Millisecond) // rand.N needs more than zero
+}
+
+// prune deletes the subscription's deliveries finished before the
+// retention, with their attempts, and then the tenant's events older than
+// that which no delivery references: a pending delivery and its event stay.
+// It runs here, where the tenant is known, because row-level security lets
+// no query reach across tenants. A disabled subscription has no loop, so
+// its history stays until it is enabled again or deleted (which takes its
+// deliveries with it). A failure is logged, not returned: delivering
+// matters more, and the next prune tries again.
+func (d *Dispatcher) prune(ctx context.Context, in DeliverInput) {
+	before := d.Store.Now().Add(-orDefault(d.Retention, DefaultRetention))
+	p, err := d.Store.PruneEventDeliveries(ctx, in.TenantID, in.SubscriptionID, before, pruneBatch, pruneBatches)
+	if d.Log == nil {
+		return
+	}
+	switch {
+	case err != nil && ctx.Err() == nil:
+		d.Log.Warn("pruning event deliveries failed", "subscription", in.SubscriptionID, "tenant", in.TenantID, "error", err)
+	case p.Deliveries > 0 || p.Events > 0:
+		d.Log.Debug("pruned event deliveries", "subscription", in.SubscriptionID, "tenant", in.TenantID,
+			"deliveries", p.Deliveries, "events", p.Events, "before", before)
 	}
 }
 

@@ -384,3 +384,49 @@ func TestRotationSignsWithBothSecrets(t *testing.T) {
 		t.Fatalf("the receiver with the previous secret got %v", got)
 	}
 }
+
+// The loop prunes its own subscription's finished deliveries past the
+// retention (attempts with them) and the tenant's events nothing references
+// any more; a pending delivery, its event, and another subscription's
+// deliveries stay.
+func TestLoopPrunesFinishedDeliveries(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(string(dialect), func(t *testing.T) {
+			s := storetest.Open(t, dialect)
+			// a1 is delivered; b1 answers 500 and waits an hour for its retry.
+			rcv := newReceiver(t, secretA, func(n int) int { return map[bool]int{true: 200, false: 500}[n == 1] })
+			sub := subscribe(t, s, rcv.srv.URL)
+			// Another subscription's delivered delivery, as old: no loop
+			// runs for it here, so it and its event stay.
+			other := subscribe(t, s, rcv.srv.URL)
+			queueFor(t, s, other, "c1", 1)
+			od := statusOf(t, s, other)[0]
+			if ok, err := s.RecordDeliveryAttempt(context.Background(), tenant, store.AttemptOutcome{
+				DeliveryID: od.ID, Attempt: 1, AttemptedAt: s.Now(), Status: store.DeliveryDelivered,
+			}); err != nil || !ok {
+				t.Fatalf("record: %v, %v", ok, err)
+			}
+			queueFor(t, s, sub, "a1", 1)
+			d := newDispatcher(s, time.Hour)
+			d.Concurrency = 1
+			d.Retention, d.PruneEvery = time.Millisecond, 20*time.Millisecond
+			var pending string
+			loop(t, d, sub, 10*time.Second, func() bool {
+				ds := statusOf(t, s, sub)
+				// a1 delivered (or already pruned): queue the one that stays pending.
+				if pending == "" && (len(ds) == 0 || ds[0].Status == store.DeliveryDelivered) {
+					pending = queueFor(t, s, sub, "b1", 1)
+					return false
+				}
+				return pending != "" && len(ds) == 1 && ds[0].EventID == pending && ds[0].Status == store.DeliveryPending &&
+					len(ds[0].Attempts) == 1 && storetest.Count(t, s, tenant, "events") == 2
+			})
+			if got := storetest.Count(t, s, tenant, "event_delivery_attempts"); got != 2 {
+				t.Errorf("%d attempts left, want the pending delivery's and the other subscription's", got)
+			}
+			if ds := statusOf(t, s, other); len(ds) != 1 || ds[0].Status != store.DeliveryDelivered || len(ds[0].Attempts) != 1 {
+				t.Errorf("the other subscription's deliveries: %v", ds)
+			}
+		})
+	}
+}
