@@ -313,9 +313,13 @@ func (s *Store) PruneEventDeliveries(ctx context.Context, tenantID, subscription
 		}
 		return nil
 	}
+	// The conditions are repeated outside the subquery: on PostgreSQL a
+	// row changed meanwhile (a failed delivery redelivered, pending again)
+	// is checked again in its new state, and kept.
 	err := run("deliveries", &p.Deliveries, `DELETE FROM event_deliveries WHERE id IN (
-			SELECT id FROM event_deliveries WHERE subscription_id = ? AND tenant_id = ? AND status IN (?, ?) AND updated_at < ? LIMIT ?)`,
-		subscriptionID, tenantID, DeliveryDelivered, DeliveryFailed, before, batch)
+			SELECT id FROM event_deliveries WHERE subscription_id = ? AND tenant_id = ? AND status IN (?, ?) AND updated_at < ? LIMIT ?)
+			AND status IN (?, ?) AND updated_at < ?`,
+		subscriptionID, tenantID, DeliveryDelivered, DeliveryFailed, before, batch, DeliveryDelivered, DeliveryFailed, before)
 	if err != nil {
 		return p, err
 	}
