@@ -58,6 +58,9 @@ CREATE TABLE event_deliveries (
 CREATE INDEX event_deliveries_due_idx ON event_deliveries (subscription_id, next_attempt_at, created_at)
     WHERE status = 'pending';
 CREATE INDEX event_deliveries_list_idx ON event_deliveries (subscription_id, created_at DESC, id DESC);
+-- Deliveries of an event: the foreign key's check when an event is pruned, and the prune's
+-- question whether any delivery still needs it.
+CREATE INDEX event_deliveries_event_idx ON event_deliveries (event_id);
 
 CREATE TABLE event_delivery_attempts (
     id               uuid PRIMARY KEY,
