@@ -37,42 +37,43 @@ const auditTimeLayout = "2006-01-02T15:04:05.000000Z"
 // AuditTime formats t as it is hashed.
 func AuditTime(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(auditTimeLayout) }
 
-// canonicalEntry lists the fields the hash covers. Its JSON is only an
-// intermediate: CanonicalAudit passes it through RFC 8785 (JCS), which sorts
-// the members and fixes every byte.
-type canonicalEntry struct {
-	Seq        int64           `json:"seq"`
-	ID         string          `json:"id"`
-	TenantID   string          `json:"tenantId"`
-	EventKey   *string         `json:"eventKey"`
-	Action     string          `json:"action"`
-	Resource   string          `json:"resource"`
-	ResourceID string          `json:"resourceId"`
-	UserID     string          `json:"userId"`
-	UserName   string          `json:"userName"`
-	Channel    string          `json:"channel"`
-	OldValues  json.RawMessage `json:"oldValues"`
-	NewValues  json.RawMessage `json:"newValues"`
-	Metadata   json.RawMessage `json:"metadata"`
-	CreatedAt  string          `json:"createdAt"`
+// AuditFields are the fields of an entry the hash covers, in the form they
+// are hashed (createdAt with six fractional digits). Their JSON is only an
+// intermediate for the hash: CanonicalAudit passes it through RFC 8785
+// (JCS), which sorts the members and fixes every byte. An absent JSON
+// column (SQL NULL) encodes as null, like a JSON null.
+type AuditFields struct {
+	Seq        int64   `json:"seq"`
+	ID         string  `json:"id"`
+	TenantID   string  `json:"tenantId"`
+	EventKey   *string `json:"eventKey"`
+	Action     string  `json:"action"`
+	Resource   string  `json:"resource"`
+	ResourceID string  `json:"resourceId"`
+	UserID     string  `json:"userId"`
+	UserName   string  `json:"userName"`
+	Channel    string  `json:"channel"`
+	OldValues  JSON    `json:"oldValues"`
+	NewValues  JSON    `json:"newValues"`
+	Metadata   JSON    `json:"metadata"`
+	CreatedAt  string  `json:"createdAt"`
+}
+
+// fieldsOf gives e's hashed fields, each JSON value passed through jsonOf.
+func fieldsOf(e *AuditLog, jsonOf func(JSON) JSON) AuditFields {
+	return AuditFields{
+		Seq: e.Seq, ID: e.ID, TenantID: e.TenantID, EventKey: e.EventKey, Action: e.Action,
+		Resource: e.Resource, ResourceID: e.ResourceID, UserID: e.UserID, UserName: e.UserName,
+		Channel: e.Channel, OldValues: jsonOf(e.OldValues), NewValues: jsonOf(e.NewValues),
+		Metadata: jsonOf(e.Metadata), CreatedAt: AuditTime(e.CreatedAt),
+	}
 }
 
 // CanonicalAudit is the RFC 8785 encoding of the fields of e the hash covers
-// (seq included, prevHash and hash not). A JSON column holds any JSON value;
-// an absent one (SQL NULL) is null, like a JSON null.
+// (seq included, prevHash and hash not).
 func CanonicalAudit(e *AuditLog) ([]byte, error) {
-	raw := func(j JSON) json.RawMessage {
-		if len(j) == 0 {
-			return json.RawMessage("null")
-		}
-		return json.RawMessage(j)
-	}
-	b, err := json.Marshal(canonicalEntry{
-		Seq: e.Seq, ID: e.ID, TenantID: e.TenantID, EventKey: e.EventKey, Action: e.Action,
-		Resource: e.Resource, ResourceID: e.ResourceID, UserID: e.UserID, UserName: e.UserName,
-		Channel: e.Channel, OldValues: raw(e.OldValues), NewValues: raw(e.NewValues),
-		Metadata: raw(e.Metadata), CreatedAt: AuditTime(e.CreatedAt),
-	})
+	// JCS canonicalises the JSON values with the rest: no pass of their own.
+	b, err := json.Marshal(fieldsOf(e, func(j JSON) JSON { return j }))
 	if err != nil {
 		return nil, fmt.Errorf("canonical audit entry %s: %w: %w", e.ID, ErrInvalid, err)
 	}
@@ -523,22 +524,9 @@ type AuditAnchor struct {
 // form it is hashed (createdAt with six fractional digits, JSON values in
 // canonical form), with seq, prevHash and hash. One per line in an export.
 type AuditRecord struct {
-	Seq        int64   `json:"seq"`
-	ID         string  `json:"id"`
-	TenantID   string  `json:"tenantId"`
-	EventKey   *string `json:"eventKey"`
-	Action     string  `json:"action"`
-	Resource   string  `json:"resource"`
-	ResourceID string  `json:"resourceId"`
-	UserID     string  `json:"userId"`
-	UserName   string  `json:"userName"`
-	Channel    string  `json:"channel"`
-	OldValues  JSON    `json:"oldValues"`
-	NewValues  JSON    `json:"newValues"`
-	Metadata   JSON    `json:"metadata"`
-	CreatedAt  string  `json:"createdAt"`
-	PrevHash   string  `json:"prevHash"`
-	Hash       string  `json:"hash"`
+	AuditFields
+	PrevHash string `json:"prevHash"`
+	Hash     string `json:"hash"`
 }
 
 // RecordOf is e as exported, its JSON values in canonical form (PostgreSQL
@@ -550,12 +538,7 @@ func RecordOf(e *AuditLog) AuditRecord {
 		}
 		return j
 	}
-	return AuditRecord{
-		Seq: e.Seq, ID: e.ID, TenantID: e.TenantID, EventKey: e.EventKey, Action: e.Action,
-		Resource: e.Resource, ResourceID: e.ResourceID, UserID: e.UserID, UserName: e.UserName,
-		Channel: e.Channel, OldValues: canon(e.OldValues), NewValues: canon(e.NewValues), Metadata: canon(e.Metadata),
-		CreatedAt: AuditTime(e.CreatedAt), PrevHash: e.PrevHash, Hash: e.Hash,
-	}
+	return AuditRecord{AuditFields: fieldsOf(e, canon), PrevHash: e.PrevHash, Hash: e.Hash}
 }
 
 // Entry is the record as an AuditLog.
