@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/orchestrator-dev/orchestrator/internal/domain"
 )
@@ -91,8 +92,17 @@ func (s *Store) record(tx *gorm.DB, ob *outbox, ch change) error {
 		ID         string
 		EventTypes StringList
 	}
-	if err := tx.Table("event_subscriptions").Select("id, event_types").
-		Where("tenant_id = ? AND enabled = ?", ch.tenantID, true).Order("id").Find(&subs).Error; err != nil {
+	q := tx.Table("event_subscriptions").Select("id, event_types").
+		Where("tenant_id = ? AND enabled = ?", ch.tenantID, true).Order("id")
+	if s.dialect == Postgres {
+		// The deliveries' foreign key takes this lock anyway; taking it
+		// as the subscriptions are read keeps only those still there and
+		// enabled: one deleted (or disabled) meanwhile by a transaction
+		// that has committed is left out, and one being deleted is waited
+		// for, instead of failing the change on the foreign key.
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	if err := q.Find(&subs).Error; err != nil {
 		return fmt.Errorf("read subscriptions for %s: %w", ch.typ, err)
 	}
 	var targets []string
@@ -103,22 +113,6 @@ func (s *Store) record(tx *gorm.DB, ob *outbox, ch change) error {
 	}
 	if len(targets) == 0 {
 		return nil
-	}
-	if s.dialect == Postgres {
-		// The deliveries' foreign key takes this lock anyway; taking it
-		// here, before they are inserted, keeps only the subscriptions
-		// that are still there and enabled: one deleted (or disabled)
-		// meanwhile by a transaction that has committed is left out, and
-		// one being deleted is waited for, instead of failing the change
-		// on the foreign key.
-		var locked []string
-		if err := tx.Raw("SELECT id FROM event_subscriptions WHERE tenant_id = ? AND id IN ? AND enabled ORDER BY id FOR KEY SHARE",
-			ch.tenantID, targets).Scan(&locked).Error; err != nil {
-			return fmt.Errorf("lock subscriptions for %s: %w", ch.typ, err)
-		}
-		if targets = locked; len(targets) == 0 {
-			return nil
-		}
 	}
 	seq, err := s.nextSequence(tx, ch)
 	if err != nil {
