@@ -93,11 +93,8 @@ func (s *Server) resourceAudit(c *gin.Context) error {
 // other act of oversight of the tenant. Only the named query parameters are
 // accepted.
 func auditorTenant(c *gin.Context, allowed ...string) (string, error) {
-	known := append([]string{"tenantId"}, allowed...)
-	for k := range c.Request.URL.Query() {
-		if !contains(known, k) {
-			return "", invalid(FieldError{clip(k, 100), "is not a known query parameter"})
-		}
+	if err := onlyQuery(c, append([]string{"tenantId"}, allowed...)...); err != nil {
+		return "", err
 	}
 	tenant := c.Query("tenantId")
 	var f fields

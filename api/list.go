@@ -26,14 +26,22 @@ func newList[T any](items []T, next *store.Cursor) listResponse[T] {
 	return r
 }
 
+// onlyQuery refuses a query parameter other than the known ones: a
+// misspelt filter answers 400 rather than an unfiltered result.
+func onlyQuery(c *gin.Context, known ...string) error {
+	for k := range c.Request.URL.Query() {
+		if !contains(known, k) {
+			return invalid(FieldError{clip(k, 100), "is not a known query parameter"})
+		}
+	}
+	return nil
+}
+
 // listParams reads tenantId, limit and cursor (and the allowed filters), and
 // checks membership of the tenant.
 func listParams(c *gin.Context, allowed ...string) (tenant string, limit int, cur *store.Cursor, err error) {
-	known := append([]string{"tenantId", "limit", "cursor"}, allowed...)
-	for k := range c.Request.URL.Query() {
-		if !contains(known, k) {
-			return "", 0, nil, invalid(FieldError{clip(k, 100), "is not a known query parameter"})
-		}
+	if err := onlyQuery(c, append([]string{"tenantId", "limit", "cursor"}, allowed...)...); err != nil {
+		return "", 0, nil, err
 	}
 	tenant = c.Query("tenantId")
 	var f fields

@@ -96,10 +96,8 @@ func (r *putPolicyRequest) policy(tenant string, ceiling time.Duration) (store.P
 // policyTenant reads ?tenantId=, the only query parameter the policy routes
 // take.
 func policyTenant(c *gin.Context) (string, error) {
-	for k := range c.Request.URL.Query() {
-		if k != "tenantId" {
-			return "", invalid(FieldError{clip(k, 100), "is not a known query parameter"})
-		}
+	if err := onlyQuery(c, "tenantId"); err != nil {
+		return "", err
 	}
 	tenant := c.Query("tenantId")
 	var f fields

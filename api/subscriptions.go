@@ -319,10 +319,8 @@ func (s *Server) rotateSecret(c *gin.Context) error {
 }
 
 func (s *Server) listDeliveries(c *gin.Context) error {
-	for k := range c.Request.URL.Query() {
-		if !contains([]string{"status", "limit", "cursor"}, k) {
-			return invalid(FieldError{clip(k, 100), "is not a known query parameter"})
-		}
+	if err := onlyQuery(c, "status", "limit", "cursor"); err != nil {
+		return err
 	}
 	statuses := []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed}
 	status, filtered := c.GetQuery("status")
