@@ -401,7 +401,7 @@ func TestLoopPrunesFinishedDeliveries(t *testing.T) {
 			other := subscribe(t, s, rcv.srv.URL)
 			queueFor(t, s, other, "c1", 1)
 			od := statusOf(t, s, other)[0]
-			if ok, err := s.RecordDeliveryAttempt(context.Background(), tenant, store.AttemptOutcome{
+			if ok, err := storetest.RecordAttempt(context.Background(), s, tenant, store.AttemptOutcome{
 				DeliveryID: od.ID, Attempt: 1, AttemptedAt: s.Now(), Status: store.DeliveryDelivered,
 			}); err != nil || !ok {
 				t.Fatalf("record: %v, %v", ok, err)

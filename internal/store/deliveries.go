@@ -107,14 +107,6 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, tenantID, subscriptionID
 	return out, nil
 }
 
-// DeferDeliveries moves the next attempt of pending deliveries to at,
-// counting no attempt: the dispatcher hands back what it claimed but did
-// not send (they wait behind an earlier event of the same resource).
-func (s *Store) DeferDeliveries(ctx context.Context, tenantID string, ids []string, at time.Time) error {
-	_, err := s.RecordDeliveryPass(ctx, tenantID, nil, []Deferral{{IDs: ids, At: at}})
-	return err
-}
-
 // AttemptOutcome is one attempt of a delivery and what it leaves the
 // delivery in.
 type AttemptOutcome struct {
@@ -138,19 +130,6 @@ type AttemptOutcome struct {
 	SubscriptionID      string
 }
 
-// RecordDeliveryAttempt stores an attempt and the delivery's new state in
-// one transaction. It reports false, and stores nothing, when the delivery
-// is no longer the pending one with Attempt-1 attempts the dispatcher
-// claimed: another dispatcher recorded this attempt already, or it was
-// deleted with its subscription.
-func (s *Store) RecordDeliveryAttempt(ctx context.Context, tenantID string, o AttemptOutcome) (bool, error) {
-	recorded, err := s.RecordDeliveryPass(ctx, tenantID, []AttemptOutcome{o}, nil)
-	if err != nil {
-		return false, err
-	}
-	return recorded[0], nil
-}
-
 // Deferral moves pending deliveries' next attempt to At.
 type Deferral struct {
 	IDs []string
@@ -158,9 +137,12 @@ type Deferral struct {
 }
 
 // RecordDeliveryPass stores what one pass of the dispatcher did, in one
-// transaction: every attempt with its delivery's new state (each as
-// RecordDeliveryAttempt, which says for each whether it was recorded) and
-// the deliveries it handed back unsent (DeferDeliveries). One transaction
+// transaction: every attempt with its delivery's new state, and the
+// deliveries it handed back unsent (they wait behind an earlier event of
+// the same resource; no attempt counted). For each attempt it says whether
+// it was recorded: not when the delivery is no longer the pending one with
+// Attempt-1 attempts the dispatcher claimed (another dispatcher recorded
+// this attempt already, or it was deleted with its subscription). One transaction
 // per pass rather than per attempt keeps the dispatcher's writes few when
 // events come fast (SQLite has a single writer).
 func (s *Store) RecordDeliveryPass(ctx context.Context, tenantID string, outcomes []AttemptOutcome, deferred []Deferral) ([]bool, error) {

@@ -50,7 +50,7 @@ func TestDispatcherQueries(t *testing.T) {
 
 		code := 500
 		next := s.Now().Add(-time.Second) // due again at once
-		ok, err := s.RecordDeliveryAttempt(ctx, deliveryTenant, store.AttemptOutcome{
+		ok, err := storetest.RecordAttempt(ctx, s, deliveryTenant, store.AttemptOutcome{
 			DeliveryID: due[0].ID, Attempt: 1, AttemptedAt: s.Now(), StatusCode: &code, Duration: 12 * time.Millisecond,
 			Error: "500 Internal Server Error", Excerpt: strings.Repeat("é", 2000) + "\x00", Status: store.DeliveryPending, NextAttemptAt: &next,
 		})
@@ -58,26 +58,26 @@ func TestDispatcherQueries(t *testing.T) {
 			t.Fatalf("record: %v, %v", ok, err)
 		}
 		// The same attempt recorded a second time (a dispatcher that lost its lease) stores nothing.
-		if ok, err := s.RecordDeliveryAttempt(ctx, deliveryTenant, store.AttemptOutcome{
+		if ok, err := storetest.RecordAttempt(ctx, s, deliveryTenant, store.AttemptOutcome{
 			DeliveryID: due[0].ID, Attempt: 1, AttemptedAt: s.Now(), Status: store.DeliveryDelivered,
 		}); err != nil || ok {
 			t.Fatalf("recorded twice: %v, %v", ok, err)
 		}
-		if err := s.DeferDeliveries(ctx, deliveryTenant, []string{due[1].ID}, s.Now().Add(-time.Second)); err != nil {
+		if err := storetest.Defer(ctx, s, deliveryTenant, []string{due[1].ID}, s.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		due, err = s.ClaimDueDeliveries(ctx, deliveryTenant, sub, 10, time.Minute)
 		if err != nil || len(due) != 2 || due[0].EventID != first || due[0].Attempts != 1 {
 			t.Fatalf("claim after a retry: %+v, %v", due, err)
 		}
-		ok, err = s.RecordDeliveryAttempt(ctx, deliveryTenant, store.AttemptOutcome{
+		ok, err = storetest.RecordAttempt(ctx, s, deliveryTenant, store.AttemptOutcome{
 			DeliveryID: due[0].ID, Attempt: 2, AttemptedAt: s.Now(), StatusCode: new(int), Status: store.DeliveryDelivered,
 		})
 		if err != nil || !ok {
 			t.Fatalf("record delivered: %v, %v", ok, err)
 		}
 		gone := 410
-		ok, err = s.RecordDeliveryAttempt(ctx, deliveryTenant, store.AttemptOutcome{
+		ok, err = storetest.RecordAttempt(ctx, s, deliveryTenant, store.AttemptOutcome{
 			DeliveryID: due[1].ID, Attempt: 1, AttemptedAt: s.Now(), StatusCode: &gone, Error: "410 Gone", Status: store.DeliveryFailed,
 			DisableSubscription: store.DisabledGone, SubscriptionID: sub,
 		})

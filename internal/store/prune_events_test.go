@@ -28,7 +28,7 @@ func TestPruneEventDeliveries(t *testing.T) {
 				if d.EventID != event {
 					continue
 				}
-				ok, err := s.RecordDeliveryAttempt(ctx, tenant, store.AttemptOutcome{DeliveryID: d.ID, Attempt: 1, AttemptedAt: s.Now(), Status: status})
+				ok, err := storetest.RecordAttempt(ctx, s, tenant, store.AttemptOutcome{DeliveryID: d.ID, Attempt: 1, AttemptedAt: s.Now(), Status: status})
 				if err != nil || !ok {
 					t.Fatalf("record %s: %v, %v", status, ok, err)
 				}

@@ -211,3 +211,20 @@ func Count(t testing.TB, s *store.Store, tenant, table string) int {
 	})
 	return n
 }
+
+// RecordAttempt records one attempt, as a dispatcher's pass of one would
+// (store.RecordDeliveryPass), and says whether it was recorded.
+func RecordAttempt(ctx context.Context, s *store.Store, tenant string, o store.AttemptOutcome) (bool, error) {
+	recorded, err := s.RecordDeliveryPass(ctx, tenant, []store.AttemptOutcome{o}, nil)
+	if err != nil {
+		return false, err
+	}
+	return recorded[0], nil
+}
+
+// Defer hands pending deliveries back unsent, due at at, as a dispatcher's
+// pass does with those waiting behind an earlier event.
+func Defer(ctx context.Context, s *store.Store, tenant string, ids []string, at time.Time) error {
+	_, err := s.RecordDeliveryPass(ctx, tenant, nil, []store.Deferral{{IDs: ids, At: at}})
+	return err
+}
