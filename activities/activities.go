@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -117,6 +118,16 @@ func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (
 	var c *store.Consultation
 	if in.Consultation != nil {
 		cc := in.Consultation.Row()
+		if cc.JitsiRoom == "" {
+			// Drawn here rather than in the workflow (a side effect, one
+			// more event): a retry draws another, which the stored row's
+			// first one outlives (the insert does nothing on a second try).
+			room, err := jitsi.NewRoomName()
+			if err != nil {
+				return nil, fmt.Errorf("draw room name: %w", err)
+			}
+			cc.JitsiRoom = room
+		}
 		cc.CreatedAt, cc.UpdatedAt = now, now
 		if cc.ScheduledAt == nil {
 			cc.ScheduledAt = &now

@@ -50,6 +50,7 @@ func (s *Server) escalationInput(ctx context.Context, e escalation) (contract.Es
 		Approval: contract.ApprovalOf(ap), Actor: e.requester, Participants: e.participants,
 		ConsultationMaxDurationSeconds:  int64(s.d.ConsultationMaxDuration.Seconds()),
 		ConsultationStartTimeoutSeconds: int64(s.d.ConsultationStartTimeout.Seconds()),
+		Generation:                      contract.GenerationCompact,
 	}
 	withPolicy(&in, policy)
 	return in, nil

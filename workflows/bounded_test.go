@@ -68,7 +68,7 @@ func (n *timers) watch(env *testsuite.TestWorkflowEnvironment) {
 // and cancelled per wake.
 func TestOneTimerPerTargetTime(t *testing.T) {
 	h := newHarness(t, withDeadline(time.Hour), func(h *harness) {
-		h.env.OnActivity(h.acts.ApplyDecision, mock.Anything, mock.Anything).Return(nil,
+		h.onStep(deciding).Return(nil,
 			temporal.NewNonRetryableApplicationError("a value cannot be stored", contract.ErrTypeInvalid, nil))
 	})
 	var n timers
@@ -121,6 +121,7 @@ func (h *harness) nextRun(t *testing.T, cont *workflow.ContinueAsNewError) *harn
 	env.SetStartTime(h.env.Now())
 	worker.Register(env, h.acts, testKey)
 	env.OnActivity(h.acts.StartConsultation, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(h.acts.Step, mock.Anything, mock.Anything).Return(h.acts.Step)
 	return &harness{env: env, store: h.store, acts: h.acts, notes: h.notes, input: in}
 }
 

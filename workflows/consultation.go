@@ -37,6 +37,9 @@ type consultation struct {
 	// transitions is how this run writes its transitions, picked at its
 	// first (legacy.go).
 	transitions *transitionSteps
+	// changed, when set, hears of every transition written (the
+	// escalation that runs the consultation updates what ops see).
+	changed func()
 }
 
 // transitionCall is an accepted start or end; once done, err is what its
@@ -62,6 +65,11 @@ func (c *consultation) setup(ctx workflow.Context) error {
 	}); err != nil {
 		return fmt.Errorf("register created update: %w", err)
 	}
+	return c.registerTransitions(ctx)
+}
+
+// registerTransitions registers the start and end updates.
+func (c *consultation) registerTransitions(ctx workflow.Context) error {
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateStart, c.onStart,
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r contract.TransitionRequest) error { return c.checkStart(r) }}); err != nil {
 		return fmt.Errorf("register start update: %w", err)
@@ -146,26 +154,27 @@ func (c *consultation) run(ctx workflow.Context) (*contract.ConsultationState, e
 		return nil, fmt.Errorf("record consultation: %w", err)
 	}
 	c.state.Consultation = &rec
-	// A consultation recorded earlier may already be past scheduled (e.g. a
-	// workflow reset); continue from where the row is.
-	c.started = rec.Status != store.ConsultationScheduled
-	c.ended = rec.Status == store.ConsultationEnded
+	if err := c.live(ctx); err != nil {
+		return nil, err
+	}
+	return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
 
+// live takes a recorded consultation from where its row is (one recorded
+// earlier may already be past scheduled, e.g. after a workflow reset) to
+// ended: started, or expired because nobody started it in time.
+func (c *consultation) live(ctx workflow.Context) error {
+	c.started = c.state.Consultation.Status != store.ConsultationScheduled
+	c.ended = c.state.Consultation.Status == store.ConsultationEnded
 	if !c.started {
 		if err := c.awaitStart(ctx); err != nil {
-			return nil, err
-		}
-		if c.ended {
-			// Expired: nobody started it in time.
-			return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+			return err
 		}
 	}
 	if !c.ended {
-		if err := c.awaitEnd(ctx); err != nil {
-			return nil, err
-		}
+		return c.awaitEnd(ctx)
 	}
-	return &c.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return nil
 }
 
 // awaitStart waits for a start and applies it; a consultation nobody starts
@@ -335,5 +344,8 @@ func (c *consultation) transition(ctx workflow.Context, from, to, reason string,
 		return err
 	}
 	c.state.Consultation = &out
+	if c.changed != nil {
+		c.changed()
+	}
 	return nil
 }

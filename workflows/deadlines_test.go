@@ -1,14 +1,11 @@
 package workflows_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 
-	"github.com/orchestrator-dev/orchestrator/activities"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -22,8 +19,7 @@ import (
 // timer cannot fire yet), are refused as expired; the escalation expires.
 func TestNothingIsTakenOnceTheDeadlineHasPassed(t *testing.T) {
 	h := newHarness(t, withDeadline(time.Hour, time.Hour-5*time.Second), func(h *harness) {
-		h.env.OnActivity(h.acts.RecordReminder, mock.Anything, mock.Anything).After(10 * time.Second).Return(
-			func(ctx context.Context, in activities.ReminderInput) error { return h.acts.RecordReminder(ctx, in) })
+		h.onStep(reminding).After(10 * time.Second).Return(h.acts.Step)
 	})
 	late := time.Hour + 2*time.Second
 	decided := h.update(contract.UpdateDecide, late, nil, approve("ceo-1"))

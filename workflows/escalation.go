@@ -67,7 +67,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
-	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -120,17 +119,31 @@ type escalation struct {
 	timer   *timer
 
 	notifications outbox
+
+	// adopted is a decision the escalation found written when a step was
+	// refused because the row had moved on (escalation.adopt); run goes on
+	// from it as from its own.
+	adopted *activities.ApplyDecisionResult
+	// consultation is the consultation the approval opened, run by this
+	// workflow (consult.go).
+	consultation *consultation
 }
 
 // steps are what the escalation does differently from one generation to
 // the next, picked once at the start of a run (legacy.go): new runs take
 // currentSteps, below; runs recorded by older code the steps of theirs.
 type steps struct {
-	// write runs a database write of the escalation and waits for it.
-	write func(ctx workflow.Context, summary string, fn, in, out any) error
+	// act does one step of the escalation (escalation.act says what).
+	act func(ctx workflow.Context, durable bool, summary string, in activities.StepInput) (*activities.StepResult, error)
 	// apply writes the decision (escalation.apply).
 	apply func(ctx workflow.Context, ap *contract.Approval, d contract.DecisionRequest) (*activities.ApplyDecisionResult, error)
-	// startConsultation starts the consultation's own workflow.
+	// afterDecision is the escalation's life once its decision is written:
+	// the consultation an approval opens, then the end (escalation.consult).
+	afterDecision func(ctx workflow.Context, res *activities.ApplyDecisionResult) (*contract.EscalationState, error)
+	// write runs a database write of the escalation and waits for it, and
+	// startConsultation starts the consultation's own workflow (the steps
+	// of older runs, legacy.go).
+	write             func(ctx workflow.Context, summary string, fn, in, out any) error
 	startConsultation func(ctx workflow.Context, in contract.ConsultationInput) error
 	// survive is what becomes of a failure of something the escalation
 	// does on its own that no retry cured (nil: it goes on).
@@ -146,19 +159,22 @@ type steps struct {
 	send func(ctx workflow.Context, in activities.NotifyInput) activities.NotifyResult
 }
 
-// currentSteps are the steps of the current generation: no fault kills or
-// hangs an escalation, deadlines hold without their timer, and the history
-// stays bounded.
+// currentSteps are the steps of the current generation: one activity a
+// step, the decision written in the workflow task that accepts it, the
+// consultation run by this workflow; no fault kills or hangs an
+// escalation, deadlines hold without their timer, and the history stays
+// bounded.
 func (e *escalation) currentSteps() steps {
 	return steps{
-		write:                  boundedWrite,
+		act:                    doStep,
 		apply:                  e.apply,
-		startConsultation:      startConsultation,
+		afterDecision:          e.consult,
 		survive:                goOn,
 		nextTimer:              e.nextTimer,
 		waitUntil:              e.waitUntil,
 		continueAsNewSuggested: func(ctx workflow.Context) bool { return workflow.GetInfo(ctx).GetContinueAsNewSuggested() },
-		send:                   sendInlineFirst,
+		// The first attempt was the step's own.
+		send: sendDurably,
 	}
 }
 
@@ -199,7 +215,9 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 	// the run before it (continue.go).
 	approval := e.state.Approval
 	if len(e.in.Continued) == 0 {
-		// 1. Record the approval and its audit entry.
+		// 1. Record the approval and its audit entry, and 2. tell the
+		// conversation (the step's first attempt; the outbox sends it
+		// if that does not get through).
 		var discarded bool
 		var err error
 		approval, discarded, err = e.record(ctx)
@@ -215,8 +233,6 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 			// the row says stands.
 			return e.finish(ctx, nil)
 		}
-		// 2. Tell the conversation (beside the main flow, see outbox).
-		e.notify(activities.NotifyEscalated, nil)
 	}
 
 	// 3. Wait, while the escalation lives, for what comes next: a decision
@@ -226,6 +242,11 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 	// as new (continue.go).
 	var res *activities.ApplyDecisionResult
 	for res == nil {
+		if e.adopted != nil {
+			// A step found the row decided (adopt): that is the decision.
+			res = e.adopted
+			break
+		}
 		ev, err := e.next(ctx)
 		if err != nil {
 			return nil, err
@@ -241,7 +262,7 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 			}
 		case changeArrived:
 			ended, err := e.applyChange(ctx, ev.change)
-			if ended {
+			if ended || e.adopted != nil {
 				e.refuseTheRest()
 			}
 			if err != nil {
@@ -257,7 +278,10 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 				if err != nil {
 					return nil, err
 				}
-				return e.finish(ctx, nil)
+				if e.adopted == nil {
+					return e.finish(ctx, nil)
+				}
+				continue
 			}
 			if ev.kind == answerTimer {
 				err = e.unanswered(ctx)
@@ -272,23 +296,10 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 		}
 	}
 
-	// 5. On approval, start the consultation's own workflow.
-	if res.Consultation != nil {
-		if err := e.steps.survive(ctx, "start the consultation", e.openConsultation(ctx, res.Consultation)); err != nil {
-			return nil, err
-		}
-	}
-
-	// 6. Tell the conversation the decision and, on approval, the customer
-	// the join link.
-	e.notify(activities.NotifyDecided, nil)
-	if res.Consultation != nil {
-		e.notify(activities.NotifyConsultation, res.Consultation)
-	}
-
-	// 7. Drain: complete once every notification is out and every handler
-	// has answered.
-	return e.finish(ctx, nil)
+	// 5. On approval, run the consultation it opens (scheduled → active →
+	// ended), then 6. complete once every notification is out and every
+	// handler has answered.
+	return e.steps.afterDecision(ctx, res)
 }
 
 // next waits until there is something for the waiting escalation to act
@@ -333,10 +344,10 @@ func (e *escalation) next(ctx workflow.Context) (any, error) {
 // pending escalation, or the id is taken) discards the escalation: nothing
 // was stored and nothing else happens.
 func (e *escalation) record(ctx workflow.Context) (approval *contract.Approval, discarded bool, err error) {
-	var recorded contract.Approval
-	err = e.steps.write(ctx, "Record the approval", a.RecordApproval, activities.RecordApprovalInput{
-		Approval: e.in.Approval, Actor: e.in.Actor,
-	}, &recorded)
+	step, err := e.act(ctx, false, "Record the approval", activities.StepInput{
+		Record: &activities.RecordApprovalInput{Approval: e.in.Approval, Actor: e.in.Actor},
+		Notify: []activities.NotifyInput{{Kind: activities.NotifyEscalated}},
+	})
 	var appErr *temporal.ApplicationError
 	switch {
 	case errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeConflict:
@@ -357,10 +368,11 @@ func (e *escalation) record(ctx workflow.Context) (approval *contract.Approval, 
 		}
 		return nil, false, fmt.Errorf("record approval: %w", err)
 	}
-	e.state.Approval, e.state.Phase = &recorded, phaseOf(recorded.Status)
+	recorded := step.Approval
+	e.state.Approval, e.state.Phase = recorded, phaseOf(recorded.Status)
 	e.state.ExpiresAt = recorded.ExpiresAt
 	e.details(ctx)
-	return &recorded, false, nil
+	return recorded, false, nil
 }
 
 // deciding marks the accepted decision as being applied and returns it.
@@ -371,34 +383,50 @@ func (e *escalation) deciding(ctx workflow.Context) contract.DecisionRequest {
 	return d
 }
 
-// apply writes the decision and, on approval, the consultation it opens, then
-// answers the decide update. An error means the decision was not written
-// and is refused: its update has its answer. Once the write succeeded the
-// decision stands, whatever follows.
+// apply writes the decision and, on approval, the consultation it opens,
+// tells the conversation (and the customer the join link), then answers
+// the decide update, all in the workflow task that accepted it. An error
+// means the decision was not written and is refused: its update has its
+// answer. Once the write succeeded the decision stands, whatever follows.
+//
+// Written inside that task (a local activity), the decision reaches the
+// database before the server has made the update part of the history; a
+// server that loses the task then loses the update, not the write. Two
+// things close that gap: the write is idempotent (the same decision sent
+// again, as the API's caller does when its update fails, finds it written
+// and answers with it), and whatever the escalation writes next is
+// refused by a row that has moved on and follows it instead (adopt). The
+// older runs' regular activity (applyDurably, legacy.go) cost the
+// escalation a workflow task and five events for the same guarantee.
 func (e *escalation) apply(ctx workflow.Context, ap *contract.Approval, d contract.DecisionRequest) (*activities.ApplyDecisionResult, error) {
 	in := decisionInput(ap, d)
+	notify := []activities.NotifyInput{{Kind: activities.NotifyDecided}}
+	step := activities.StepInput{Decide: &in, Notify: notify}
 	if d.Status == store.StatusApproved {
-		c, err := e.newConsultation(ctx, ap, d)
-		if err != nil {
-			return nil, e.refuse(ctx, temporal.NewApplicationErrorWithCause("the consultation the approval opens could not be built", contract.ErrTypeInvalid, err))
-		}
+		c := e.newConsultation(ap, d)
+		c.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
 		in.Consultation = c
+		step.Notify = append(step.Notify, activities.NotifyInput{Kind: activities.NotifyConsultation})
+	} else {
+		// A rejection ends the escalation: the step anchors the chain.
+		step.Anchor = ap.TenantID
 	}
-	// The decision is applied by a regular activity: an update lives only in
-	// the server's memory until the workflow task that accepts it completes,
-	// so applying it inside that task (a local activity) could write the
-	// decision to the database and then lose it with a server restart.
-	// Scheduling an activity completes the task first, making the decision
-	// part of the history. It retries for as long as the database is down:
-	// only a refusal comes back.
-	var res activities.ApplyDecisionResult
-	if err := workflow.ExecuteActivity(durableOptions(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in).Get(ctx, &res); err != nil {
+	res, err := e.act(ctx, false, "Apply the decision: "+d.Status, step)
+	if err != nil {
 		return nil, e.refuse(ctx, err)
 	}
-	e.decided(ctx, d, &res)
+	if res.Settled {
+		err := e.refuse(ctx, temporal.NewNonRetryableApplicationError(res.Refused, contract.ErrTypeConflict, nil))
+		if e.adopt(ctx, res) {
+			return e.adopted, nil
+		}
+		return nil, err
+	}
+	out := &activities.ApplyDecisionResult{Approval: res.Approval, Consultation: res.Consultation}
+	e.decided(ctx, d, out)
 	// A search attribute is for ops' queries: it never undoes the decision.
 	_ = e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, d.Status))
-	return &res, nil
+	return out, nil
 }
 
 func decisionInput(ap *contract.Approval, d contract.DecisionRequest) activities.ApplyDecisionInput {
@@ -426,55 +454,101 @@ func (e *escalation) refuse(ctx workflow.Context, err error) error {
 }
 
 // newConsultation builds the consultation an approval opens. Its id derives
-// from the approval id (a retry makes the same one); its room name is random,
-// drawn once and kept in history by a side effect.
-func (e *escalation) newConsultation(ctx workflow.Context, ap *contract.Approval, d contract.DecisionRequest) (*contract.Consultation, error) {
-	var room string
-	if err := workflow.SideEffect(ctx, func(workflow.Context) any {
-		r, err := jitsi.NewRoomName()
-		if err != nil {
-			panic(err) // crypto/rand failing is not recoverable
-		}
-		return r
-	}).Get(&room); err != nil {
-		return nil, fmt.Errorf("draw room name: %w", err)
-	}
+// from the approval id (a retry makes the same one); its room name is drawn
+// by the activity that writes it (older runs drew it here: legacy.go).
+func (e *escalation) newConsultation(ap *contract.Approval, d contract.DecisionRequest) *contract.Consultation {
 	approvalID := ap.ID
 	return &contract.Consultation{
-		ID: contract.ApprovalConsultationID(ap.ID), Title: ap.Title, JitsiRoom: room, Status: store.ConsultationScheduled,
+		ID: contract.ApprovalConsultationID(ap.ID), Title: ap.Title, Status: store.ConsultationScheduled,
 		HostID: d.DeciderID, ParticipantIDs: contract.Participants([]string{ap.RequestedBy, d.DeciderID}, e.in.Participants...),
 		ApprovalID: &approvalID, TenantID: ap.TenantID,
-	}, nil
-}
-
-// openConsultation starts the consultation's own workflow, which outlives
-// this one. (The consultation's row is written with the decision: a start
-// that fails for good leaves it scheduled without a workflow, which the log
-// says.)
-func (e *escalation) openConsultation(ctx workflow.Context, c *contract.Consultation) error {
-	in := contract.ConsultationInput{
-		Consultation:        *c,
-		Actor:               contract.Actor{ID: c.HostID, Channel: store.ChannelSystem},
-		MaxDurationSeconds:  e.in.ConsultationMaxDurationSeconds,
-		StartTimeoutSeconds: e.in.ConsultationStartTimeoutSeconds,
 	}
-	if err := e.steps.startConsultation(ctx, in); err != nil {
-		return fmt.Errorf("start consultation workflow: %w", err)
+}
+
+// act does one step of the escalation: its write and, once written, the
+// notifications it causes and, when it ends the escalation, the audit
+// chain head (e.steps.act: for new runs one activity, doStep). Whatever
+// notification did not get through is left to the outbox, in order; so
+// is every notification of a step taken while the outbox still has some
+// to send, which must not be overtaken. A settled result (the row had
+// moved on) is the caller's to handle.
+func (e *escalation) act(ctx workflow.Context, durable bool, summary string, in activities.StepInput) (*activities.StepResult, error) {
+	notify := in.Notify
+	if !e.notifications.idle() {
+		in.Notify = nil
 	}
-	e.state.ConsultationID = c.ID
-	return nil
+	res, err := e.steps.act(ctx, durable, summary, in)
+	if err != nil || res.Settled {
+		return res, err
+	}
+	ap := res.Approval
+	if ap == nil {
+		ap = e.state.Approval // a reminder writes no row
+	}
+	for i, n := range notify {
+		n.Approval = *ap
+		if n.Kind == activities.NotifyConsultation {
+			n.Consultation = res.Consultation
+		}
+		if i < len(res.Notified) {
+			e.notifications.sent(&e.state, n, res.Notified[i])
+		} else {
+			e.notifications.enqueue(&e.state, n)
+		}
+	}
+	if res.AuditHead != nil {
+		e.state.AuditHead = res.AuditHead
+	}
+	return res, nil
 }
 
-// startConsultation starts it from a local activity rather than as a
-// child: that spares a round trip through the server to learn that the
-// child started. It is bounded like a write: Temporal refusing the start
-// must not keep the workflow task, and the updates waiting on it, forever.
-func startConsultation(ctx workflow.Context, in contract.ConsultationInput) error {
-	return boundedWrite(ctx, "Start the consultation workflow", a.StartConsultation, in, nil)
+// doStep runs a step as one activity a.Step: local, within localBudget and
+// then as a regular activity (boundedWrite), or regular for what an update
+// asked (durable: see escalation.apply for why the decision is not).
+func doStep(ctx workflow.Context, durable bool, summary string, in activities.StepInput) (*activities.StepResult, error) {
+	var res activities.StepResult
+	var err error
+	if durable {
+		err = workflow.ExecuteActivity(durableOptions(ctx, summary), a.Step, in).Get(ctx, &res)
+	} else {
+		err = boundedWrite(ctx, summary, a.Step, in, &res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
 
-func (e *escalation) notify(kind string, c *contract.Consultation) {
-	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: kind, Approval: *e.state.Approval, Consultation: c})
+// adopt follows a row that a step found decided when the escalation had no
+// decision of its own: written by a decide whose workflow task the server
+// lost (escalation.apply). The escalation goes on from that decision as
+// from its own: the conversation is told (again, if the lost task had told
+// it: the notifications are idempotent) and, on approval, the consultation
+// is run. It reports whether it adopted; a row that ended otherwise (which
+// only a hand on the database makes) is left to the caller's refusal.
+func (e *escalation) adopt(ctx workflow.Context, res *activities.StepResult) bool {
+	st := res.Approval.Status
+	if st != store.StatusApproved && st != store.StatusRejected {
+		return false
+	}
+	workflow.GetLogger(ctx).Warn("The approval was decided outside this run's history; the escalation follows the row",
+		"status", st, "approvalId", res.Approval.ID)
+	e.state.Approval, e.state.ExpiresAt, e.state.Phase = res.Approval, res.Approval.ExpiresAt, contract.PhaseDecided
+	e.adopted = &activities.ApplyDecisionResult{Approval: res.Approval, Consultation: res.Consultation}
+	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyDecided, Approval: *res.Approval})
+	if res.Consultation != nil {
+		e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyConsultation, Approval: *res.Approval, Consultation: res.Consultation})
+	}
+	e.details(ctx)
+	_ = e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, st))
+	return true
+}
+
+// settle is what a step refused by a row that moved on comes to: the
+// refusal, after adopting the row when it is decided.
+func (e *escalation) settle(ctx workflow.Context, res *activities.StepResult) error {
+	e.adopt(ctx, res)
+	return temporal.NewNonRetryableApplicationError(res.Refused, contract.ErrTypeConflict, nil)
 }
 
 // finish completes the workflow once every notification is out and every
@@ -499,7 +573,8 @@ func (e *escalation) finish(ctx workflow.Context, err error) (*contract.Escalati
 // database's owner cannot rewrite, and `audit verify` compares the chain
 // with it. A failure to read it costs the anchor, never the escalation.
 func (e *escalation) anchorAudit(ctx workflow.Context) {
-	if !e.anchored {
+	if !e.anchored || e.state.AuditHead != nil {
+		// Not anchored, or anchored by the step that ended it.
 		return
 	}
 	tenant := e.in.Approval.TenantID

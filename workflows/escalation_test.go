@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -57,11 +56,14 @@ func newHarness(t *testing.T, before ...func(h *harness)) *harness {
 	h := &harness{env: env, store: s, acts: acts, notes: notes, input: contract.EscalationInput{
 		Approval: contract.Approval{ID: id, TenantID: tenant, Title: "Refund over limit", Description: "Customer wants 2k",
 			Priority: store.PriorityHigh, RequestedBy: "agent-1", RequestedByName: "Agent One", Metadata: contract.JSON(`{}`)},
-		Actor: contract.Actor{ID: "agent-1", Name: "Agent One", Channel: store.ChannelAPI},
+		Actor:      contract.Actor{ID: "agent-1", Name: "Agent One", Channel: store.ChannelAPI},
+		Generation: contract.GenerationCompact,
 	}}
 	for _, f := range before {
 		f(h)
 	}
+	// Every step not mocked by a test (onStep) runs for real.
+	env.OnActivity(acts.Step, mock.Anything, mock.Anything).Return(acts.Step)
 	// The consultation's own workflow is started through the Temporal client;
 	// here the start is recorded instead.
 	env.OnActivity(acts.StartConsultation, mock.Anything, mock.Anything).Return(
@@ -71,6 +73,21 @@ func newHarness(t *testing.T, before ...func(h *harness)) *harness {
 		})
 	return h
 }
+
+// onStep mocks the steps match selects (register in newHarness's before
+// functions: the catch-all that runs the others for real comes after).
+func (h *harness) onStep(match func(activities.StepInput) bool) *testsuite.MockCallWrapper {
+	return h.env.OnActivity(h.acts.Step, mock.Anything, mock.MatchedBy(match))
+}
+
+func recording(in activities.StepInput) bool { return in.Record != nil }
+func deciding(in activities.StepInput) bool  { return in.Decide != nil }
+func changing(in activities.StepInput) bool  { return in.Change != nil }
+func reminding(in activities.StepInput) bool { return in.Reminder != nil }
+
+// boundedGeneration runs the escalation as runs recorded by the bounded
+// generation do (an input without a generation, legacy.go).
+func boundedGeneration(h *harness) { h.input.Generation = 0 }
 
 type updateResult struct {
 	accepted bool
@@ -122,17 +139,21 @@ func TestApprove(t *testing.T) {
 	created := h.update(contract.UpdateCreated, 0, nil)
 	decided := h.update(contract.UpdateDecide, time.Minute, nil, testKey.Seal(h.input.Approval.ID,
 		contract.DecisionRequest{Status: "approved", Comment: "go ahead", DeciderID: "ceo-1", DeciderName: "The CEO", Channel: store.ChannelAPI}))
-	var state contract.EscalationState
-	h.env.RegisterDelayedCallback(func() {
-		v, err := h.env.QueryWorkflow(contract.QueryState)
-		if err != nil {
-			t.Errorf("query: %v", err)
-			return
+	var state, consulting contract.EscalationState
+	query := func(into *contract.EscalationState) func() {
+		return func() {
+			v, err := h.env.QueryWorkflow(contract.QueryState)
+			if err != nil {
+				t.Errorf("query: %v", err)
+				return
+			}
+			if err := v.Get(into); err != nil {
+				t.Errorf("decode state: %v", err)
+			}
 		}
-		if err := v.Get(&state); err != nil {
-			t.Errorf("decode state: %v", err)
-		}
-	}, 30*time.Second)
+	}
+	h.env.RegisterDelayedCallback(query(&state), 30*time.Second)
+	h.env.RegisterDelayedCallback(query(&consulting), 2*time.Minute)
 	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
 
 	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
@@ -166,8 +187,19 @@ func TestApprove(t *testing.T) {
 	if cons[0].HostID != "ceo-1" || *cons[0].ApprovalID != ap.ID || len(cons[0].ParticipantIDs) != 2 || len(cons[0].JitsiRoom) < 24 {
 		t.Fatalf("consultation: %+v", cons[0])
 	}
-	if len(h.started) != 1 || h.started[0].Consultation.ID != cons[0].ID || h.started[0].Consultation.JitsiRoom != cons[0].JitsiRoom {
-		t.Fatalf("the consultation workflow must be started once for the stored consultation: %+v", h.started)
+	// The escalation runs the consultation itself: no workflow of its own,
+	// the escalation's state shows it, and the API finds it there.
+	if len(h.started) != 0 {
+		t.Fatalf("no consultation workflow of its own: %+v", h.started)
+	}
+	if consulting.Phase != contract.PhaseDecided || consulting.ConsultationID != cons[0].ID || consulting.Consultation == nil ||
+		consulting.Consultation.Status != store.ConsultationScheduled || consulting.Consultation.JitsiRoom != cons[0].JitsiRoom {
+		t.Fatalf("state while the consultation waits: %+v", consulting)
+	}
+	// TODO(owner): the consultation's owner is the escalation's workflow.
+	// Nobody started it: it expired, and the escalation completed with it.
+	if cons[0].Status != store.ConsultationEnded || cons[0].EndReason == nil || *cons[0].EndReason != "expired" {
+		t.Fatalf("consultation nobody started: %+v", cons[0])
 	}
 	if got := h.notes.kinds; len(got) != 3 || got[0] != "escalated" || got[1] != "decided" || got[2] != "consultation" {
 		t.Fatalf("notifications in order escalated, decided, consultation; got %v", got)
@@ -276,20 +308,20 @@ func TestSignalPath(t *testing.T) {
 func TestActivityRetriesDoNotDuplicateAudit(t *testing.T) {
 	var recordCalls, decideCalls atomic.Int32
 	h := newHarness(t, func(h *harness) {
-		h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.RecordApprovalInput) (*contract.Approval, error) {
-			out, err := h.acts.RecordApproval(ctx, in)
+		h.onStep(recording).Return(func(ctx context.Context, in activities.StepInput) (*activities.StepResult, error) {
+			out, err := h.acts.Step(ctx, in)
 			if recordCalls.Add(1) == 1 {
 				return nil, errors.New("connection reset after commit")
 			}
 			return out, err
-		}, activity.RegisterOptions{Name: "RecordApproval"})
-		h.env.RegisterActivityWithOptions(func(ctx context.Context, in activities.ApplyDecisionInput) (*activities.ApplyDecisionResult, error) {
-			out, err := h.acts.ApplyDecision(ctx, in)
+		})
+		h.onStep(deciding).Return(func(ctx context.Context, in activities.StepInput) (*activities.StepResult, error) {
+			out, err := h.acts.Step(ctx, in)
 			if decideCalls.Add(1) <= 2 {
 				return nil, errors.New("connection reset after commit")
 			}
 			return out, err
-		}, activity.RegisterOptions{Name: "ApplyDecision"})
+		})
 	})
 	h.update(contract.UpdateDecide, time.Minute, nil, contract.DecisionRequest{Status: "approved", DeciderID: "ceo-1"})
 	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)

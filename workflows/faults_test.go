@@ -48,12 +48,12 @@ func (r *refusedLocally) check(t *testing.T, what string) {
 func TestRecordRefusedPastTheLocalBudgetFallsBack(t *testing.T) {
 	var r refusedLocally
 	h := newHarness(t, func(h *harness) {
-		h.env.OnActivity(h.acts.RecordApproval, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.RecordApprovalInput) (*contract.Approval, error) {
+		h.onStep(recording).Return(
+			func(ctx context.Context, in activities.StepInput) (*activities.StepResult, error) {
 				if err := r.try(ctx); err != nil {
 					return nil, err
 				}
-				return h.acts.RecordApproval(ctx, in)
+				return h.acts.Step(ctx, in)
 			})
 	})
 	decided := h.update(contract.UpdateDecide, 2*time.Hour, nil, approve("ceo-1"))
@@ -72,19 +72,19 @@ func TestRecordRefusedPastTheLocalBudgetFallsBack(t *testing.T) {
 func TestExpiryAndReminderRefusedPastTheLocalBudgetRetry(t *testing.T) {
 	var expire, remind refusedLocally
 	h := newHarness(t, withDeadline(time.Hour, 10*time.Minute), func(h *harness) {
-		h.env.OnActivity(h.acts.ChangeStatus, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ChangeStatusInput) (*contract.Approval, error) {
+		h.onStep(changing).Return(
+			func(ctx context.Context, in activities.StepInput) (*activities.StepResult, error) {
 				if err := expire.try(ctx); err != nil {
 					return nil, err
 				}
-				return h.acts.ChangeStatus(ctx, in)
+				return h.acts.Step(ctx, in)
 			})
-		h.env.OnActivity(h.acts.RecordReminder, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ReminderInput) error {
+		h.onStep(reminding).Return(
+			func(ctx context.Context, in activities.StepInput) (*activities.StepResult, error) {
 				if err := remind.try(ctx); err != nil {
-					return err
+					return nil, err
 				}
-				return h.acts.RecordReminder(ctx, in)
+				return h.acts.Step(ctx, in)
 			})
 	})
 	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
@@ -105,9 +105,9 @@ func TestExpiryAndReminderRefusedPastTheLocalBudgetRetry(t *testing.T) {
 // skips the reminder without failing the workflow.
 func TestFinalRefusalOfExpiryOrReminderDoesNotFailTheWorkflow(t *testing.T) {
 	h := newHarness(t, withDeadline(time.Hour, 10*time.Minute), func(h *harness) {
-		h.env.OnActivity(h.acts.ChangeStatus, mock.Anything, mock.Anything).Return(nil,
+		h.onStep(changing).Return(nil,
 			temporal.NewNonRetryableApplicationError("the approval is not waiting", contract.ErrTypeConflict, nil))
-		h.env.OnActivity(h.acts.RecordReminder, mock.Anything, mock.Anything).Return(
+		h.onStep(reminding).Return(nil,
 			temporal.NewNonRetryableApplicationError("no such approval", contract.ErrTypeNotFound, nil))
 	})
 	h.env.ExecuteWorkflow(contract.EscalationWorkflow, h.input)
@@ -120,7 +120,7 @@ func TestFinalRefusalOfExpiryOrReminderDoesNotFailTheWorkflow(t *testing.T) {
 // then fails, answers the decide with the failure; the workflow finishes.
 func TestDecisionDuringAFailedRecordIsAnswered(t *testing.T) {
 	h := newHarness(t, func(h *harness) {
-		h.env.OnActivity(h.acts.RecordApproval, mock.Anything, mock.Anything).After(time.Second).Return(nil,
+		h.onStep(recording).After(time.Second).Return(nil,
 			temporal.NewNonRetryableApplicationError("a value cannot be stored", contract.ErrTypeInvalid, nil))
 	})
 	h.env.SetTestTimeout(10 * time.Second)
@@ -144,7 +144,7 @@ func TestDecisionDuringAFailedRecordIsAnswered(t *testing.T) {
 // times, so that loop ends by approving.)
 func TestFailureBeforeTheDecisionIsWrittenAnswersIt(t *testing.T) {
 	var applied, drawn atomic.Int32
-	h := newHarness(t, func(h *harness) {
+	h := newHarness(t, boundedGeneration, func(h *harness) {
 		h.env.OnActivity(h.acts.ApplyDecision, mock.Anything, mock.Anything).Return(
 			func(ctx context.Context, in activities.ApplyDecisionInput) (*activities.ApplyDecisionResult, error) {
 				applied.Add(1)
@@ -175,7 +175,7 @@ func TestFailureBeforeTheDecisionIsWrittenAnswersIt(t *testing.T) {
 func TestConsultationStartRefusedFallsBack(t *testing.T) {
 	var r refusedLocally
 	var started atomic.Int32
-	h := newHarness(t, func(h *harness) {
+	h := newHarness(t, boundedGeneration, func(h *harness) {
 		h.env.OnActivity(h.acts.StartConsultation, mock.Anything, mock.Anything).Return(
 			func(ctx context.Context, in contract.ConsultationInput) error {
 				if err := r.try(ctx); err != nil {

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
+	"github.com/orchestrator-dev/orchestrator/internal/jitsi"
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -117,9 +118,15 @@ const (
 // follows and so its steps: the current ones (escalation.currentSteps) for
 // new runs, olderSteps for runs recorded by older code.
 func (e *escalation) pickGeneration(ctx workflow.Context) lifeShape {
+	if e.in.Generation >= contract.GenerationCompact {
+		// Started by code that names the generation in the input: no
+		// version marker (contract.EscalationInput.Generation).
+		e.gen, e.anchored, e.steps = newest(), true, e.currentSteps()
+		return withLifecycle
+	}
 	e.gen, e.anchored = currentGeneration(ctx)
 	if e.gen == newest() {
-		e.steps = e.currentSteps()
+		e.steps = e.boundedSteps()
 		return withLifecycle
 	}
 	e.steps = e.olderSteps()
@@ -129,12 +136,34 @@ func (e *escalation) pickGeneration(ctx workflow.Context) lifeShape {
 	return withLifecycle
 }
 
+// boundedSteps are the steps of runs that recorded bounded (inputs without
+// a generation): a write, the decision and each notification are an
+// activity of their own, the decision is written by a regular activity
+// after the task that accepted it, and the consultation gets its own
+// workflow.
+func (e *escalation) boundedSteps() steps {
+	return steps{
+		act:                    e.actSeparately,
+		apply:                  e.applyDurably,
+		afterDecision:          e.openConsultationAndFinish,
+		write:                  boundedWrite,
+		startConsultation:      startConsultation,
+		survive:                goOn,
+		nextTimer:              e.nextTimer,
+		waitUntil:              e.waitUntil,
+		continueAsNewSuggested: func(ctx workflow.Context) bool { return workflow.GetInfo(ctx).GetContinueAsNewSuggested() },
+		send:                   sendInlineFirst,
+	}
+}
+
 // olderSteps are the steps of the generations before bounded: a failure of
 // the escalation's own doing failed the workflow, a question's answer had
 // no time of its own, a wait for a time left its timer behind, and the run
 // never continued as new.
 func (e *escalation) olderSteps() steps {
 	s := steps{
+		act:               e.actSeparately,
+		afterDecision:     e.openConsultationAndFinish,
 		write:             e.writeBefore,
 		apply:             e.applyBefore,
 		startConsultation: e.startConsultationBefore,
@@ -167,7 +196,6 @@ func (e *escalation) runBeforeLifecycle(ctx workflow.Context) (*contract.Escalat
 	if discarded {
 		return e.finish(ctx, nil)
 	}
-	e.notify(activities.NotifyEscalated, nil)
 	if err := workflow.Await(ctx, func() bool { return e.decision != nil }); err != nil {
 		return nil, err
 	}
@@ -185,6 +213,133 @@ func (e *escalation) runBeforeLifecycle(ctx workflow.Context) (*contract.Escalat
 		e.notify(activities.NotifyConsultation, res.Consultation)
 	}
 	return e.finish(ctx, nil)
+}
+
+// actSeparately is a step as runs before the current generation took it:
+// the write by its own activity (e.steps.write, or a regular activity for
+// what an update asked), each notification by its own from the outbox, and
+// the audit anchor by its own as the escalation ends (anchorAudit). A write
+// refused by a row that moved on fails the step.
+func (e *escalation) actSeparately(ctx workflow.Context, durable bool, summary string, in activities.StepInput) (*activities.StepResult, error) {
+	var (
+		fn, arg any
+		out     contract.Approval
+		res     activities.StepResult
+	)
+	switch {
+	case in.Record != nil:
+		fn, arg = a.RecordApproval, *in.Record
+	case in.Change != nil:
+		fn, arg = a.ChangeStatus, *in.Change
+	case in.Reminder != nil:
+		fn, arg = a.RecordReminder, *in.Reminder
+	default:
+		return nil, fmt.Errorf("%s: no write an older run takes as a step", summary)
+	}
+	var err error
+	if durable {
+		err = workflow.ExecuteActivity(durableOptions(ctx, summary), fn, arg).Get(ctx, &out)
+	} else if in.Reminder != nil {
+		err = e.steps.write(ctx, summary, fn, arg, nil)
+	} else {
+		err = e.steps.write(ctx, summary, fn, arg, &out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if in.Reminder == nil {
+		res.Approval = &out
+	}
+	return &res, nil
+}
+
+// applyDurably is escalation.apply of bounded runs: the room name drawn by
+// a side effect, the decision written by a regular activity once the task
+// that accepted it completed, and the consultation's own workflow started
+// by openConsultationAndFinish.
+func (e *escalation) applyDurably(ctx workflow.Context, ap *contract.Approval, d contract.DecisionRequest) (*activities.ApplyDecisionResult, error) {
+	in := decisionInput(ap, d)
+	if d.Status == store.StatusApproved {
+		c, err := e.newConsultationWithRoom(ctx, ap, d)
+		if err != nil {
+			return nil, e.refuse(ctx, temporal.NewApplicationErrorWithCause("the consultation the approval opens could not be built", contract.ErrTypeInvalid, err))
+		}
+		in.Consultation = c
+	}
+	var res activities.ApplyDecisionResult
+	if err := workflow.ExecuteActivity(durableOptions(ctx, "Apply the decision: "+d.Status), a.ApplyDecision, in).Get(ctx, &res); err != nil {
+		return nil, e.refuse(ctx, err)
+	}
+	e.decided(ctx, d, &res)
+	_ = e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, d.Status))
+	return &res, nil
+}
+
+// newConsultationWithRoom is newConsultation with its room name drawn in
+// the workflow, once, kept in history by a side effect (runs before the
+// current generation).
+func (e *escalation) newConsultationWithRoom(ctx workflow.Context, ap *contract.Approval, d contract.DecisionRequest) (*contract.Consultation, error) {
+	var room string
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any {
+		r, err := jitsi.NewRoomName()
+		if err != nil {
+			panic(err) // crypto/rand failing is not recoverable
+		}
+		return r
+	}).Get(&room); err != nil {
+		return nil, fmt.Errorf("draw room name: %w", err)
+	}
+	c := e.newConsultation(ap, d)
+	c.JitsiRoom = room
+	return c, nil
+}
+
+// openConsultationAndFinish is what followed the decision in runs before
+// the current generation: on approval, start the consultation's own
+// workflow; tell the conversation the decision and the customer the join
+// link; complete once every notification is out and every handler
+// answered.
+func (e *escalation) openConsultationAndFinish(ctx workflow.Context, res *activities.ApplyDecisionResult) (*contract.EscalationState, error) {
+	if res.Consultation != nil {
+		if err := e.steps.survive(ctx, "start the consultation", e.openConsultation(ctx, res.Consultation)); err != nil {
+			return nil, err
+		}
+	}
+	e.notify(activities.NotifyDecided, nil)
+	if res.Consultation != nil {
+		e.notify(activities.NotifyConsultation, res.Consultation)
+	}
+	return e.finish(ctx, nil)
+}
+
+// openConsultation starts the consultation's own workflow, which outlives
+// this one. (The consultation's row is written with the decision: a start
+// that fails for good leaves it scheduled without a workflow, which the log
+// says.)
+func (e *escalation) openConsultation(ctx workflow.Context, c *contract.Consultation) error {
+	in := contract.ConsultationInput{
+		Consultation:        *c,
+		Actor:               contract.Actor{ID: c.HostID, Channel: store.ChannelSystem},
+		MaxDurationSeconds:  e.in.ConsultationMaxDurationSeconds,
+		StartTimeoutSeconds: e.in.ConsultationStartTimeoutSeconds,
+	}
+	if err := e.steps.startConsultation(ctx, in); err != nil {
+		return fmt.Errorf("start consultation workflow: %w", err)
+	}
+	e.state.ConsultationID = c.ID
+	return nil
+}
+
+// startConsultation starts it from a local activity rather than as a
+// child: that spares a round trip through the server to learn that the
+// child started. It is bounded like a write: Temporal refusing the start
+// must not keep the workflow task, and the updates waiting on it, forever.
+func startConsultation(ctx workflow.Context, in contract.ConsultationInput) error {
+	return boundedWrite(ctx, "Start the consultation workflow", a.StartConsultation, in, nil)
+}
+
+func (e *escalation) notify(kind string, c *contract.Consultation) {
+	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: kind, Approval: *e.state.Approval, Consultation: c})
 }
 
 // startConsultationAsChild is how the first generation started the
@@ -260,7 +415,7 @@ func (e *escalation) applyBefore(ctx workflow.Context, ap *contract.Approval, d 
 func (e *escalation) applyOnceBefore(ctx workflow.Context, durable bool, ap *contract.Approval, d contract.DecisionRequest) (res *activities.ApplyDecisionResult, refused bool, err error) {
 	in := decisionInput(ap, d)
 	if d.Status == store.StatusApproved {
-		c, err := e.newConsultation(ctx, ap, d)
+		c, err := e.newConsultationWithRoom(ctx, ap, d)
 		if err != nil {
 			return nil, false, err
 		}

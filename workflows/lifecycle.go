@@ -141,12 +141,13 @@ func (e *escalation) expire(ctx workflow.Context) error {
 	e.state.Phase = contract.PhaseClosed
 	ap, err := e.changeStatus(ctx, false, "Expire the escalation", activities.ChangeStatusInput{
 		From: store.Waiting, To: store.StatusExpired, Action: activities.ActionExpired, Actor: contract.System,
-	})
+	}, activities.NotifyInput{Kind: activities.NotifyExpired}, true)
 	if err != nil {
-		// Refused for good (the row moved on): the escalation ends anyway.
+		// Refused for good (the row moved on): the escalation ends anyway,
+		// unless the row was decided (adopt).
 		return e.steps.survive(ctx, "expire", err)
 	}
-	return e.closed(ctx, ap, activities.NotifyInput{Kind: activities.NotifyExpired})
+	return e.closed(ctx, ap)
 }
 
 // answerDue is when the open question's time for an answer ends.
@@ -171,14 +172,14 @@ func (e *escalation) unanswered(ctx workflow.Context) error {
 		moved := d.Add(spent)
 		in.ExpiresAt = &moved
 	}
-	out, err := e.changeStatus(ctx, false, fmt.Sprintf("No answer to question %d", n), in)
+	out, err := e.changeStatus(ctx, false, fmt.Sprintf("No answer to question %d", n), in,
+		activities.NotifyInput{Kind: activities.NotifyInfoUnanswered, Seq: n}, false)
 	if err != nil {
 		// Refused for good (the row moved on): the escalation waits on as
 		// it is; this question's time is not counted again (overdue).
 		return e.steps.survive(ctx, "return to pending without an answer", err)
 	}
 	e.state.Approval, e.state.ExpiresAt, e.state.Phase = out, out.ExpiresAt, phaseOf(out.Status)
-	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyInfoUnanswered, Seq: n, Approval: *out})
 	e.details(ctx)
 	return e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
 }
@@ -187,14 +188,15 @@ func (e *escalation) unanswered(ctx workflow.Context) error {
 func (e *escalation) remind(ctx workflow.Context) error {
 	e.life.Reminded++
 	n := e.life.Reminded
-	err := e.steps.write(ctx, fmt.Sprintf("Record reminder %d", n), a.RecordReminder, activities.ReminderInput{
-		ApprovalID: e.state.Approval.ID, TenantID: e.state.Approval.TenantID, Seq: n,
-	}, nil)
+	_, err := e.act(ctx, false, fmt.Sprintf("Record reminder %d", n), activities.StepInput{
+		Reminder: &activities.ReminderInput{ApprovalID: e.state.Approval.ID, TenantID: e.state.Approval.TenantID, Seq: n},
+		// A reminder writes no row: its note tells of the approval as it is.
+		Notify: []activities.NotifyInput{{Kind: activities.NotifyReminder, Seq: n, Approval: *e.state.Approval}},
+	})
 	if err != nil {
 		// Refused for good: the reminder is skipped, the escalation waits on.
 		return e.steps.survive(ctx, "remind", fmt.Errorf("record reminder %d: %w", n, err))
 	}
-	e.notifications.enqueue(&e.state, activities.NotifyInput{Kind: activities.NotifyReminder, Seq: n, Approval: *e.state.Approval})
 	return nil
 }
 
@@ -227,7 +229,7 @@ func (e *escalation) applyChange(ctx workflow.Context, c *change) (ended bool, e
 		}
 		note.Kind, note.Seq = activities.NotifyInfoProvided, e.life.Answered
 	}
-	out, err := e.changeStatus(ctx, true, "Apply "+c.kind, in)
+	out, err := e.changeStatus(ctx, true, "Apply "+c.kind, in, note, c.kind == contract.UpdateWithdraw)
 	if err != nil {
 		// Refused by the database (the row moved on): the update fails,
 		// the escalation waits on as it was.
@@ -237,37 +239,38 @@ func (e *escalation) applyChange(ctx workflow.Context, c *change) (ended bool, e
 	}
 	c.outcome = &changeOutcome{approval: out}
 	if c.kind == contract.UpdateWithdraw {
-		return true, e.closed(ctx, out, note)
+		return true, e.closed(ctx, out)
 	}
 	e.state.Approval, e.state.ExpiresAt, e.state.Phase = out, out.ExpiresAt, phaseOf(out.Status)
-	note.Approval = *out
-	e.notifications.enqueue(&e.state, note)
 	e.details(ctx)
 	return false, e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, out.Status))
 }
 
-// changeStatus writes a status change; durable for what an update asked
-// (applied by a regular activity, for the reason escalation.apply gives).
-func (e *escalation) changeStatus(ctx workflow.Context, durable bool, summary string, in activities.ChangeStatusInput) (*contract.Approval, error) {
+// changeStatus writes a status change and tells of it with note, as one
+// step (escalation.act) that anchors the audit chain when it ends the
+// escalation; durable for what an update asked (a regular activity: unlike
+// a decision, a change is not retried by its caller, so it is not written
+// before the update is part of the history).
+func (e *escalation) changeStatus(ctx workflow.Context, durable bool, summary string, in activities.ChangeStatusInput,
+	note activities.NotifyInput, ends bool) (*contract.Approval, error) {
 	in.ApprovalID, in.TenantID = e.state.Approval.ID, e.state.Approval.TenantID
-	var out contract.Approval
-	var err error
-	if durable {
-		err = workflow.ExecuteActivity(durableOptions(ctx, summary), a.ChangeStatus, in).Get(ctx, &out)
-	} else {
-		err = e.steps.write(ctx, summary, a.ChangeStatus, in, &out)
+	step := activities.StepInput{Change: &in, Notify: []activities.NotifyInput{note}}
+	if ends {
+		step.Anchor = in.TenantID
+	}
+	res, err := e.act(ctx, durable, summary, step)
+	if err == nil && res.Settled {
+		err = e.settle(ctx, res)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.Action, err)
 	}
-	return &out, nil
+	return res.Approval, nil
 }
 
 // closed records an escalation that ended without a decision.
-func (e *escalation) closed(ctx workflow.Context, ap *contract.Approval, note activities.NotifyInput) error {
+func (e *escalation) closed(ctx workflow.Context, ap *contract.Approval) error {
 	e.state.Approval, e.state.Phase = ap, contract.PhaseClosed
-	note.Approval = *ap
-	e.notifications.enqueue(&e.state, note)
 	e.details(ctx)
 	return e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, ap.Status))
 }
@@ -319,6 +322,10 @@ func (e *escalation) details(ctx workflow.Context) {
 	}
 	if e.state.ExpiresAt != nil && e.state.WaitingFor != "" {
 		d += "  \nDeadline: " + e.state.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if c := e.consultation; c != nil {
+		e.state.Consultation = c.state.Consultation
+		d += "  \nConsultation " + c.state.Consultation.ID + ": " + c.state.Consultation.Status
 	}
 	if len(e.in.Continued) > 0 {
 		// A continued run has no summary of its own (the server does not

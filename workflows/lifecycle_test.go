@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/activities"
@@ -187,13 +186,13 @@ func TestWithdraw(t *testing.T) {
 func TestRefusedDecisionFailsTheUpdateNotTheWorkflow(t *testing.T) {
 	refused := false
 	h := newHarness(t, func(h *harness) {
-		h.env.OnActivity(h.acts.ApplyDecision, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ApplyDecisionInput) (*activities.ApplyDecisionResult, error) {
+		h.onStep(deciding).Return(
+			func(ctx context.Context, in activities.StepInput) (*activities.StepResult, error) {
 				if !refused {
 					refused = true
 					return nil, temporal.NewNonRetryableApplicationError("a value cannot be stored", contract.ErrTypeInvalid, nil)
 				}
-				return h.acts.ApplyDecision(ctx, in)
+				return h.acts.Step(ctx, in)
 			})
 	})
 	first := h.update(contract.UpdateDecide, time.Minute, nil, approve("ceo-1"))
@@ -214,7 +213,7 @@ func TestRefusedDecisionFailsTheUpdateNotTheWorkflow(t *testing.T) {
 // cause, not "workflow completed".
 func TestFailedRecordAnswersTheCreate(t *testing.T) {
 	h := newHarness(t, func(h *harness) {
-		h.env.OnActivity(h.acts.RecordApproval, mock.Anything, mock.Anything).Return(nil,
+		h.onStep(recording).Return(nil,
 			temporal.NewNonRetryableApplicationError("a value cannot be stored", contract.ErrTypeInvalid, nil))
 	})
 	created := h.update(contract.UpdateCreated, 0, nil)
@@ -228,7 +227,7 @@ func TestFailedRecordAnswersTheCreate(t *testing.T) {
 // out to be a conflict, is answered; the workflow completes.
 func TestDecisionDuringADiscardedRecordIsAnswered(t *testing.T) {
 	h := newHarness(t, func(h *harness) {
-		h.env.OnActivity(h.acts.RecordApproval, mock.Anything, mock.Anything).After(time.Second).Return(nil,
+		h.onStep(recording).After(time.Second).Return(nil,
 			temporal.NewNonRetryableApplicationError("the conversation already has a pending escalation", contract.ErrTypeConflict, nil))
 	})
 	decided := h.update(contract.UpdateDecide, 0, nil, approve("ceo-1"))

@@ -21,6 +21,12 @@ func (o *outbox) enqueue(state *contract.EscalationState, in activities.NotifyIn
 	o.queue = append(o.queue, in)
 }
 
+// sent keeps the outcome of a notification whose first attempt, inside
+// the step that caused it, got through (escalation.act).
+func (o *outbox) sent(state *contract.EscalationState, in activities.NotifyInput, res activities.NotifyResult) {
+	state.Notifications = append(state.Notifications, contract.NotificationState{Kind: in.Key(), Status: res.Status, Reason: res.Reason})
+}
+
 // idle reports whether everything enqueued has been delivered.
 func (o *outbox) idle() bool { return len(o.queue) == 0 && !o.sending }
 

@@ -58,6 +58,9 @@ type Consultation struct {
 	EndedAt        *time.Time `json:"endedAt"`
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
+	// WorkflowID is the workflow that runs the consultation when it is not
+	// its own (contract.ConsultationOwner).
+	WorkflowID string `json:"workflowId,omitempty"`
 }
 
 // JSON is a JSON document carried as it is (an approval's metadata); empty

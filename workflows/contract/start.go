@@ -29,6 +29,9 @@ func EscalationStart(taskQueue string, ap Approval) client.StartWorkflowOptions 
 			ApprovalStatusKey.ValueSet(store.StatusPending),
 			PriorityKey.ValueSet(ap.Priority),
 			RequestedByKey.ValueSet(ap.RequestedBy),
+			// The consultation an approval opens is run by this workflow:
+			// ApprovalId finds it as it finds a consultation's own.
+			ApprovalIDKey.ValueSet(ap.ID),
 		),
 		Memo:          map[string]any{"title": ap.Title, "tenantId": ap.TenantID, "requestedBy": ap.RequestedBy},
 		StaticSummary: "Escalation: " + ap.Title,

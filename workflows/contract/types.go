@@ -45,7 +45,21 @@ type EscalationInput struct {
 	// over when it continued as new (its history grew long): the state,
 	// in the workflows package's own terms. Empty for the first run.
 	Continued json.RawMessage `json:"continued,omitempty"`
+	// Generation is the generation of the workflow code the starter asks
+	// for (GenerationCompact for every start since issue 22; 0 in inputs
+	// recorded before it, whose runs pick theirs by version markers). It
+	// travels in the input, not in a version marker, because a marker and
+	// the TemporalChangeVersion upsert it makes are two more events in
+	// every escalation's history.
+	Generation int `json:"generation,omitempty"`
 }
+
+// GenerationCompact is the escalation generation where one activity does
+// each step (its write, the first attempt of its notifications, the audit
+// anchor when it ends the escalation), the decision is written inside the
+// workflow task that accepts it, and a consultation its approval opens is
+// run by the escalation's own workflow (issue 22).
+const GenerationCompact = 1
 
 // ConsultationInput starts a consultation's workflow.
 type ConsultationInput struct {
@@ -246,6 +260,9 @@ type EscalationState struct {
 	Approval       *Approval        `json:"approval,omitempty"`
 	Decision       *DecisionRequest `json:"decision,omitempty"`
 	ConsultationID string           `json:"consultationId,omitempty"`
+	// Consultation is the consultation the escalation runs itself, as it
+	// stands (GenerationCompact); older runs started its own workflow.
+	Consultation *Consultation `json:"consultation,omitempty"`
 	// ExpiresAt is the deadline as it stands (moved on by time spent
 	// waiting for information); WaitingFor says what the escalation waits
 	// on, for ops.
