@@ -115,7 +115,10 @@ func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (
 	}
 	entry := auditEntry("approval:"+in.ApprovalID+":decided", "approval."+in.Status, "approval", in.ApprovalID, in.TenantID,
 		in.Decider, now, map[string]any{"status": store.StatusPending}, newValues)
-	var c *store.Consultation
+	var (
+		c      *store.Consultation
+		centry *store.AuditLog
+	)
 	if in.Consultation != nil {
 		cc := in.Consultation.Row()
 		if cc.JitsiRoom == "" {
@@ -133,10 +136,15 @@ func (a *Activities) ApplyDecision(ctx context.Context, in ApplyDecisionInput) (
 			cc.ScheduledAt = &now
 		}
 		c = &cc
+		// The consultation's own workflow recorded this entry once; the
+		// escalation that runs it now has no record of its own to write.
+		centry = auditEntry("consultation:"+cc.ID+":created", "consultation.created", "consultation", cc.ID, cc.TenantID,
+			contract.Actor{ID: cc.HostID, Channel: store.ChannelSystem}, now,
+			nil, map[string]any{"status": store.ConsultationScheduled, "hostId": cc.HostID})
 	}
 	ap, cons, decided, err := a.Store.DecideApproval(ctx, store.Decision{
 		ApprovalID: in.ApprovalID, TenantID: in.TenantID, Status: in.Status,
-		DeciderID: in.Decider.ID, DeciderName: in.Decider.Name, Comment: in.Comment,
+		DeciderID: in.Decider.ID, DeciderName: in.Decider.Name, Comment: in.Comment, ConsultationEntry: centry,
 	}, entry, c)
 	if err != nil {
 		return nil, classify("apply decision", err)

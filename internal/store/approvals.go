@@ -99,6 +99,9 @@ type Decision struct {
 	DeciderID   string
 	DeciderName string
 	Comment     string
+	// ConsultationEntry is the `consultation.created` entry of the
+	// consultation the decision creates, written with it.
+	ConsultationEntry *AuditLog
 }
 
 // DecideApproval moves a pending approval to its decision, writes the audit
@@ -160,6 +163,11 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 				return fmt.Errorf("read consultation: %w", err)
 			}
 			if res.RowsAffected > 0 {
+				if d.ConsultationEntry != nil {
+					if err := insertAudit(tx, d.ConsultationEntry); err != nil {
+						return err
+					}
+				}
 				ch := consultationChanged(domain.EventConsultationCreated, cons)
 				ch.at, ch.created = cons.CreatedAt, true
 				return s.record(tx, ob, ch)
