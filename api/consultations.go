@@ -139,7 +139,8 @@ func (s *Server) startConsultation(c *gin.Context) error {
 
 func (s *Server) endConsultation(c *gin.Context) error { return s.transition(c, contract.UpdateEnd) }
 
-// transition sends start or end to the consultation's workflow, which
+// transition sends start or end to the workflow that runs the consultation
+// (its own, or the escalation of the approval that opened it), which
 // decides whether the consultation can make that step.
 func (s *Server) transition(c *gin.Context, update string) error {
 	if err := noBody(c); err != nil {
@@ -155,7 +156,7 @@ func (s *Server) transition(c *gin.Context, update string) error {
 		return problem(http.StatusForbidden, "not_a_participant", "only the host, the participants and the tenant's approvers can %s this consultation", update)
 	}
 	var out store.Consultation
-	err = s.update(c, contract.ConsultationWorkflowID(cons.ID), update, update+"-"+store.NewID(),
+	err = s.update(c, contract.ConsultationOwner(*cons), update, update+"-"+store.NewID(),
 		contract.TransitionRequest{ActorID: p.Subject, ActorName: p.Name}, &out,
 		domain.Refused(domain.CodeInvalidTransition, "the consultation has "+cons.Status))
 	if err != nil {

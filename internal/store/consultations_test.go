@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -81,6 +82,80 @@ func TestListConsultationsByApproval(t *testing.T) {
 			if got := list(store.ScopeOf(support), support, bad); len(got) != 0 {
 				t.Fatalf("approvalId %q: want nothing, got %+v", bad, got)
 			}
+		}
+	})
+}
+
+// workflow_id, the workflow that runs a consultation when it is not its own,
+// is stored and read back on every backend, by each write that inserts a
+// consultation and each read; nil stays nil. It is an internal address:
+// neither the row's JSON nor an event's data carries it.
+func TestConsultationWorkflowIDRoundTrips(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		scope := store.ScopeOf(evSupport)
+		subscribe(t, s, evSupport)
+		a := newApproval(s, evSupport, "refund")
+		if _, _, err := s.RecordApproval(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+		owner := "escalation-" + a.ID
+		now := s.Now()
+		born := &store.Consultation{ID: store.NewID(), Title: "refund", JitsiRoom: "room-" + a.ID, Status: store.ConsultationScheduled,
+			HostID: "ceo-1", ParticipantIDs: store.StringList{"ceo-1", "agent-1"}, ApprovalID: &a.ID, TenantID: evSupport,
+			CreatedAt: now, UpdatedAt: now, WorkflowID: &owner}
+		d := store.Decision{ApprovalID: a.ID, TenantID: evSupport, Status: store.StatusApproved, DeciderID: "ceo-1", DeciderName: "Casey", Comment: "go"}
+		_, decided, _, err := s.DecideApproval(ctx, d, nil, born)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, _, err := s.CreateConsultation(ctx, &store.Consultation{ID: store.NewID(), Title: "ad hoc", JitsiRoom: "room-adhoc",
+			Status: store.ConsultationScheduled, HostID: "ceo-1", TenantID: evSupport, CreatedAt: now, UpdatedAt: now}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own.WorkflowID != nil {
+			t.Fatalf("a consultation created without a workflow id reads back %q", *own.WorkflowID)
+		}
+		check := func(how string, c *store.Consultation) {
+			t.Helper()
+			if c == nil || c.WorkflowID == nil || *c.WorkflowID != owner {
+				t.Fatalf("%s: workflow id %v, want %q", how, c, owner)
+			}
+		}
+		check("as decided", decided)
+		got, err := s.GetConsultation(ctx, scope, born.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("get", got)
+		rows, _, err := s.ListConsultations(ctx, scope, store.ConsultationQuery{TenantID: evSupport, ApprovalID: a.ID})
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("list by approval: %v %v", rows, err)
+		}
+		check("list", &rows[0])
+		tr := store.Transition{ConsultationID: born.ID, TenantID: evSupport, From: store.ConsultationScheduled, To: store.ConsultationActive, At: s.Now()}
+		started, _, err := s.TransitionConsultation(ctx, tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("after a transition", started)
+
+		if b, _ := json.Marshal(got); strings.Contains(string(b), owner) || strings.Contains(string(b), "workflowId") {
+			t.Errorf("the row's JSON shows its workflow: %s", b)
+		}
+		seen := 0
+		for _, e := range events(t, s, evSupport) {
+			if e.Resource != store.ResourceConsultation || e.ResourceID != born.ID {
+				continue
+			}
+			seen++
+			if strings.Contains(e.Body, owner) || strings.Contains(e.Body, "workflow") {
+				t.Errorf("%s: the event's data shows the consultation's workflow: %s", e.Type, e.Body)
+			}
+		}
+		if seen != 2 {
+			t.Fatalf("%d events of the consultation, want created and started", seen)
 		}
 	})
 }

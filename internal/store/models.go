@@ -152,6 +152,11 @@ type Consultation struct {
 	EndedAt        *time.Time `json:"endedAt"`
 	CreatedAt      time.Time  `json:"createdAt" gorm:"autoCreateTime:false"`
 	UpdatedAt      time.Time  `json:"updatedAt" gorm:"autoUpdateTime:false"`
+	// WorkflowID is the workflow that runs the consultation when it is not
+	// its own (contract.ConsultationOwner); nil for consultation-<id>. An
+	// internal address: the API, events and exports encode this row, and
+	// none of them shows it.
+	WorkflowID *string `json:"-" gorm:"column:workflow_id"`
 }
 
 // AfterFind normalises time zones.

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/domain"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
 )
 
 // Workflow types.
@@ -147,6 +148,19 @@ func EscalationWorkflowID(approvalID string) string { return "approval-" + appro
 
 // ConsultationWorkflowID is the workflow id of a consultation.
 func ConsultationWorkflowID(consultationID string) string { return "consultation-" + consultationID }
+
+// ConsultationOwner is the id of the workflow that runs c, where its start
+// and end go. A consultation an approval opens in the current generation
+// lives in that approval's escalation workflow, whose id its row records
+// (workflow_id); one created through the API, or opened by an escalation
+// that ran before, has its own workflow, ConsultationWorkflowID, and no
+// recorded id.
+func ConsultationOwner(c store.Consultation) string {
+	if c.WorkflowID != nil && *c.WorkflowID != "" {
+		return *c.WorkflowID
+	}
+	return ConsultationWorkflowID(c.ID)
+}
 
 var approvalConsultationNamespace = uuid.MustParse("3f1f9d8e-4b7a-4c2e-9a51-6f0e2d7c8b91")
 

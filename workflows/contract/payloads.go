@@ -58,8 +58,10 @@ type Consultation struct {
 	EndedAt        *time.Time `json:"endedAt"`
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
-	// WorkflowID is the workflow that runs the consultation when it is not
-	// its own (contract.ConsultationOwner).
+	// WorkflowID is the row's workflow_id, which the row never encodes: the
+	// workflow running the consultation when it is not its own, empty when
+	// it is. Left out when empty, so that histories recorded before it
+	// encode as they did.
 	WorkflowID string `json:"workflowId,omitempty"`
 }
 
@@ -116,22 +118,31 @@ func (a Approval) Row() store.Approval {
 
 // ConsultationOf is the payload of a consultation row.
 func ConsultationOf(r store.Consultation) Consultation {
-	return Consultation{
+	c := Consultation{
 		ID: r.ID, Title: r.Title, JitsiRoom: r.JitsiRoom, Status: r.Status, HostID: r.HostID,
 		ParticipantIDs: []string(r.ParticipantIDs), ApprovalID: r.ApprovalID, TenantID: r.TenantID,
 		EndReason: r.EndReason, ScheduledAt: r.ScheduledAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
+	if r.WorkflowID != nil {
+		c.WorkflowID = *r.WorkflowID
+	}
+	return c
 }
 
 // Row is the consultation row of a payload.
 func (c Consultation) Row() store.Consultation {
-	return store.Consultation{
+	r := store.Consultation{
 		ID: c.ID, Title: c.Title, JitsiRoom: c.JitsiRoom, Status: c.Status, HostID: c.HostID,
 		ParticipantIDs: store.StringList(c.ParticipantIDs), ApprovalID: c.ApprovalID, TenantID: c.TenantID,
 		EndReason: c.EndReason, ScheduledAt: c.ScheduledAt, StartedAt: c.StartedAt, EndedAt: c.EndedAt,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
+	if c.WorkflowID != "" {
+		id := c.WorkflowID
+		r.WorkflowID = &id
+	}
+	return r
 }
 
 // ApprovalPtr is ApprovalOf for a row an activity read or wrote, nil

@@ -107,3 +107,51 @@ func requireEveryJSONFieldSet(t *testing.T, row any) {
 		}
 	}
 }
+
+// A consultation's workflow id crosses into the payload and back (empty is
+// nil), and only the payload encodes it: left out when empty, so histories
+// recorded without it encode as before.
+func TestConsultationWorkflowIDOnlyInThePayload(t *testing.T) {
+	cons := fullConsultation()
+	owner := "escalation-ap-1"
+	cons.WorkflowID = &owner
+	payload := contract.ConsultationOf(cons)
+	if payload.WorkflowID != owner {
+		t.Fatalf("payload workflow id %q, want %q", payload.WorkflowID, owner)
+	}
+	if back := payload.Row(); !reflect.DeepEqual(back, cons) {
+		t.Errorf("row round trip\n got %+v\nwant %+v", back, cons)
+	}
+	if b, _ := json.Marshal(cons); bytes.Contains(b, []byte("workflowId")) {
+		t.Errorf("the row encodes its workflow id: %s", b)
+	}
+	if b, _ := json.Marshal(payload); !bytes.Contains(b, []byte(`"workflowId":"escalation-ap-1"`)) {
+		t.Errorf("the payload does not carry its workflow id: %s", b)
+	}
+	var decoded contract.Consultation
+	if b, _ := json.Marshal(payload); json.Unmarshal(b, &decoded) != nil || decoded.WorkflowID != owner {
+		t.Errorf("decoded payload workflow id %q", decoded.WorkflowID)
+	}
+	none := fullConsultation()
+	if p := contract.ConsultationOf(none); p.WorkflowID != "" || p.Row().WorkflowID != nil {
+		t.Errorf("no workflow id: payload %q, row %v", p.WorkflowID, p.Row().WorkflowID)
+	}
+}
+
+// The workflow that runs a consultation: the one its row names, else its own.
+func TestConsultationOwner(t *testing.T) {
+	own := store.Consultation{ID: "c-1"}
+	if got := contract.ConsultationOwner(own); got != contract.ConsultationWorkflowID("c-1") {
+		t.Errorf("no workflow id: %q", got)
+	}
+	empty := ""
+	own.WorkflowID = &empty
+	if got := contract.ConsultationOwner(own); got != contract.ConsultationWorkflowID("c-1") {
+		t.Errorf("an empty workflow id: %q", got)
+	}
+	esc := "escalation-ap-1"
+	own.WorkflowID = &esc
+	if got := contract.ConsultationOwner(own); got != esc {
+		t.Errorf("workflow id %q: owner %q", esc, got)
+	}
+}
