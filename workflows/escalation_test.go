@@ -196,7 +196,9 @@ func TestApprove(t *testing.T) {
 		consulting.Consultation.Status != store.ConsultationScheduled || consulting.Consultation.JitsiRoom != cons[0].JitsiRoom {
 		t.Fatalf("state while the consultation waits: %+v", consulting)
 	}
-	// TODO(owner): the consultation's owner is the escalation's workflow.
+	if cons[0].WorkflowID == nil || *cons[0].WorkflowID == "" || contract.ConsultationOwner(cons[0]) != *cons[0].WorkflowID {
+		t.Fatalf("the consultation's owner must be the escalation's workflow: %v", cons[0].WorkflowID)
+	}
 	// Nobody started it: it expired, and the escalation completed with it.
 	if cons[0].Status != store.ConsultationEnded || cons[0].EndReason == nil || *cons[0].EndReason != "expired" {
 		t.Fatalf("consultation nobody started: %+v", cons[0])
