@@ -31,9 +31,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	t.Helper()
+	return newFixtureOn(t, timeout, storetest.Open(t, store.SQLite))
+}
+
+// newFixtureOn is newFixture on a migrated store of the caller's.
+func newFixtureOn(t *testing.T, timeout time.Duration, st *store.Store) *fixture {
+	t.Helper()
 	cw := chatwoottest.Start(t)
 	cw.AddConversation(1, 42, "vip")
-	st := storetest.Open(t, store.SQLite)
 	tmpl, err := chatwoot.LoadTemplates("")
 	if err != nil {
 		t.Fatal(err)
