@@ -103,8 +103,8 @@ func (o *Outbound) chatwoot(ctx context.Context, in NotifyInput) (*NotifyResult,
 }
 
 // message returns a step that posts one templated message, reconciling by
-// echo id when an earlier attempt (the row counts more than this one) may
-// have posted it already.
+// echo id when the step's row counts an earlier attempt, which may have
+// posted it already.
 func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl string, data chatwoot.TemplateData, private bool) func(*store.Notification) (string, error) {
 	return func(n *store.Notification) (string, error) {
 		conv := in.Approval.Conversation
