@@ -62,7 +62,7 @@ func (o *Outbound) chatwoot(ctx context.Context, in NotifyInput) (*NotifyResult,
 	}
 	type step struct {
 		name string
-		run  func() (string, error) // returns an external id
+		run  func(*store.Notification) (string, error) // given the step's row, returns an external id
 	}
 	conv := in.Approval.Conversation
 	acct, cid := int(conv.AccountID), int(conv.ConversationID)
@@ -71,8 +71,11 @@ func (o *Outbound) chatwoot(ctx context.Context, in NotifyInput) (*NotifyResult,
 	case NotifyEscalated:
 		steps = []step{
 			{"note", o.message(ctx, in, "note", chatwoot.TemplateEscalated, data, true)},
-			{"label", func() (string, error) { _, err := o.Chatwoot.AddLabels(ctx, acct, cid, "escalated"); return "", err }},
-			{"priority", func() (string, error) {
+			{"label", func(*store.Notification) (string, error) {
+				_, err := o.Chatwoot.AddLabels(ctx, acct, cid, "escalated")
+				return "", err
+			}},
+			{"priority", func(*store.Notification) (string, error) {
 				return "", o.Chatwoot.SetPriority(ctx, acct, cid, chatwootPriority(in.Approval.Priority))
 			}},
 		}
@@ -100,13 +103,14 @@ func (o *Outbound) chatwoot(ctx context.Context, in NotifyInput) (*NotifyResult,
 }
 
 // message returns a step that posts one templated message, reconciling by
-// echo id when an earlier attempt may have posted it already.
-func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl string, data chatwoot.TemplateData, private bool) func() (string, error) {
-	return func() (string, error) {
+// echo id when the step's row counts an earlier attempt, which may have
+// posted it already.
+func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl string, data chatwoot.TemplateData, private bool) func(*store.Notification) (string, error) {
+	return func(n *store.Notification) (string, error) {
 		conv := in.Approval.Conversation
 		acct, cid := int(conv.AccountID), int(conv.ConversationID)
 		echoID := "orchestrator:" + in.Approval.ID + ":" + in.Key() + ":" + step
-		if n, err := o.Store.GetNotification(ctx, store.ScopeOf(in.Approval.TenantID), chatwootStepKey(in, step)); err == nil && n.Attempts > 1 {
+		if n.Attempts > 1 {
 			m, found, err := o.Chatwoot.FindMessageByEchoID(ctx, acct, cid, echoID, n.CreatedAt.Add(-time.Minute))
 			if err != nil {
 				return "", err
@@ -128,9 +132,7 @@ func (o *Outbound) message(ctx context.Context, in NotifyInput, step, tmpl strin
 }
 
 // chatwootStepKey names one Chatwoot step of a notification in the
-// notifications table. once records attempts under it and message looks the
-// attempts up by it to decide whether to reconcile by echo id, so both must
-// use this one spelling.
+// notifications table, where once records its attempts.
 func chatwootStepKey(in NotifyInput, step string) string {
 	return "chatwoot:" + in.Approval.ID + ":" + in.Key() + ":" + step
 }
@@ -141,23 +143,22 @@ func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
 // once runs a step at most once to success. It returns a non-nil result for a
-// permanent failure (recorded and audited), an error for a transient one.
-func (o *Outbound) once(ctx context.Context, in NotifyInput, key, target string, run func() (string, error)) (*NotifyResult, error) {
-	prev, err := o.Store.BeginNotification(ctx, store.Notification{
+// permanent failure (recorded and audited), an error for a transient one. run
+// is given the step's row as this attempt's begin left it.
+func (o *Outbound) once(ctx context.Context, in NotifyInput, key, target string, run func(*store.Notification) (string, error)) (*NotifyResult, error) {
+	n, err := o.Store.BeginNotification(ctx, store.Notification{
 		Key: key, TenantID: in.Approval.TenantID, ApprovalID: in.Approval.ID, Kind: in.Kind, Target: target,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if prev != nil {
-		switch prev.Status {
-		case store.NotificationSent, store.NotificationSkipped:
-			return nil, nil
-		case store.NotificationFailed:
-			return &NotifyResult{Status: "failed", Reason: deref(prev.LastError)}, nil
-		}
+	switch n.Status {
+	case store.NotificationSent, store.NotificationSkipped:
+		return nil, nil
+	case store.NotificationFailed:
+		return &NotifyResult{Status: "failed", Reason: deref(n.LastError)}, nil
 	}
-	ext, err := run()
+	ext, err := run(n)
 	if err == nil {
 		o.count(target, "sent")
 		return nil, o.Store.FinishNotification(ctx, store.ScopeOf(in.Approval.TenantID), key, store.NotificationSent, ext, "")
@@ -205,7 +206,7 @@ func (o *Outbound) matrixNotice(ctx context.Context, in NotifyInput) error {
 	default:
 		body = fmt.Sprintf("Escalation %q (%s priority) is waiting for a decision: %s", in.Approval.Title, in.Approval.Priority, o.approvalURL(in.Approval.ID))
 	}
-	_, err := o.once(ctx, in, key, "matrix", func() (string, error) {
+	_, err := o.once(ctx, in, key, "matrix", func(*store.Notification) (string, error) {
 		// The key doubles as the transaction id: the homeserver dedupes retries.
 		return o.Matrix.SendNotice(ctx, o.MatrixRoomID, key, body)
 	})

@@ -31,9 +31,21 @@ type fixture struct {
 
 func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	t.Helper()
+	return newFixtureOn(t, timeout, storetest.Open(t, store.SQLite))
+}
+
+// eachDialect runs fn on a fixture of each store dialect.
+func eachDialect(t *testing.T, timeout time.Duration, fn func(t *testing.T, f *fixture)) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) { fn(t, newFixtureOn(t, timeout, storetest.Open(t, d))) })
+	}
+}
+
+// newFixtureOn is newFixture on a migrated store of the caller's.
+func newFixtureOn(t *testing.T, timeout time.Duration, st *store.Store) *fixture {
+	t.Helper()
 	cw := chatwoottest.Start(t)
 	cw.AddConversation(1, 42, "vip")
-	st := storetest.Open(t, store.SQLite)
 	tmpl, err := chatwoot.LoadTemplates("")
 	if err != nil {
 		t.Fatal(err)
@@ -95,44 +107,60 @@ func (f *fixture) audit(t *testing.T, action string) int {
 }
 
 func TestEscalatedNotePostedOnceAcrossFailures(t *testing.T) {
-	f := newFixture(t, 2*time.Second)
-	f.cw.FailNext(2, http.StatusBadGateway)
-	res, attempts := f.notifyUntilDone(t, activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)})
-	if res.Status != "sent" || attempts != 3 {
-		t.Fatalf("want sent after 3 attempts, got %+v after %d", res, attempts)
-	}
-	// A retry of a finished activity (e.g. the worker died before reporting).
-	if _, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)}); err != nil {
-		t.Fatal(err)
-	}
-	notes := f.notes(t, true)
-	if len(notes) != 1 || !strings.Contains(notes[0].Content, "Escalated to CEO: Refund above limit") || !strings.Contains(notes[0].Content, f.ap.ID) {
-		t.Fatalf("want exactly one escalation note with title and link, got %+v", notes)
-	}
-	if got := f.cw.Labels(1, 42); len(got) != 2 || got[0] != "vip" || got[1] != "escalated" {
-		t.Fatalf("labels must be merged, got %v", got)
-	}
-	if p := f.cw.Priority(1, 42); p != "high" {
-		t.Fatalf("priority: %q", p)
-	}
-	if v := f.cw.Violations(); len(v) != 0 {
-		t.Fatalf("requests broke Chatwoot's API spec: %v", v)
-	}
+	eachDialect(t, 2*time.Second, func(t *testing.T, f *fixture) {
+		f.cw.FailNext(2, http.StatusBadGateway)
+		res, attempts := f.notifyUntilDone(t, activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)})
+		if res.Status != "sent" || attempts != 3 {
+			t.Fatalf("want sent after 3 attempts, got %+v after %d", res, attempts)
+		}
+		rows, err := f.st.ListNotifications(context.Background(), store.ScopeOf(f.ap.TenantID), f.ap.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attemptsOf := map[string]int{}
+		for _, n := range rows {
+			attemptsOf[n.Key[strings.LastIndex(n.Key, ":")+1:]] = n.Attempts
+			if n.Status != store.NotificationSent {
+				t.Errorf("%s: %s", n.Key, n.Status)
+			}
+		}
+		if attemptsOf["note"] != 3 || attemptsOf["label"] != 1 || attemptsOf["priority"] != 1 {
+			t.Fatalf("attempts by step: %v, want the note's three counted", attemptsOf)
+		}
+		// A retry of a finished activity (e.g. the worker died before reporting).
+		if _, err := f.out.Notify(context.Background(), activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)}); err != nil {
+			t.Fatal(err)
+		}
+		notes := f.notes(t, true)
+		if len(notes) != 1 || !strings.Contains(notes[0].Content, "Escalated to CEO: Refund above limit") || !strings.Contains(notes[0].Content, f.ap.ID) {
+			t.Fatalf("want exactly one escalation note with title and link, got %+v", notes)
+		}
+		if got := f.cw.Labels(1, 42); len(got) != 2 || got[0] != "vip" || got[1] != "escalated" {
+			t.Fatalf("labels must be merged, got %v", got)
+		}
+		if p := f.cw.Priority(1, 42); p != "high" {
+			t.Fatalf("priority: %q", p)
+		}
+		if v := f.cw.Violations(); len(v) != 0 {
+			t.Fatalf("requests broke Chatwoot's API spec: %v", v)
+		}
+	})
 }
 
 // The message reached Chatwoot but the response never came back: the retry
 // finds it by its echo id instead of posting it again.
 func TestLostResponseIsReconciledNotReposted(t *testing.T) {
-	f := newFixture(t, 300*time.Millisecond)
-	f.cw.HangNextAfterCommit(1, time.Second)
-	in := activities.NotifyInput{Kind: activities.NotifyDecided, Approval: contract.ApprovalOf(decided(f.ap))}
-	res, attempts := f.notifyUntilDone(t, in)
-	if res.Status != "sent" || attempts < 2 {
-		t.Fatalf("want sent after a timed-out attempt, got %+v after %d", res, attempts)
-	}
-	if n := len(f.notes(t, true)); n != 1 {
-		t.Fatalf("want exactly one decision note, got %d", n)
-	}
+	eachDialect(t, 300*time.Millisecond, func(t *testing.T, f *fixture) {
+		f.cw.HangNextAfterCommit(1, time.Second)
+		in := activities.NotifyInput{Kind: activities.NotifyDecided, Approval: contract.ApprovalOf(decided(f.ap))}
+		res, attempts := f.notifyUntilDone(t, in)
+		if res.Status != "sent" || attempts < 2 {
+			t.Fatalf("want sent after a timed-out attempt, got %+v after %d", res, attempts)
+		}
+		if n := len(f.notes(t, true)); n != 1 {
+			t.Fatalf("want exactly one decision note, got %d", n)
+		}
+	})
 }
 
 func decided(ap store.Approval) store.Approval {
@@ -154,26 +182,27 @@ func TestPermanentFailuresAreAuditedAndNotRetried(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, 2*time.Second)
-			tc.prep(f)
-			in := activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)}
-			res, err := f.out.Notify(context.Background(), in)
-			if err != nil {
-				t.Fatalf("a permanent failure must not be retried: %v", err)
-			}
-			if res.Status != "failed" || res.Reason == "" {
-				t.Fatalf("want failed with a reason, got %+v", res)
-			}
-			before := len(f.cw.Requests())
-			if res, err := f.out.Notify(context.Background(), in); err != nil || res.Status != "failed" {
-				t.Fatalf("second call: %+v %v", res, err)
-			}
-			if after := len(f.cw.Requests()); after != before {
-				t.Fatalf("a failed step was tried again (%d more requests)", after-before)
-			}
-			if n := f.audit(t, "chatwoot.failed"); n != 1 {
-				t.Fatalf("want one chatwoot.failed audit entry, got %d", n)
-			}
+			eachDialect(t, 2*time.Second, func(t *testing.T, f *fixture) {
+				tc.prep(f)
+				in := activities.NotifyInput{Kind: activities.NotifyEscalated, Approval: contract.ApprovalOf(f.ap)}
+				res, err := f.out.Notify(context.Background(), in)
+				if err != nil {
+					t.Fatalf("a permanent failure must not be retried: %v", err)
+				}
+				if res.Status != "failed" || res.Reason == "" {
+					t.Fatalf("want failed with a reason, got %+v", res)
+				}
+				before := len(f.cw.Requests())
+				if again, err := f.out.Notify(context.Background(), in); err != nil || again.Status != "failed" || again.Reason != res.Reason {
+					t.Fatalf("second call: %+v %v, want failed with the recorded reason %q", again, err, res.Reason)
+				}
+				if after := len(f.cw.Requests()); after != before {
+					t.Fatalf("a failed step was tried again (%d more requests)", after-before)
+				}
+				if n := f.audit(t, "chatwoot.failed"); n != 1 {
+					t.Fatalf("want one chatwoot.failed audit entry, got %d", n)
+				}
+			})
 		})
 	}
 }

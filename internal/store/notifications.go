@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -45,77 +44,116 @@ func (s *Store) GetNotification(ctx context.Context, scope Scope, key string) (*
 	return n, nil
 }
 
-// BeginNotification marks an attempt: it inserts the row in "sending" or
-// counts one more attempt of an unfinished one, and returns the row as it was
-// before (nil for the first attempt). It runs in n.TenantID's scope; a key
-// already used by another tenant is ErrConflict.
+// notificationColumns is the notifications table's row, in Notification's
+// field order, for the statements that return it.
+const notificationColumns = "key, tenant_id, approval_id, kind, target, status, external_id, attempts, last_error, created_at, updated_at"
+
+// insertNotification inserts a first attempt and returns it, or nothing when
+// the key exists. On PostgreSQL the row is selected from a one-row subquery
+// that first declares the tenant scope to row-level security, so the policy
+// sees the scope when it checks the row, and is_local confines it to the
+// statement's own transaction, as in reads (find). A key of another tenant
+// is passed over too: DO NOTHING does not check the row it finds against the
+// policy, where DO UPDATE would fail on it.
+var (
+	insertNotificationSQLite = "INSERT INTO notifications (key, tenant_id, approval_id, kind, target, status, attempts, created_at, updated_at) " +
+		"VALUES (?, ?, ?, ?, ?, 'sending', 1, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING " + notificationColumns
+	insertNotificationPostgres = "INSERT INTO notifications (key, tenant_id, approval_id, kind, target, status, attempts, created_at, updated_at) " +
+		"SELECT CAST(? AS varchar), CAST(? AS varchar), CAST(? AS uuid), CAST(? AS varchar), CAST(? AS varchar), 'sending', 1, " +
+		"CAST(? AS timestamptz), CAST(? AS timestamptz) FROM (SELECT set_config('app.tenant_ids', ?, true) AS s) AS cfg " +
+		"WHERE cfg.s IS NOT NULL ON CONFLICT (key) DO NOTHING RETURNING " + notificationColumns
+)
+
+// BeginNotification marks an attempt of n and returns the row as the attempt
+// left it: a first attempt finds it in "sending" with one attempt, a retry of
+// an unfinished one in "sending" with one more, and a replay of a finished
+// one its outcome. A first attempt is one statement, any other two, and
+// neither a transaction. It runs in n.TenantID's scope; a key already used
+// by another tenant is ErrConflict.
 func (s *Store) BeginNotification(ctx context.Context, n Notification) (*Notification, error) {
-	var prev *Notification
-	err := s.write(ctx, ScopeOf(n.TenantID), func(tx *gorm.DB) error {
-		var cur Notification
-		read := func() error {
-			// The tenant condition repeats the policy for SQLite, which has none.
-			return tx.Where("key = ? AND tenant_id = ?", n.Key, n.TenantID).First(&cur).Error
-		}
-		err := read()
-		switch {
-		case errors.Is(err, gorm.ErrRecordNotFound):
-			now := s.Now()
-			n.Status, n.Attempts, n.CreatedAt, n.UpdatedAt = NotificationSending, 1, now, now
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&n)
-			if res.Error != nil || res.RowsAffected == 1 {
-				return res.Error
-			}
-			// The key exists but was not visible: another tenant's row
-			// (the policy hides it), or one inserted since the read.
-			if err := read(); err != nil {
-				if errors.Is(err, gorm.ErrRecordNotFound) {
-					return fmt.Errorf("the key is another tenant's: %w", ErrConflict)
-				}
-				return err
-			}
-			prev = &cur
-			return nil
-		case err != nil:
-			return err
-		}
-		prev = &cur
-		if cur.Status != NotificationSending {
-			return nil
-		}
-		return tx.Model(&Notification{}).Where("key = ? AND tenant_id = ?", n.Key, n.TenantID).
-			Updates(map[string]any{"attempts": gorm.Expr("attempts + 1"), "updated_at": s.Now()}).Error
-	})
+	scope := ScopeOf(n.TenantID)
+	if scope.empty() {
+		return nil, fmt.Errorf("begin notification %s: %w", n.Key, ErrNotFound)
+	}
+	now := s.Now()
+	sql, args := insertNotificationSQLite, []any{n.Key, n.TenantID, n.ApprovalID, n.Kind, n.Target, now, now}
+	if s.dialect == Postgres {
+		sql, args = insertNotificationPostgres, append(args, scope.joined())
+	}
+	var rows []Notification
+	if err := Classify(s.db.WithContext(ctx).Raw(sql, args...).Find(&rows).Error); err != nil {
+		return nil, fmt.Errorf("begin notification %s: %w", n.Key, err)
+	}
+	if len(rows) == 1 {
+		return &rows[0], nil
+	}
+	// The key exists: count the attempt if it is unfinished; a finished row
+	// is written back as it was, to be returned in the same statement.
+	cur, err := s.updateNotification(ctx, scope, n.Key,
+		"attempts = CASE WHEN notifications.status = 'sending' THEN notifications.attempts + 1 ELSE notifications.attempts END, "+
+			"updated_at = CASE WHEN notifications.status = 'sending' THEN ? ELSE notifications.updated_at END", now)
+	if errors.Is(err, ErrNotFound) {
+		// Not in the tenant's scope: the policy (and the condition) hides it.
+		err = fmt.Errorf("the key is another tenant's: %w", ErrConflict)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("begin notification %s: %w", n.Key, err)
 	}
-	return prev, nil
+	return cur, nil
 }
 
 // FinishNotification records the outcome of an attempt of a notification of
-// a tenant in scope; ErrNotFound when there is none.
+// a tenant in scope, in one statement; ErrNotFound when there is none.
 func (s *Store) FinishNotification(ctx context.Context, scope Scope, key, status, externalID, lastError string) error {
-	updates := map[string]any{"status": status, "updated_at": s.Now()}
+	set, args := "status = ?, updated_at = ?", []any{status, s.Now()}
 	if externalID != "" {
-		updates["external_id"] = externalID
+		set, args = set+", external_id = ?", append(args, externalID)
 	}
 	if lastError != "" {
 		if len(lastError) > 1000 {
 			lastError = lastError[:1000]
 		}
-		updates["last_error"] = lastError
+		set, args = set+", last_error = ?", append(args, lastError)
 	}
-	err := s.write(ctx, scope, func(tx *gorm.DB) error {
-		res := tx.Model(&Notification{}).Where("key = ? AND tenant_id IN ?", key, scope.tenants).Updates(updates)
-		if res.Error == nil && res.RowsAffected == 0 {
-			return ErrNotFound
-		}
-		return res.Error
-	})
-	if err != nil {
+	if _, err := s.updateNotification(ctx, scope, key, set, args...); err != nil {
 		return fmt.Errorf("finish notification %s: %w", key, err)
 	}
 	return nil
+}
+
+// updateNotification applies set (assignments to the columns, which refer to
+// the row as notifications.column) to the notification key of a tenant in
+// scope and returns the row; ErrNotFound when there is none. It is one
+// statement: an UPDATE on SQLite. On PostgreSQL an UPDATE's scan would check
+// the row against the policy before anything in the statement could declare
+// the scope, so the statement reads the row as reads do (find: the scope is
+// declared first, the row read laterally) and inserts it back, which
+// conflicts on its own key and so updates it. A key not in scope reads no
+// row and inserts nothing; no row is ever deleted (grants.go), so the row
+// read is still there to conflict with.
+func (s *Store) updateNotification(ctx context.Context, scope Scope, key, set string, args ...any) (*Notification, error) {
+	if scope.empty() {
+		return nil, ErrNotFound
+	}
+	var sql string
+	if s.dialect == Postgres {
+		sql = "INSERT INTO notifications (" + notificationColumns + ") SELECT n.* " +
+			"FROM (SELECT set_config('app.tenant_ids', ?, true) AS s) AS cfg CROSS JOIN LATERAL (" +
+			"SELECT " + notificationColumns + " FROM notifications WHERE cfg.s IS NOT NULL AND key = ? AND tenant_id IN ?) AS n " +
+			"ON CONFLICT (key) DO UPDATE SET " + set + " RETURNING " + notificationColumns
+		args = append([]any{scope.joined(), key, scope.tenants}, args...)
+	} else {
+		sql = "UPDATE notifications SET " + set + " WHERE key = ? AND tenant_id IN ? RETURNING " + notificationColumns
+		args = append(args, key, scope.tenants)
+	}
+	var rows []Notification
+	if err := Classify(s.db.WithContext(ctx).Raw(sql, args...).Find(&rows).Error); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
 }
 
 // ListNotifications returns an approval's notifications within scope (tests,

@@ -100,12 +100,12 @@ func TestNotificationsAreTenantScoped(t *testing.T) {
 		eng, support := store.ScopeOf("/teams/engineering"), store.ScopeOf("/teams/support")
 		id := store.NewID()
 		key := "chatwoot:" + id + ":escalated:note"
-		prev, err := s.BeginNotification(ctx, notification("/teams/engineering", id, key))
-		if err != nil || prev != nil {
-			t.Fatalf("first attempt: prev=%v err=%v", prev, err)
+		n, err := s.BeginNotification(ctx, notification("/teams/engineering", id, key))
+		if err != nil || n.Attempts != 1 || n.Status != store.NotificationSending || n.TenantID != "/teams/engineering" || n.ApprovalID != id {
+			t.Fatalf("first attempt: %+v %v", n, err)
 		}
-		if prev, err = s.BeginNotification(ctx, notification("/teams/engineering", id, key)); err != nil || prev == nil || prev.Attempts != 1 {
-			t.Fatalf("second attempt: prev=%+v err=%v", prev, err)
+		if n, err = s.BeginNotification(ctx, notification("/teams/engineering", id, key)); err != nil || n.Attempts != 2 || n.Status != store.NotificationSending {
+			t.Fatalf("second attempt: %+v %v", n, err)
 		}
 		got, err := s.GetNotification(ctx, eng, key)
 		if err != nil || got.Attempts != 2 || got.Status != store.NotificationSending {
