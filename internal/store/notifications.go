@@ -110,9 +110,9 @@ func (s *Store) FinishNotification(ctx context.Context, scope Scope, key, status
 		set, args = set+", external_id = ?", append(args, externalID)
 	}
 	if lastError != "" {
-		if len(lastError) > 1000 {
-			lastError = lastError[:1000]
-		}
+		// Whole characters, no NUL: a cut rune would make PostgreSQL refuse
+		// the outcome, and the notification would retry for ever.
+		lastError = clipText(lastError, 1000)
 		set, args = set+", last_error = ?", append(args, lastError)
 	}
 	if _, err := s.updateNotification(ctx, scope, key, set, args...); err != nil {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -134,6 +135,28 @@ func TestNotificationsAreTenantScoped(t *testing.T) {
 		}
 		if got, err := s.GetNotification(ctx, eng, key); err != nil || got.TenantID != "/teams/engineering" || got.Status != store.NotificationSent {
 			t.Fatalf("the row changed after another tenant's begin: %+v %v", got, err)
+		}
+	})
+}
+
+// A failure's reason is kept to 1000 whole characters: a cut in the middle
+// of one, or a NUL, would make PostgreSQL refuse the outcome and the
+// notification retry for ever.
+func TestNotificationFailureReasonIsClippedToWholeCharacters(t *testing.T) {
+	eachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		id := store.NewID()
+		key := "chatwoot:" + id + ":decided:note"
+		if _, err := s.BeginNotification(ctx, notification("/teams/support", id, key)); err != nil {
+			t.Fatal(err)
+		}
+		reason := strings.Repeat("x", 999) + "é and more\x00"
+		if err := s.FinishNotification(ctx, store.ScopeOf("/teams/support"), key, store.NotificationFailed, "", reason); err != nil {
+			t.Fatalf("finish with a long reason: %v", err)
+		}
+		n, err := s.GetNotification(ctx, store.ScopeOf("/teams/support"), key)
+		if err != nil || n.LastError == nil || *n.LastError != strings.Repeat("x", 999)+"é" {
+			t.Fatalf("reason kept: %v %v", n, err)
 		}
 	})
 }
