@@ -27,7 +27,11 @@ var updateHistories = flag.Bool("update-histories", false, "write the recorded h
 // their histories with the current code and, with -update-histories, stores
 // them as the fixtures workflows/replay_test.go keeps replaying.
 func TestRecordedHistoriesReplay(t *testing.T) {
-	s := startStack(t, newEnv(t, storetest.URL(t, store.SQLite)))
+	env := newEnv(t, storetest.URL(t, store.SQLite))
+	// The consultations approvals open and nobody starts expire soon: the
+	// escalations that run them complete, and their histories are whole.
+	env["CONSULTATION_START_TIMEOUT"] = "10s"
+	s := startStack(t, env)
 	agent := s.token("agent-1", support)
 	ceo := s.token("ceo-1", support, "approver")
 	create := func(title string) string {
@@ -49,8 +53,20 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Fatalf("consultation %s: %d %s", step, r.status, r.body)
 		}
 	}
+	// The approval's consultation is run by the escalation's workflow
+	// (contract.GenerationCompact); one created on its own keeps its own.
 	histories["escalation-approved"] = contract.EscalationWorkflowID(approved)
-	histories["consultation-started-ended"] = contract.ConsultationWorkflowID(cons)
+	r := s.do("POST", "/api/consultations", ceo, map[string]any{"tenantId": "/teams/support", "title": "A call on its own"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create consultation: %d %s", r.status, r.body)
+	}
+	alone := r.json(t)["id"].(string)
+	for _, step := range []string{"start", "end"} {
+		if r := s.do("POST", "/api/consultations/"+alone+"/"+step, ceo, nil); r.status != http.StatusOK {
+			t.Fatalf("consultation %s: %d %s", step, r.status, r.body)
+		}
+	}
+	histories["consultation-started-ended"] = contract.ConsultationWorkflowID(alone)
 
 	rejected := create("Rejected flow")
 	if r := s.do("PATCH", "/api/approvals/"+rejected, ceo, map[string]any{"status": "rejected"}); r.status != http.StatusOK {
@@ -73,7 +89,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 
 	// The lifecycle: a deadline nobody met, a withdrawal, a question and
 	// its answer before the decision.
-	r := s.do("POST", "/api/approvals", agent, map[string]any{"tenantId": "/teams/support", "title": "Expired flow",
+	r = s.do("POST", "/api/approvals", agent, map[string]any{"tenantId": "/teams/support", "title": "Expired flow",
 		"expiresAt": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)})
 	if r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
