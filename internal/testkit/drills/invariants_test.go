@@ -11,6 +11,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
 
@@ -45,7 +46,11 @@ type approvalRow struct {
 	conv                                int
 }
 
-type consultationRow struct{ id, approvalID, status string }
+// consultationRow is a consultation's row; owner is the workflow that runs
+// it (contract.ConsultationOwner): the approval's escalation workflow for
+// the consultations an approval opens since issue 22, its own workflow for
+// one created on its own.
+type consultationRow struct{ id, approvalID, status, owner string }
 
 type notificationRow struct {
 	key, approvalID, status string
@@ -106,15 +111,17 @@ func (c *cluster) snapshot(ctx context.Context, es []*escalation, known map[stri
 		return nil, err
 	}
 
-	rows, err = db.Query(ctx, `SELECT id::text, coalesce(approval_id::text, ''), status FROM consultations`)
+	rows, err = db.Query(ctx, `SELECT id::text, coalesce(approval_id::text, ''), status, workflow_id FROM consultations`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var r consultationRow
-		if err := rows.Scan(&r.id, &r.approvalID, &r.status); err != nil {
+		var wid *string
+		if err := rows.Scan(&r.id, &r.approvalID, &r.status, &wid); err != nil {
 			return nil, err
 		}
+		r.owner = contract.ConsultationOwner(store.Consultation{ID: r.id, WorkflowID: wid})
 		s.consultations = append(s.consultations, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -211,6 +218,17 @@ func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
 			// change any more; the checks say what is wrong.
 		case !ok || ap.status == "pending" || ap.status == "info_requested":
 			note(wid, "#%d %s: approval not decided in the database", e.n, id)
+		case s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && ap.status == "approved" && s.runsConsultation(id):
+			// Approved, it runs the consultation it opened until that
+			// ends, which nobody does in the drills: it has settled once
+			// its notifications have (completing, it waited for them).
+			if n, sending := s.notificationsOf(id); n < e.wantNotifications() || sending > 0 {
+				note(wid, "#%d %s: %d notification step(s), %d sending", e.n, id, n, sending)
+				break
+			}
+			if m.escalated == 0 || final == 0 || m.public == 0 || m.reminders < e.reminders {
+				note(wid, "#%d %s: Chatwoot messages %d/%d/%d, %d reminder(s)", e.n, id, m.escalated, final, m.public, m.reminders)
+			}
 		case s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || s.workflows[wid] == enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
 			note(wid, "#%d %s: workflow %s", e.n, wid, s.workflows[wid])
 		case m.escalated == 0 || final == 0 || (e.want == "approved" && m.public == 0) || m.reminders < e.reminders:
@@ -219,10 +237,36 @@ func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
 	}
 	for _, c := range s.consultations {
 		if s.audit["consultation/"+c.id]["consultation.created"] == 0 {
-			note(contract.ConsultationWorkflowID(c.id), "consultation %s: no consultation.created yet", c.id)
+			note(c.owner, "consultation %s: no consultation.created yet", c.id)
 		}
 	}
 	return n, first, firstWID
+}
+
+// runsConsultation reports whether the escalation of approvalID runs, in
+// its own workflow, a consultation that has not ended, so that its
+// workflow is meant to be running.
+func (s *snapshot) runsConsultation(approvalID string) bool {
+	for _, c := range s.consultations {
+		if c.approvalID == approvalID && c.owner == contract.EscalationWorkflowID(approvalID) && c.status != store.ConsultationEnded {
+			return true
+		}
+	}
+	return false
+}
+
+// notificationsOf counts the approval's notification steps, and those of
+// them still sending.
+func (s *snapshot) notificationsOf(approvalID string) (n, sending int) {
+	for _, r := range s.notifications {
+		if r.approvalID == approvalID {
+			n++
+			if r.status == store.NotificationSending {
+				sending++
+			}
+		}
+	}
+	return n, sending
 }
 
 // workflowBroken is a workflow that closed without completing.
@@ -270,8 +314,9 @@ func (v *violations) report(t testing.TB) {
 //   - every escalation started was created (201) and decided (or, when it
 //     is to expire, left alone), and reaches its final state:
 //     approved/rejected/expired in the database, its workflow closed as
-//     completed with every notification sent; no waiting row is left
-//     without a running workflow;
+//     completed with every notification sent (an approved one may still
+//     run, as the consultation it opened waits for its start); no waiting
+//     row is left without a running workflow;
 //   - exactly one approval row per escalation (none lost, none doubled);
 //   - exactly one audit row per transition: approval.created once,
 //     approval.approved|rejected|expired once, approval.reminded once per
@@ -283,8 +328,9 @@ func (v *violations) report(t testing.TB) {
 //     and, on approval, the public join-link message, and nothing else from
 //     the orchestrator;
 //   - no consultation without an approval: every consultation points at an
-//     approved approval, every approved escalation has exactly one, with its
-//     consultation workflow running; rejected ones have none;
+//     approved approval, every approved escalation has exactly one, with the
+//     workflow that runs it (contract.ConsultationOwner) running; rejected
+//     ones have none;
 //   - every notification step recorded as sent, and no Chatwoot spec
 //     violation.
 func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
@@ -384,13 +430,17 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 			v.add("escalation doubled: more than one approval for a conversation", "#%d conversation %d has %d approvals", e.n, e.conv, byConv[e.conv])
 		}
 
-		// Temporal: the escalation's workflow closed, completed.
+		// Temporal: the escalation's workflow closed, completed; or,
+		// approved, still running the consultation it opened (checked
+		// with the consultations below), its state read by query.
 		wid := contract.EscalationWorkflowID(id)
-		if st := s.workflows[wid]; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		st := s.workflows[wid]
+		consulting := st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && e.want == "approved" && s.runsConsultation(id)
+		if st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED && !consulting {
 			v.add("escalation workflow not completed", "#%d %s: %s", e.n, wid, st)
 		} else {
-			var state contract.EscalationState
-			if err := c.tc.GetWorkflow(ctx, wid, "").Get(ctx, &state); err != nil {
+			state, err := c.escalationState(ctx, wid, consulting)
+			if err != nil {
 				v.add("escalation workflow result unreadable", "#%d %s: %v", e.n, wid, err)
 			} else {
 				decided := state.Phase == contract.PhaseDecided && state.Decision != nil && state.Decision.Status == e.want
@@ -402,6 +452,9 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 					if n.Status != "sent" {
 						v.add("notification not sent", "#%d %s: %s %s %s", e.n, wid, n.Kind, n.Status, n.Reason)
 					}
+				}
+				if cs := consultationsOf(s, id); consulting && (len(cs) != 1 || state.ConsultationID != cs[0].id) {
+					v.add("escalation runs another consultation than its row", "#%d %s: runs %q, rows %v", e.n, wid, state.ConsultationID, cs)
 				}
 			}
 		}
@@ -472,7 +525,9 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 				v.add("unexpected audit entry on a consultation", "%s: %s ×%d", cr.id, action, n)
 			}
 		}
-		wid := contract.ConsultationWorkflowID(cr.id)
+		// Nobody starts a consultation in the drills: whichever workflow
+		// runs it (the escalation's, or its own) waits for the start.
+		wid := cr.owner
 		if d, err := c.tc.DescribeWorkflow(ctx, wid, ""); err != nil {
 			v.add("consultation workflow missing", "%s: %v", wid, err)
 		} else if st := d.RawResponse.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -518,9 +573,7 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 		if id == "" {
 			continue
 		}
-		// escalated: note, label, priority; decided or expired: note;
-		// consultation: message; one note per reminder
-		want := 4 + b2i(e.want == "approved") + e.reminders
+		want := e.wantNotifications()
 		if perApproval[id] != want {
 			v.add("notification steps missing or extra", "#%d %s: %d rows, want %d", e.n, id, perApproval[id], want)
 		}
@@ -547,6 +600,33 @@ func checkInvariants(t *testing.T, c *cluster, es []*escalation) {
 		}
 	}
 	c.checkProcesses()
+}
+
+// wantNotifications is how many notification steps the escalation makes:
+// escalated: note, label, priority; decided or expired: note;
+// consultation: message; one note per reminder.
+func (e *escalation) wantNotifications() int {
+	return 4 + b2i(e.want == "approved") + e.reminders
+}
+
+// escalationState is the escalation's state: its result once completed,
+// its state query while it runs.
+func (c *cluster) escalationState(ctx context.Context, wid string, running bool) (*contract.EscalationState, error) {
+	var state contract.EscalationState
+	if !running {
+		if err := c.tc.GetWorkflow(ctx, wid, "").Get(ctx, &state); err != nil {
+			return nil, fmt.Errorf("result: %w", err)
+		}
+		return &state, nil
+	}
+	q, err := c.tc.QueryWorkflow(ctx, wid, "", contract.QueryState)
+	if err != nil {
+		return nil, fmt.Errorf("state query: %w", err)
+	}
+	if err := q.Get(&state); err != nil {
+		return nil, fmt.Errorf("state query: %w", err)
+	}
+	return &state, nil
 }
 
 func b2i(b bool) int {
