@@ -18,12 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/orchestrator-dev/orchestrator/internal/devissuer"
+	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/internal/store/storetest"
 	"github.com/orchestrator-dev/orchestrator/internal/testkit/rig"
 	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
@@ -191,13 +193,31 @@ func TestProductionShapeOnCluster(t *testing.T) {
 	if cons["status"] != "scheduled" || cons["tenantId"] != tenant || !strings.HasPrefix(fmt.Sprint(cons["joinUrl"]), "https://meet.example.com/") {
 		t.Fatalf("consultation: %v", cons)
 	}
-	eventually(t, 20*time.Second, "the consultation workflow running", func() error {
-		d, err := tc.DescribeWorkflow(context.Background(), "consultation-"+consID, "")
+	// The escalation runs the consultation its approval opened (issue 22):
+	// the row names it as the owner, and it keeps running, waiting for the
+	// start.
+	runner := consultationOwner(t, db, consID)
+	if want := contract.EscalationWorkflowID(id); runner != want {
+		t.Fatalf("consultation %s: run by %s, want the escalation's workflow %s", consID, runner, want)
+	}
+	eventually(t, 20*time.Second, "the consultation's workflow running", func() error {
+		d, err := tc.DescribeWorkflow(context.Background(), runner, "")
 		if err != nil {
 			return err
 		}
 		if s := d.RawResponse.GetWorkflowExecutionInfo().GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return fmt.Errorf("status %s", s)
+		}
+		q, err := tc.QueryWorkflow(context.Background(), runner, "", contract.QueryState)
+		if err != nil {
+			return fmt.Errorf("state query: %w", err)
+		}
+		var state contract.EscalationState
+		if err := q.Get(&state); err != nil {
+			return fmt.Errorf("state query: %w", err)
+		}
+		if state.ConsultationID != consID || state.Consultation == nil || state.Consultation.Status != "scheduled" {
+			return fmt.Errorf("state: consultation %q %+v", state.ConsultationID, state.Consultation)
 		}
 		return nil
 	})
@@ -423,3 +443,27 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
+
+// consultationOwner reads the workflow that runs consultation id from its
+// row (workflow_id, which no API view shows), as the superuser on the
+// test's database: row-level security binds even the tables' owner.
+func consultationOwner(t *testing.T, db storetest.Postgres, id string) string {
+	t.Helper()
+	u, err := url.Parse(storetest.AdminURL())
+	if err != nil {
+		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/" + db.Name
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatalf("connect as the superuser: %v", err)
+	}
+	defer conn.Close(context.Background())
+	var wid *string
+	if err := conn.QueryRow(ctx, `SELECT workflow_id FROM consultations WHERE id = $1`, id).Scan(&wid); err != nil {
+		t.Fatalf("read consultation %s: %v", id, err)
+	}
+	return contract.ConsultationOwner(store.Consultation{ID: id, WorkflowID: wid})
+}
