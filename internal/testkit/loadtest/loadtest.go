@@ -30,6 +30,7 @@ import (
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -353,12 +354,24 @@ func (e *env) shapes(ctx context.Context, srv *server) (*ServerReport, error) {
 		}
 	}
 	// What one escalation costs the server, in events: its own history and
-	// its consultation's so far (waiting to be started).
+	// its consultation's so far (waiting to be started). An escalation of
+	// the current generation runs its consultation itself (issue 22), so
+	// its history so far holds both, and the consultation's own row is
+	// left out when no escalation measured has a consultation workflow.
 	ids := sr.Product.ids.list()
-	for _, w := range []struct {
+	consIDs, err := ownConsultationIDs(ctx, srv.Client, spread(ids, e.opts.BreakdownSamples))
+	if err != nil {
+		return nil, err
+	}
+	type histories struct {
 		step string
 		ids  []string
-	}{{"whole escalation", escalationIDs(ids)}, {"its consultation so far", consultationIDs(ids)}} {
+	}
+	whole := []histories{{"whole escalation", escalationIDs(ids)}}
+	if len(consIDs) > 0 {
+		whole = append(whole, histories{"its consultation so far", consIDs})
+	}
+	for _, w := range whole {
 		bd, err := breakdown(ctx, srv.Client, fmt.Sprintf("product, %d concurrent", e.opts.Concurrency), w.step, w.ids,
 			e.opts.BreakdownSamples, wholeHistory)
 		if err != nil {
@@ -417,10 +430,25 @@ func escalationIDs(approvalIDs []string) []string {
 	return workflowIDs(approvalIDs, contract.EscalationWorkflowID)
 }
 
-func consultationIDs(approvalIDs []string) []string {
-	return workflowIDs(approvalIDs, func(id string) string {
-		return contract.ConsultationWorkflowID(contract.ApprovalConsultationID(id))
-	})
+// ownConsultationIDs are the workflows of the consultations the approvals
+// opened that run in a workflow of their own: those of escalations of an
+// older generation. The current one runs the consultation in the
+// escalation's workflow (issue 22), and no consultation workflow exists.
+func ownConsultationIDs(ctx context.Context, c client.Client, approvalIDs []string) ([]string, error) {
+	var out []string
+	for _, id := range approvalIDs {
+		wid := contract.ConsultationWorkflowID(contract.ApprovalConsultationID(id))
+		_, err := c.DescribeWorkflow(ctx, wid, "")
+		var notFound *serviceerror.NotFound
+		switch {
+		case errors.As(err, &notFound):
+		case err != nil:
+			return nil, fmt.Errorf("describe %s: %w", wid, err)
+		default:
+			out = append(out, wid)
+		}
+	}
+	return out, nil
 }
 
 // workflowIDs maps approval ids to the ids of their workflows.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/orchestrator-dev/orchestrator/internal/chatwoot/chatwoottest"
+	"github.com/orchestrator-dev/orchestrator/internal/domain"
 	"github.com/orchestrator-dev/orchestrator/internal/testkit/temporalcluster"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )
@@ -58,7 +59,7 @@ type SoakPhase struct {
 	StickyPollers          float64 // temporal_num_pollers, workflow_sticky_task
 	CachedWorkflows        float64 // temporal_sticky_cache_size
 	ForcedEvictions        float64 // temporal_sticky_cache_total_forced_eviction, so far
-	RunningConsultations   int64   // from visibility, on this task queue
+	RunningConsultations   int64   // from visibility, on this task queue (runningConsultations)
 	// Diagnosis is the directory that keeps the evidence of a phase that
 	// completed nothing.
 	Diagnosis string
@@ -248,8 +249,7 @@ func (e *env) soak(ctx context.Context, srv *server, o SoakOptions) (*SoakRun, e
 			p.CachedWorkflows, _ = maxMetric(bytes.NewReader(m), "temporal_sticky_cache_size")
 			p.ForcedEvictions, _ = sumMetric(bytes.NewReader(m), "temporal_sticky_cache_forced_eviction_total")
 		}
-		p.RunningConsultations = countWorkflows(ctx, srv, fmt.Sprintf("WorkflowType='%s' AND ExecutionStatus='Running' AND TaskQueue='%s'",
-			contract.ConsultationWorkflow, queue))
+		p.RunningConsultations = runningConsultations(ctx, srv, queue)
 		e.logf("%s: phase %d/%d: %d completed (%.1f/s), create p50 %s ms, decide p50 %s ms, %d errors, %d answered 503; pollers normal %.0f sticky %.0f",
 			srv.Name, i, o.Phases, p.Completed, p.Rate(), ms(p.CreateP50), ms(p.DecideP50), p.Errors, p.Unavailable, p.NormalPollers, p.StickyPollers)
 		if p.Completed == 0 {
@@ -262,6 +262,22 @@ func (e *env) soak(ctx context.Context, srv *server, o SoakOptions) (*SoakRun, e
 	}
 	run.Took = time.Since(started)
 	return run, nil
+}
+
+// runningConsultations counts the consultations waiting on the queue, from
+// visibility, -1 when it cannot: those with their own workflow (created on
+// their own, or opened by an escalation of an older generation) and those
+// an approved escalation runs in its own, which keeps running with them
+// (issue 22).
+func runningConsultations(ctx context.Context, srv *server, queue string) int64 {
+	own := countWorkflows(ctx, srv, fmt.Sprintf("WorkflowType='%s' AND ExecutionStatus='Running' AND TaskQueue='%s'",
+		contract.ConsultationWorkflow, queue))
+	inEscalation := countWorkflows(ctx, srv, fmt.Sprintf("WorkflowType='%s' AND ExecutionStatus='Running' AND TaskQueue='%s' AND %s='%s'",
+		contract.EscalationWorkflow, queue, contract.ApprovalStatusKey.GetName(), domain.StatusApproved))
+	if own < 0 || inEscalation < 0 {
+		return -1
+	}
+	return own + inEscalation
 }
 
 // countWorkflows counts visibility's matches, -1 when it cannot.
@@ -358,13 +374,16 @@ func (p *orchestrator) scrape(ctx context.Context) ([]byte, error) {
 }
 
 // stuckEscalation finds a running escalation on queue whose history has no
-// completed workflow task: one that waits for its first task.
+// completed workflow task: one that waits for its first task. It looks
+// among the pending ones (their start set the status): approved ones keep
+// running with their consultation (issue 22) and would fill the page.
 func stuckEscalation(ctx context.Context, srv *server, queue string) string {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := srv.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: srv.Namespace, PageSize: 100,
-		Query: fmt.Sprintf("WorkflowType='%s' AND ExecutionStatus='Running' AND TaskQueue='%s'", contract.EscalationWorkflow, queue),
+		Query: fmt.Sprintf("WorkflowType='%s' AND ExecutionStatus='Running' AND TaskQueue='%s' AND %s='%s'",
+			contract.EscalationWorkflow, queue, contract.ApprovalStatusKey.GetName(), domain.StatusPending),
 	})
 	if err != nil {
 		return ""
