@@ -222,8 +222,8 @@ func (s *snapshot) unsettled(es []*escalation) (n int, first, firstWID string) {
 			// Approved, it runs the consultation it opened until that
 			// ends, which nobody does in the drills: it has settled once
 			// its notifications have (completing, it waited for them).
-			if n, sending := s.notificationsOf(id); n < e.wantNotifications() || sending > 0 {
-				note(wid, "#%d %s: %d notification step(s), %d sending", e.n, id, n, sending)
+			if steps, sending := s.notificationsOf(id); steps < e.wantNotifications() || sending > 0 {
+				note(wid, "#%d %s: %d notification step(s), %d sending", e.n, id, steps, sending)
 				break
 			}
 			if m.escalated == 0 || final == 0 || m.public == 0 || m.reminders < e.reminders {
