@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/orchestrator-dev/orchestrator/internal/store"
 	"github.com/orchestrator-dev/orchestrator/workflows/contract"
 )

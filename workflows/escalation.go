@@ -8,20 +8,24 @@
 // The API starts Escalation with the approval to record
 // (contract.EscalationInput) and waits for its created update; the Chatwoot
 // webhook starts it without waiting. Escalation's run reads top to bottom
-// as the escalation's life:
+// as the escalation's life; each step is one activity (escalation.act:
+// its write in one transaction, the first attempt of the notifications it
+// causes, the audit anchor when it ends the escalation), and whatever
+// notification does not get through goes on in the outbox (outbox.go):
 //
-//  1. record the approval and its audit entry (the created update answers);
-//  2. tell the conversation (the outbox, beside the main flow: outbox.go);
-//  3. wait, while the escalation lives, for the next thing to act on
+//  1. record the approval and its audit entry, and tell the conversation
+//     (the created update answers);
+//  2. wait, while the escalation lives, for the next thing to act on
 //     (escalation.next): a decision, a change, a timer coming due, or the
 //     history growing long enough to continue as new (continue.go);
-//  4. apply the decision in one transaction with, on approval, the
-//     consultation's row; a decision the database refuses fails its update
-//     and the loop waits on;
-//  5. on approval, start the Consultation workflow (consultation.go:
-//     scheduled → active → ended, expiring if nobody starts it);
-//  6. tell the conversation the decision and the customer the join link;
-//  7. complete once every notification is out and every handler answered.
+//  3. apply the decision in the workflow task that accepted it: the row,
+//     on approval the consultation's, and the notes to the conversation
+//     and the customer; a decision the database refuses fails its update
+//     and the loop waits on (escalation.apply says why writing it there
+//     is safe);
+//  4. on approval, run the consultation it opened (consult.go: scheduled
+//     → active → ended, expiring if nobody starts it);
+//  5. complete once every notification is out and every handler answered.
 //
 // # Where things enter
 //
@@ -41,9 +45,10 @@
 // # Older histories
 //
 // New runs follow the current generation, which is all escalation.go,
-// lifecycle.go, outbox.go and consultation.go spell out. What differs for
-// runs recorded by older code (how a write runs, how the decision is
-// applied, how the consultation starts, whether a failure of the
+// lifecycle.go, outbox.go, consult.go and consultation.go spell out; the
+// starter names it in the input (contract.EscalationInput.Generation). What
+// differs for runs recorded by older code (how a step and the decision are
+// written, what follows the decision, whether a failure of the
 // escalation's own doing fails it, how it waits for a time) is picked once,
 // at the start of a run, as a set of steps (escalation.steps); the older
 // steps, the life of runs from before withdrawals and questions
@@ -211,13 +216,12 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 	workflow.Go(ctx, e.receiveSignals)
 	workflow.Go(ctx, func(ctx workflow.Context) { e.notifications.deliver(ctx, &e.state, e.steps.send) })
 
-	// A run that continued as new took up steps 1 and 2 with the state of
-	// the run before it (continue.go).
+	// A run that continued as new took up step 1 with the state of the run
+	// before it (continue.go).
 	approval := e.state.Approval
 	if len(e.in.Continued) == 0 {
-		// 1. Record the approval and its audit entry, and 2. tell the
-		// conversation (the step's first attempt; the outbox sends it
-		// if that does not get through).
+		// 1. Record the approval and its audit entry, and tell the
+		// conversation.
 		var discarded bool
 		var err error
 		approval, discarded, err = e.record(ctx)
@@ -235,8 +239,8 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 		}
 	}
 
-	// 3. Wait, while the escalation lives, for what comes next: a decision
-	// (4), a withdrawal, a question or its answer (lifecycle.go applies
+	// 2. Wait, while the escalation lives, for what comes next: a decision
+	// (3), a withdrawal, a question or its answer (lifecycle.go applies
 	// them), the deadline, a reminder or a question's time running out
 	// (the one timer, lifecycle.go), or a history long enough to continue
 	// as new (continue.go).
@@ -253,8 +257,9 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 		}
 		switch ev := ev.(type) {
 		case decisionArrived:
-			// 4. Apply it: the decided row, its audit entry and, on
-			// approval, the consultation's row, in one transaction.
+			// 3. Apply it: the decided row, its audit entry and, on
+			// approval, the consultation's row, in one transaction,
+			// then the notes.
 			if res, err = e.steps.apply(ctx, approval, e.deciding(ctx)); err != nil {
 				// Refused and answered (nothing was written): the
 				// escalation waits for the next decision.
@@ -296,8 +301,8 @@ func (e *escalation) run(ctx workflow.Context) (*contract.EscalationState, error
 		}
 	}
 
-	// 5. On approval, run the consultation it opens (scheduled → active →
-	// ended), then 6. complete once every notification is out and every
+	// 4. On approval, run the consultation it opened (scheduled → active →
+	// ended), then 5. complete once every notification is out and every
 	// handler has answered.
 	return e.steps.afterDecision(ctx, res)
 }

@@ -21,7 +21,11 @@ import (
 // the end.
 func TestLongQuestionLoopContinuesAsNew(t *testing.T) {
 	const rounds = 30
-	s := startStack(t, newEnv(t, storetest.URL(t, store.SQLite)))
+	env := newEnv(t, storetest.URL(t, store.SQLite))
+	// The approval's consultation, which nobody starts, ends the last run
+	// soon (the escalation runs it).
+	env["CONSULTATION_START_TIMEOUT"] = "3s"
+	s := startStack(t, env)
 	agent := s.token("agent-1", support)
 	ceo := s.token("ceo-1", support, "approver")
 	if r := s.do("PUT", "/api/policies?tenantId=%2Fteams%2Fsupport", ceo, map[string]any{"defaultTtl": "72h", "maxTtl": "720h", "maxQuestions": 100}); r.status != http.StatusOK {
