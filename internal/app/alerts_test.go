@@ -77,6 +77,11 @@ func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
 			t.Fatalf("reject: %d %s", r.status, r.body)
 		}
 	}
+	// A withdrawal is written by a regular activity (a decision, by now,
+	// inside its workflow task): the activity series appear.
+	if r := s.do("POST", "/api/approvals/"+ids[2]+"/withdraw", agent, map[string]any{"comment": "solved"}); r.status != http.StatusOK {
+		t.Fatalf("withdraw: %d %s", r.status, r.body)
+	}
 	// A workflow type no worker has (workflow task failures) and a
 	// consultation that cannot be recorded (a failed workflow).
 	ctx := context.Background()
