@@ -253,7 +253,10 @@ func (e *env) approvedOnce(ctx context.Context, c client.Client, orc *orchestrat
 		if consID == escID {
 			// The escalation runs the consultation itself (issue 22) and
 			// keeps running with it: measured alone once it waits for
-			// the start, its history holds both.
+			// the start. Settled, nothing of the call has happened, so
+			// the statements read next and approvedBudget's cut
+			// (untilCall: up to the decide task's commands and what the
+			// decision still caused) are the same window.
 			if err := settled(ctx, c, escID); err != nil {
 				return err
 			}
