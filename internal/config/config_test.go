@@ -410,3 +410,24 @@ const (
 	ghS1 = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	ghS2 = "whsec_Y3JtLXNlY3JldC1jcm0tc2VjcmV0LWNybS1zZWNyZXQ="
 )
+
+// Requests to Temporal are gzip-compressed across a network, not on one
+// machine (dev), unless the variable says otherwise; anything but gzip or
+// none is refused.
+func TestTemporalGRPCCompression(t *testing.T) {
+	base := map[string]string{"DECISION_KEY": strings.Repeat("k", 32)}
+	for mode, want := range map[config.Mode]string{config.ModeWorker: "gzip", config.ModeDev: "none"} {
+		c, err := config.Load(mode, env(base))
+		if err != nil || c.TemporalCompression != want {
+			t.Fatalf("%s: compression %q (%v), want %q", mode, c.TemporalCompression, err, want)
+		}
+	}
+	base["TEMPORAL_GRPC_COMPRESSION"] = "GZIP"
+	if c, err := config.Load(config.ModeDev, env(base)); err != nil || c.TemporalCompression != "gzip" {
+		t.Fatalf("dev with gzip: %v %v", c, err)
+	}
+	base["TEMPORAL_GRPC_COMPRESSION"] = "zstd"
+	if _, err := config.Load(config.ModeWorker, env(base)); err == nil || !strings.Contains(err.Error(), "TEMPORAL_GRPC_COMPRESSION") {
+		t.Fatalf("zstd: %v, want an error naming the variable", err)
+	}
+}

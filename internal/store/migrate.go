@@ -65,7 +65,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		return nil, err
 	}
 	var applied []int
-	err = s.db.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+	err = s.schema.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := conn.Exec("SELECT pg_advisory_lock(?)", migrationLock).Error; err != nil {
 				return fmt.Errorf("take migration lock: %w", err)

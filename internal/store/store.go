@@ -77,7 +77,9 @@ func Classify(err error) error {
 
 // Store wraps the GORM handle.
 type Store struct {
-	db      *gorm.DB
+	db *gorm.DB
+	// schema is db without prepared statements, for the migrations.
+	schema  *gorm.DB
 	dialect Dialect
 	now     func() time.Time
 	// countStatement, when set, is told of every statement (statements.go).
@@ -114,6 +116,9 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
+		// SQLite's prepared statements (Open): a bound on the cache, well
+		// above the store's few and fixed statements.
+		PrepareStmtMaxSize: 512,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
 	var db *gorm.DB
@@ -150,7 +155,15 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: Dialect(driver), now: opts.Now, countStatement: opts.CountStatement, onQueued: opts.OnDeliveriesQueued}
+	s := &Store{db: db, schema: db, dialect: Dialect(driver), now: opts.Now, countStatement: opts.CountStatement, onQueued: opts.OnDeliveriesQueued}
+	if driver == "sqlite" {
+		// The pure-Go SQLite parses every statement anew, a seventh of
+		// the worker's CPU under load (issue 22's profile): the store's
+		// statements are prepared once and kept. (PostgreSQL's driver
+		// caches its own.) Migrations run unprepared: a migration file is
+		// several statements in one.
+		s.db = db.Session(&gorm.Session{PrepareStmt: true})
+	}
 	if s.countStatement != nil {
 		if err := countStatements(db, s.countStatement); err != nil {
 			_ = sqlDB.Close()
