@@ -158,11 +158,14 @@ func (s *Store) DecideApproval(ctx context.Context, d Decision, entry *AuditLog,
 			if res.Error != nil {
 				return fmt.Errorf("create consultation: %w", res.Error)
 			}
-			cons = &Consultation{}
-			if err := tx.Where("tenant_id = ?", d.TenantID).First(cons, "id = ?", c.ID).Error; err != nil {
-				return fmt.Errorf("read consultation: %w", err)
-			}
-			if res.RowsAffected > 0 {
+			if res.RowsAffected == 0 {
+				// A retry: the row the first attempt wrote is the one.
+				cons = &Consultation{}
+				if err := tx.Where("tenant_id = ?", d.TenantID).First(cons, "id = ?", c.ID).Error; err != nil {
+					return fmt.Errorf("read consultation: %w", err)
+				}
+			} else {
+				cons = c
 				if d.ConsultationEntry != nil {
 					if err := insertAudit(tx, d.ConsultationEntry); err != nil {
 						return err

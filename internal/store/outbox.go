@@ -32,6 +32,16 @@ const (
 // to tell the dispatcher once the write has committed.
 type outbox struct {
 	queued []string
+	// subs are the tenant's enabled subscriptions as this transaction read
+	// them (and, on PostgreSQL, locked them): a write that records two
+	// changes (a decision and the consultation it opens) reads them once.
+	subs map[string][]subscription
+}
+
+// subscription is what the outbox reads of a subscription.
+type subscription struct {
+	ID         string
+	EventTypes StringList
 }
 
 // writeEvents is write for changes that record events: fn records them in
@@ -88,22 +98,9 @@ type eventConsultation struct {
 // record writes ch as an event with its deliveries, when at least one
 // enabled subscription of the tenant selects its type; otherwise nothing.
 func (s *Store) record(tx *gorm.DB, ob *outbox, ch change) error {
-	var subs []struct {
-		ID         string
-		EventTypes StringList
-	}
-	q := tx.Table("event_subscriptions").Select("id, event_types").
-		Where("tenant_id = ? AND enabled = ?", ch.tenantID, true).Order("id")
-	if s.dialect == Postgres {
-		// The deliveries' foreign key takes this lock anyway; taking it
-		// as the subscriptions are read keeps only those still there and
-		// enabled: one deleted (or disabled) meanwhile by a transaction
-		// that has committed is left out, and one being deleted is waited
-		// for, instead of failing the change on the foreign key.
-		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
-	}
-	if err := q.Find(&subs).Error; err != nil {
-		return fmt.Errorf("read subscriptions for %s: %w", ch.typ, err)
+	subs, err := s.subscriptions(tx, ob, ch)
+	if err != nil {
+		return err
 	}
 	var targets []string
 	for _, sub := range subs {
@@ -247,4 +244,31 @@ func (s *Store) recordReminder(tx *gorm.DB, ob *outbox, entry *AuditLog) error {
 	ch := approvalChanged(domain.EventApprovalReminded, &rows[0])
 	ch.at = entry.CreatedAt
 	return s.record(tx, ob, ch)
+}
+
+// subscriptions reads the tenant's enabled subscriptions, once per
+// transaction (outbox.subs).
+func (s *Store) subscriptions(tx *gorm.DB, ob *outbox, ch change) ([]subscription, error) {
+	if subs, ok := ob.subs[ch.tenantID]; ok {
+		return subs, nil
+	}
+	var subs []subscription
+	q := tx.Table("event_subscriptions").Select("id, event_types").
+		Where("tenant_id = ? AND enabled = ?", ch.tenantID, true).Order("id")
+	if s.dialect == Postgres {
+		// The deliveries' foreign key takes this lock anyway; taking it
+		// as the subscriptions are read keeps only those still there and
+		// enabled: one deleted (or disabled) meanwhile by a transaction
+		// that has committed is left out, and one being deleted is waited
+		// for, instead of failing the change on the foreign key.
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	if err := q.Find(&subs).Error; err != nil {
+		return nil, fmt.Errorf("read subscriptions for %s: %w", ch.typ, err)
+	}
+	if ob.subs == nil {
+		ob.subs = map[string][]subscription{}
+	}
+	ob.subs[ch.tenantID] = subs
+	return subs, nil
 }
