@@ -119,7 +119,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		// SQLite's prepared statements (Open): a bound on the cache, well
 		// above the store's few and fixed statements.
 		PrepareStmtMaxSize: 512,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		NowFunc:            func() time.Time { return time.Now().UTC() },
 	}
 	var db *gorm.DB
 	switch driver {
