@@ -17,7 +17,18 @@ import (
 // Generations of the escalation and the consultation. New runs take the
 // newest path, which the other files spell out; everything here exists only
 // so that workflows started by older code replay
-// (workflows/testdata/histories/v0-* to v6-* are such histories).
+// (workflows/testdata/histories/v0-* to v7-* are such histories).
+//
+// New escalations name their generation in the input
+// (contract.EscalationInput.Generation) and record no version marker: every
+// open escalation with a TemporalChangeVersion is of an older generation.
+// The bounded generation's steps (boundedSteps, the v7 fixtures) can go
+// once
+//
+//	temporal workflow count --query "WorkflowType='Escalation' AND ExecutionStatus='Running' AND TemporalChangeVersion IS NOT NULL"
+//
+// answers 0 (and no starter of an older release is left to start one
+// without a generation).
 //
 // A branch can be deleted once no workflow that took it is open. Ask the
 // namespace, for each change id below, e.g.:
