@@ -619,14 +619,30 @@ func (c *cluster) escalationState(ctx context.Context, wid string, running bool)
 		}
 		return &state, nil
 	}
-	q, err := c.tc.QueryWorkflow(ctx, wid, "", contract.QueryState)
+	// A query needs a worker: the first after a worker was killed can
+	// time out while the server gives up on the dead worker's sticky
+	// queue, so it is asked again (the workflow's own state is the same).
+	var err error
+	for attempt := 1; attempt <= 4; attempt++ {
+		if err = c.queryState(ctx, wid, &state); err == nil {
+			return &state, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	return nil, fmt.Errorf("state query: %w", err)
+}
+
+func (c *cluster) queryState(ctx context.Context, wid string, state *contract.EscalationState) error {
+	qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	q, err := c.tc.QueryWorkflow(qctx, wid, "", contract.QueryState)
 	if err != nil {
-		return nil, fmt.Errorf("state query: %w", err)
+		return err
 	}
-	if err := q.Get(&state); err != nil {
-		return nil, fmt.Errorf("state query: %w", err)
-	}
-	return &state, nil
+	return q.Get(state)
 }
 
 func b2i(b bool) int {
