@@ -102,6 +102,14 @@ func TestDecisionAfterALostTask(t *testing.T) {
 func TestTheEscalationRunsItsConsultation(t *testing.T) {
 	h := newHarness(t)
 	h.update(contract.UpdateDecide, time.Minute, nil, approve("ceo-1"))
+	var waiting, running contract.EscalationState
+	for at, into := range map[time.Duration]*contract.EscalationState{2 * time.Minute: &waiting, 10 * time.Minute: &running} {
+		h.env.RegisterDelayedCallback(func() {
+			if v, err := h.env.QueryWorkflow(contract.QueryState); err != nil || v.Get(into) != nil {
+				t.Errorf("query: %v", err)
+			}
+		}, at)
+	}
 	early := h.update(contract.UpdateEnd, 2*time.Minute, nil, contract.TransitionRequest{ActorID: "ceo-1"})
 	started := h.update(contract.UpdateStart, 3*time.Minute, nil, contract.TransitionRequest{ActorID: "ceo-1"})
 	again := h.update(contract.UpdateStart, 4*time.Minute, nil, contract.TransitionRequest{ActorID: "ceo-1"})
@@ -115,6 +123,11 @@ func TestTheEscalationRunsItsConsultation(t *testing.T) {
 	}
 	if started.err != nil || started.rejected != nil || ended.err != nil || ended.rejected != nil {
 		t.Fatalf("start %v %v, end %v %v", started.rejected, started.err, ended.rejected, ended.err)
+	}
+	// Ops see what the decided escalation waits for: its consultation.
+	if waiting.WaitingFor != "the consultation to start" || running.WaitingFor != "the consultation to end" ||
+		running.Consultation == nil || running.Consultation.Status != store.ConsultationActive {
+		t.Fatalf("waiting for: %q, then %q (%+v)", waiting.WaitingFor, running.WaitingFor, running.Consultation)
 	}
 	var state contract.EscalationState
 	if err := h.env.GetWorkflowResult(&state); err != nil {

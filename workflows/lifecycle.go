@@ -316,15 +316,25 @@ func (e *escalation) details(ctx workflow.Context) {
 	default:
 		e.state.WaitingFor = ""
 	}
+	c := e.consultation
+	if c != nil {
+		// Decided: what the escalation waits for is its consultation.
+		e.state.Consultation = c.state.Consultation
+		switch c.state.Consultation.Status {
+		case store.ConsultationScheduled:
+			e.state.WaitingFor = "the consultation to start"
+		case store.ConsultationActive:
+			e.state.WaitingFor = "the consultation to end"
+		}
+	}
 	d := "Phase: " + e.state.Phase
 	if e.state.WaitingFor != "" {
 		d += "  \nWaiting for: " + e.state.WaitingFor
 	}
-	if e.state.ExpiresAt != nil && e.state.WaitingFor != "" {
+	if e.state.ExpiresAt != nil && e.state.WaitingFor != "" && c == nil {
 		d += "  \nDeadline: " + e.state.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	if c := e.consultation; c != nil {
-		e.state.Consultation = c.state.Consultation
+	if c != nil {
 		d += "  \nConsultation " + c.state.Consultation.ID + ": " + c.state.Consultation.Status
 	}
 	if len(e.in.Continued) > 0 {
