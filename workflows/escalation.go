@@ -421,8 +421,8 @@ func (e *escalation) apply(ctx workflow.Context, ap *contract.Approval, d contra
 		return nil, e.refuse(ctx, err)
 	}
 	if res.Settled {
-		err := e.refuse(ctx, temporal.NewNonRetryableApplicationError(res.Refused, contract.ErrTypeConflict, nil))
-		if e.adopt(ctx, res) {
+		err := e.refuse(ctx, e.settle(ctx, res))
+		if e.adopted != nil {
 			return e.adopted, nil
 		}
 		return nil, err
@@ -527,14 +527,14 @@ func doStep(ctx workflow.Context, durable bool, summary string, in activities.St
 // adopt follows a row that a step found decided when the escalation had no
 // decision of its own: written by a decide whose workflow task the server
 // lost (escalation.apply). The escalation goes on from that decision as
-// from its own: the conversation is told (again, if the lost task had told
-// it: the notifications are idempotent) and, on approval, the consultation
-// is run. It reports whether it adopted; a row that ended otherwise (which
-// only a hand on the database makes) is left to the caller's refusal.
-func (e *escalation) adopt(ctx workflow.Context, res *activities.StepResult) bool {
+// from its own (e.adopted): the conversation is told (again, if the lost
+// task had told it: the notifications are idempotent) and, on approval,
+// the consultation is run. A row that ended otherwise (which only a hand
+// on the database makes) is left to the caller's refusal.
+func (e *escalation) adopt(ctx workflow.Context, res *activities.StepResult) {
 	st := res.Approval.Status
 	if st != store.StatusApproved && st != store.StatusRejected {
-		return false
+		return
 	}
 	workflow.GetLogger(ctx).Warn("The approval was decided outside this run's history; the escalation follows the row",
 		"status", st, "approvalId", res.Approval.ID)
@@ -546,7 +546,6 @@ func (e *escalation) adopt(ctx workflow.Context, res *activities.StepResult) boo
 	}
 	e.details(ctx)
 	_ = e.steps.survive(ctx, "set the approval status attribute", upsertStatus(ctx, st))
-	return true
 }
 
 // settle is what a step refused by a row that moved on comes to: the

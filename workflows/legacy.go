@@ -234,32 +234,30 @@ func (e *escalation) runBeforeLifecycle(ctx workflow.Context) (*contract.Escalat
 func (e *escalation) actSeparately(ctx workflow.Context, durable bool, summary string, in activities.StepInput) (*activities.StepResult, error) {
 	var (
 		fn, arg any
-		out     contract.Approval
 		res     activities.StepResult
 	)
 	switch {
 	case in.Record != nil:
-		fn, arg = a.RecordApproval, *in.Record
+		fn, arg, res.Approval = a.RecordApproval, *in.Record, &contract.Approval{}
 	case in.Change != nil:
-		fn, arg = a.ChangeStatus, *in.Change
+		fn, arg, res.Approval = a.ChangeStatus, *in.Change, &contract.Approval{}
 	case in.Reminder != nil:
-		fn, arg = a.RecordReminder, *in.Reminder
+		fn, arg = a.RecordReminder, *in.Reminder // writes no row
 	default:
 		return nil, fmt.Errorf("%s: no write an older run takes as a step", summary)
 	}
+	var out any
+	if res.Approval != nil {
+		out = res.Approval
+	}
 	var err error
 	if durable {
-		err = workflow.ExecuteActivity(durableOptions(ctx, summary), fn, arg).Get(ctx, &out)
-	} else if in.Reminder != nil {
-		err = e.steps.write(ctx, summary, fn, arg, nil)
+		err = workflow.ExecuteActivity(durableOptions(ctx, summary), fn, arg).Get(ctx, out)
 	} else {
-		err = e.steps.write(ctx, summary, fn, arg, &out)
+		err = e.steps.write(ctx, summary, fn, arg, out)
 	}
 	if err != nil {
 		return nil, err
-	}
-	if in.Reminder == nil {
-		res.Approval = &out
 	}
 	return &res, nil
 }
